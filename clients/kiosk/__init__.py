@@ -1,0 +1,1 @@
+"""The on-site kiosk at the Collaboration Lab reception."""

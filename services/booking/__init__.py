@@ -1,0 +1,1 @@
+"""Booking service: organisations, spaces, reservations, opening hours (ARCHITECTURE.md)."""

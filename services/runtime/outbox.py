@@ -1,0 +1,167 @@
+"""Transactional outbox and its relay (ARCHITECTURE.md, "Delivery guarantees").
+
+A handler writes its outgoing messages into `outbox` in the transaction that changes its state, so
+nothing is published that was not committed and nothing committed is lost. The relay publishes
+unpublished rows in id order with an idempotent producer (acks=all) and stamps them. One relay per
+database runs at a time (a transaction-scoped advisory lock); since the messages of one key are
+written by one consumer in sequence, id order is their commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Message, header_fields
+from contracts.topics import Topic
+from services.runtime.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK = 7_402_512
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message a handler wants published once its transaction commits."""
+
+    topic: Topic
+    key: str | None
+    message: Message
+
+
+async def add(conn: asyncpg.Connection, outgoing: Sequence[Outgoing]) -> list[int]:
+    """Queue messages in the caller's transaction; return their outbox ids."""
+    ids: list[int] = []
+    for item in outgoing:
+        ids.append(
+            await add_raw(
+                conn,
+                item.topic.name,
+                item.key,
+                item.message.model_dump_json().encode(),
+                header_fields(item.message),
+            )
+        )
+    return ids
+
+
+async def add_raw(
+    conn: asyncpg.Connection,
+    topic: str,
+    key: str | None,
+    value: bytes,
+    headers: dict[str, str],
+) -> int:
+    row_id: int = await conn.fetchval(
+        "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4::jsonb)"
+        " RETURNING id",
+        topic,
+        key,
+        value,
+        json.dumps(headers),
+    )
+    return row_id
+
+
+async def requeue(conn: asyncpg.Connection, ids: Sequence[int]) -> None:
+    """Publish earlier rows again, unchanged (same message_id), for a retried command."""
+    await conn.execute(
+        "INSERT INTO outbox (topic, key, value, headers)"
+        " SELECT topic, key, value, headers FROM outbox WHERE id = ANY($1::bigint[]) ORDER BY id",
+        list(ids),
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bootstrap: str,
+        metrics: Metrics,
+        batch: int = 1000,
+        poll_s: float = 0.5,
+    ) -> None:
+        self.pool = pool
+        self.metrics = metrics
+        self.batch = batch
+        self.poll_s = poll_s
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,  # forces acks=all; retries keep order and never duplicate
+            acks="all",
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+        )
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Called after a handler commits, so outcomes leave at once instead of at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def close(self) -> None:
+        await self.producer.stop()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                while await self.publish_pending() >= self.batch:
+                    pass
+                await self.refresh_backlog()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox relay round failed, retrying: %r", exc)
+                await asyncio.sleep(1)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+        # a last round so that what was committed before shutdown leaves now
+        await self.publish_pending()
+
+    async def publish_pending(self) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK):
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox"
+                " WHERE published_at IS NULL ORDER BY id LIMIT $1",
+                self.batch,
+            )
+            if not rows:
+                return 0
+            pending = []
+            for row in rows:
+                headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
+                key = row["key"].encode() if row["key"] is not None else None
+                pending.append(
+                    await self.producer.send(row["topic"], row["value"], key=key, headers=headers)
+                )
+            await asyncio.gather(*pending)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        for row in rows:
+            self.metrics.outbox_published.labels(row["topic"]).inc()
+        return len(rows)
+
+    async def refresh_backlog(self) -> None:
+        backlog = await self.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        self.metrics.outbox_backlog.set(backlog)

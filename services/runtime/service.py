@@ -1,0 +1,154 @@
+"""The app factory: one process runs a service's Kafka subscribers, outbox relay, workers and HTTP.
+
+A service describes itself with a `ServiceSpec` in its `app.py` (topics it consumes and the handler
+of each message type, topics it produces, background workers, HTTP routes); this module does the
+wiring every service shares, so that a service's folder holds only its own rules.
+
+Subscribers consume in batches with at-least-once delivery: offsets are committed only after the
+batch's transaction (`AckPolicy.NACK_ON_ERROR`; a failed batch is sought back and redelivered),
+and the inbox makes redelivery harmless. FastStream's default, ack-first, would be at-most-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from starlette.routing import BaseRoute
+
+from contracts.topics import Topic
+from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscription
+from services.runtime.db import create_pool, ensure_database, migrate
+from services.runtime.http import Readiness, build_http_app, build_server
+from services.runtime.logs import configure_logging
+from services.runtime.metrics import Metrics
+from services.runtime.outbox import OutboxRelay
+from services.runtime.settings import RuntimeSettings
+from services.runtime.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+RETRY_PAUSE_S = 1.0
+
+
+@dataclass
+class ServiceContext:
+    """What handlers, workers and routes of a running service may use."""
+
+    settings: RuntimeSettings
+    pool: asyncpg.Pool
+    metrics: Metrics
+    relay: OutboxRelay
+
+
+Worker = Callable[[ServiceContext], Awaitable[None]]
+RoutesFactory = Callable[[ServiceContext], Sequence[BaseRoute]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    default_http_port: int
+    migrations: Path
+    subscriptions: Sequence[Subscription]
+    produces: Sequence[Topic] = ()
+    workers: Sequence[Worker] = ()
+    routes: RoutesFactory = field(default=lambda ctx: ())
+
+    def topics(self) -> list[Topic]:
+        consumed = [s.topic for s in self.subscriptions]
+        return [*consumed, *(t.dlq for t in consumed), *self.produces]
+
+
+def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
+    broker = KafkaBroker(
+        ctx.settings.kafka_bootstrap,
+        middlewares=[KafkaPrometheusMiddleware(registry=ctx.metrics.registry, app_name=spec.name)],
+        graceful_timeout=30.0,
+        logger=None,
+    )
+    for subscription in spec.subscriptions:
+        handler = BatchHandler(subscription, ctx.pool, ctx.metrics, on_commit=ctx.relay.wake)
+        broker.subscriber(
+            subscription.topic.name,
+            group_id=ctx.settings.consumer_group,
+            batch=True,
+            max_records=ctx.settings.max_batch,
+            batch_timeout_ms=50,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"{spec.name}:{subscription.topic.name}",
+        )(make_batch_callback(handler))
+    return broker
+
+
+def make_batch_callback(handler: BatchHandler) -> Callable[[KafkaMessage], Awaitable[None]]:
+    async def on_batch(message: KafkaMessage) -> None:
+        records = message.raw_message
+        batch = records if isinstance(records, tuple) else (records,)
+        try:
+            await handler.handle(batch)
+        except TRANSIENT_ERRORS:
+            log.warning("batch on %s failed on a lost connection; redelivering", handler.topic)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            raise
+
+    return on_batch
+
+
+async def serve(spec: ServiceSpec) -> None:
+    settings = RuntimeSettings.from_env(spec.name, spec.default_http_port)
+    configure_logging(spec.name, settings.log_level)
+    await ensure_database(settings.database_url)
+    pool = await create_pool(settings.database_url)
+    await migrate(pool, spec.migrations)
+    await ensure_topics(settings.kafka_bootstrap, spec.topics())
+
+    metrics = Metrics()
+    relay = OutboxRelay(
+        pool, settings.kafka_bootstrap, metrics, settings.outbox_batch, settings.outbox_poll_s
+    )
+    ctx = ServiceContext(settings, pool, metrics, relay)
+    broker = build_broker(spec, ctx)
+    readiness = Readiness(pool)
+    server = build_server(
+        build_http_app(metrics, readiness, spec.routes(ctx)), settings.http_host, settings.http_port
+    )
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+
+    await relay.start()
+    relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+    workers = [asyncio.create_task(w(ctx), name=getattr(w, "__name__", "worker")) for w in spec.workers]
+    await broker.start()
+    readiness.started = True
+    log.info("%s ready on http://%s:%s", spec.name, settings.http_host, settings.http_port)
+    try:
+        await server.serve()
+    finally:
+        log.info("%s stopping", spec.name)
+        readiness.started = False
+        await broker.stop()  # finishes the batch in hand and commits its offsets
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await relay.stop()
+        await relay_task
+        await relay.close()
+        await pool.close()
+        log.info("%s stopped", spec.name)
+
+
+def run(spec: ServiceSpec) -> None:
+    asyncio.run(serve(spec))

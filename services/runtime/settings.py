@@ -1,0 +1,74 @@
+"""Configuration from environment variables, with defaults that match the local stack."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """What every service reads from its environment.
+
+    KAFKA_BOOTSTRAP   Kafka bootstrap servers            (default 127.0.0.1:19092)
+    DATABASE_URL      the service's own database          (default .../<service> on port 15432)
+    HTTP_HOST         address of /metrics, /healthz ...   (default 127.0.0.1)
+    HTTP_PORT         port of the same                    (default per service)
+    CONSUMER_GROUP    Kafka consumer group                (default the service name)
+    MAX_BATCH         records handled in one transaction  (default 500)
+    OUTBOX_BATCH      outbox rows published per round     (default 1000)
+    OUTBOX_POLL_S     relay's fallback poll interval      (default 0.5)
+    LOG_LEVEL         logging level                       (default INFO)
+    """
+
+    service: str
+    kafka_bootstrap: str
+    database_url: str
+    http_host: str
+    http_port: int
+    consumer_group: str
+    max_batch: int
+    outbox_batch: int
+    outbox_poll_s: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls, service: str, default_http_port: int) -> RuntimeSettings:
+        return cls(
+            service=service,
+            kafka_bootstrap=env_str("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+            database_url=env_str(
+                "DATABASE_URL", f"postgresql://postgres@127.0.0.1:15432/{service}"
+            ),
+            http_host=env_str("HTTP_HOST", "127.0.0.1"),
+            http_port=env_int("HTTP_PORT", default_http_port),
+            consumer_group=env_str("CONSUMER_GROUP", service),
+            max_batch=env_int("MAX_BATCH", 500),
+            outbox_batch=env_int("OUTBOX_BATCH", 1000),
+            outbox_poll_s=env_float("OUTBOX_POLL_S", 0.5),
+            log_level=env_str("LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,105 @@
+"""What the center's e-mails say (DOMAIN.md, "Information and notifications")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+from contracts.booking import (
+    Channel,
+    Contact,
+    OrganisationKind,
+    OrganisationRegistered,
+    RejectionReason,
+    Reservation,
+    ReservationConfirmed,
+    ReservationRejected,
+    SpaceId,
+)
+from services.notify.domain import (
+    organisation_registered_email,
+    reservation_confirmed_email,
+    reservation_rejected_email,
+)
+
+UTC = ZoneInfo("UTC")
+CONTACT = Contact(name="山田 花子", email="hanako@example.org")
+
+
+def confirmed(atrium: bool = False) -> ReservationConfirmed:
+    return ReservationConfirmed(
+        message_id=uuid4(),
+        request_id=uuid4(),
+        reservation_id=uuid4(),
+        reservation=Reservation(
+            organisation_id=uuid4(),
+            space=SpaceId.AB,
+            starts_at=datetime(2030, 1, 7, 1, 0, tzinfo=UTC),
+            ends_at=datetime(2030, 1, 7, 3, 0, tzinfo=UTC),
+            attendees=30,
+            purpose="forum",
+            atrium=atrium,
+            channel=Channel.KIOSK,
+        ),
+        contact=CONTACT,
+    )
+
+
+def test_registration_email_goes_to_the_contact_in_japanese_and_english() -> None:
+    event = OrganisationRegistered(
+        message_id=uuid4(),
+        request_id=uuid4(),
+        organisation_id=uuid4(),
+        name="港北みどりの会",
+        kind=OrganisationKind.CITIZEN_GROUP,
+        contact=CONTACT,
+    )
+    email = organisation_registered_email(event)
+    assert email.recipient == "hanako@example.org"
+    assert "団体登録" in email.subject and "registered" in email.subject
+    assert "港北みどりの会" in email.body and str(event.organisation_id) in email.body
+    assert "is now registered" in email.body
+
+
+def test_confirmation_shows_tokyo_time_and_space() -> None:
+    email = reservation_confirmed_email(confirmed())
+    assert "2030-01-07(月) 10:00-12:00" in email.body
+    assert "スペースA+B" in email.body and "Space A+B" in email.body
+
+
+def test_atrium_combined_use_is_named() -> None:
+    assert "アトリウム一体利用" in reservation_confirmed_email(confirmed(atrium=True)).body
+
+
+def test_every_email_says_how_to_reach_the_center() -> None:
+    body = reservation_confirmed_email(confirmed()).body
+    assert "平日 9:00-20:00" in body and "weekends and holidays 9:00-17:00" in body
+
+
+def test_rejection_gives_the_reason_in_both_languages() -> None:
+    event = ReservationRejected(
+        message_id=uuid4(),
+        request_id=uuid4(),
+        reason=RejectionReason.CONFLICT,
+        detail="The space is already booked for part of that time.",
+        organisation_id=uuid4(),
+        space=SpaceId.A,
+        starts_at=datetime(2030, 1, 7, 1, 0, tzinfo=UTC),
+        ends_at=datetime(2030, 1, 7, 3, 0, tzinfo=UTC),
+        contact=CONTACT,
+    )
+    email = reservation_rejected_email(event)
+    assert "既に予約" in email.body and "already booked" in email.body
+
+
+def test_user_text_is_not_html_escaped_in_plain_text_mail() -> None:
+    event = OrganisationRegistered(
+        message_id=uuid4(),
+        request_id=uuid4(),
+        organisation_id=uuid4(),
+        name="Tom & Jerry <club>",
+        kind=OrganisationKind.OTHER,
+        contact=CONTACT,
+    )
+    assert "Tom & Jerry <club>" in organisation_registered_email(event).body
