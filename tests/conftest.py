@@ -1,0 +1,48 @@
+"""Fixtures shared by the test levels.
+
+Tests that need the real stack (Kafka, PostgreSQL, the SMTP sink) get it from the session-scoped
+`system` fixture: a fresh stack under `.local/test` on its own ports, and the services running as
+real processes (two booking instances in one consumer group, as in production scale-out, and one
+notify). Each test isolates itself with its own organisations, e-mail addresses and days.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from clients.kiosk.client import BookingClient
+from deploy.local.stack import Stack, StackConfig
+from tests.support import System
+
+TEST_ROOT = Path(__file__).resolve().parents[1] / ".local" / "test"
+TEST_PORTS = {"kafka_port": 29092, "postgres_port": 25432, "smtp_port": 2526}
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    shutil.rmtree(TEST_ROOT, ignore_errors=True)
+    stack = Stack(StackConfig(root=TEST_ROOT, prometheus_port=29090, **TEST_PORTS))
+    stack.install()
+    try:
+        stack.start_infrastructure(prometheus=False)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def system(stack: Stack) -> Iterator[System]:
+    system = System(stack)
+    system.start_all()
+    yield system
+    system.stop_all()
+
+
+@pytest.fixture
+async def client(system: System) -> AsyncIterator[BookingClient]:
+    async with BookingClient(system.stack.kafka_bootstrap) as client:
+        yield client

@@ -1,0 +1,166 @@
+"""Helpers for tests on the real stack: the running services, unique data, the mail folder."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import itertools
+import mailbox
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, time as clock, timedelta
+from email.message import EmailMessage
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from clients.kiosk.client import BookingClient
+from contracts.booking import (
+    Channel,
+    OrganisationKind,
+    OrganisationRegistered,
+    RegisterOrganisation,
+    RequestReservation,
+    SpaceId,
+)
+from deploy.local.stack import Stack
+from services.booking.domain import is_public_holiday
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    name: str
+    module: str
+    http_port: int
+    database: str
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+
+SERVICES = (
+    ServiceProcess("booking-1", "services.booking", 28081, "booking"),
+    ServiceProcess("booking-2", "services.booking", 28083, "booking"),
+    ServiceProcess(
+        "notify", "services.notify", 28082, "notify", (("SENDER_POLL_S", "0.05"),)
+    ),
+)
+
+
+class System:
+    """The services of the test stack, started and restarted as real processes."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.by_name = {s.name: s for s in SERVICES}
+
+    def env(self, service: ServiceProcess) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
+            "DATABASE_URL": self.stack.postgres_dsn(service.database),
+            "HTTP_PORT": str(service.http_port),
+            "CONSUMER_GROUP": service.database,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.stack.config.smtp_port),
+            **dict(service.extra_env),
+        }
+
+    def start(self, name: str) -> None:
+        s = self.by_name[name]
+        self.stack.start_service(s.name, s.module, self.env(s), s.http_port)
+
+    def start_all(self) -> None:
+        for name in self.by_name:
+            self.start(name)
+
+    def stop_all(self) -> None:
+        for name in self.by_name:
+            self.stack.stop_component(name)
+
+    def dsn(self, database: str) -> str:
+        return self.stack.postgres_dsn(database)
+
+    def mails_to(self, recipient: str) -> list[EmailMessage]:
+        box = mailbox.Maildir(self.stack.maildir, create=False)
+        found = []
+        for key in box.keys():
+            raw = box.get_bytes(key)
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(msg, EmailMessage)
+            if recipient in str(msg.get("To", "")):
+                found.append(msg)
+        return found
+
+    async def wait_for_mails(
+        self, recipient: str, count: int, timeout: float = 20.0
+    ) -> list[EmailMessage]:
+        """The mails to a recipient once `count` have arrived (or what arrived by the timeout),
+        then a short settle time so that an unwanted extra one would be seen too."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.mails_to(recipient)) < count:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        return self.mails_to(recipient)
+
+
+class Days:
+    """Hands out distinct future open weekdays, so tests never compete for a room by accident."""
+
+    def __init__(self, first: date = date(2031, 1, 6)) -> None:
+        self._days = (first + timedelta(days=n) for n in itertools.count())
+
+    def next(self) -> date:
+        for day in self._days:
+            if day.weekday() < 5 and not is_public_holiday(day):
+                return day
+        raise AssertionError("unreachable")
+
+
+DAYS = Days()
+
+
+def at(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, clock(hh, mm), TOKYO)
+
+
+def unique_email() -> str:
+    return f"org-{uuid4().hex[:12]}@example.org"
+
+
+def register_command(email_address: str | None = None) -> RegisterOrganisation:
+    return RegisterOrganisation(
+        message_id=uuid4(),
+        name="港北みどりの会",
+        kind=OrganisationKind.CITIZEN_GROUP,
+        contact_name="山田 花子",
+        contact_email=email_address or unique_email(),
+        newsletter_consent=True,
+    )
+
+
+async def register(client: BookingClient, email_address: str | None = None) -> UUID:
+    outcome = await client.request(register_command(email_address), timeout=30)
+    assert isinstance(outcome, OrganisationRegistered), outcome
+    return outcome.organisation_id
+
+
+def reservation(
+    organisation_id: UUID,
+    space: SpaceId,
+    start: datetime,
+    end: datetime,
+    attendees: int = 10,
+    atrium: bool = False,
+    purpose: str = "協働イベントの打合せ",
+) -> RequestReservation:
+    return RequestReservation(
+        message_id=uuid4(),
+        organisation_id=organisation_id,
+        space=space,
+        starts_at=start,
+        ends_at=end,
+        attendees=attendees,
+        purpose=purpose,
+        atrium=atrium,
+        channel=Channel.KIOSK,
+    )
