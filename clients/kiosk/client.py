@@ -62,7 +62,7 @@ class BookingClient:
     async def start(self) -> None:
         await self.producer.start()
         await self.consumer.start()
-        partitions = await self.consumer.partitions_for_topic(BOOKING_EVENTS.name) or set()
+        partitions = await self.producer.partitions_for(BOOKING_EVENTS.name)
         tps = [TopicPartition(BOOKING_EVENTS.name, p) for p in sorted(partitions)]
         self.consumer.assign(tps)
         await self.consumer.seek_to_end(*tps)

@@ -78,11 +78,13 @@ async def test_ab_conflicts_with_a_and_with_b_but_a_and_b_coexist(
     day = DAYS.next()
     a = await client.request(reservation(org, SpaceId.A, at(day, 10), at(day, 12)), 30)
     b = await client.request(reservation(org, SpaceId.B, at(day, 11), at(day, 13)), 30)
-    ab = await client.request(reservation(org, SpaceId.AB, at(day, 11, 30), at(day, 14)), 30)
-    later_ab = await client.request(reservation(org, SpaceId.AB, at(day, 13), at(day, 15)), 30)
+    over_a = await client.request(reservation(org, SpaceId.AB, at(day, 9), at(day, 10, 30)), 30)
+    over_b = await client.request(reservation(org, SpaceId.AB, at(day, 12, 30), at(day, 15)), 30)
+    after = await client.request(reservation(org, SpaceId.AB, at(day, 13), at(day, 15)), 30)
     assert isinstance(a, ReservationConfirmed) and isinstance(b, ReservationConfirmed)
-    assert isinstance(ab, ReservationRejected) and ab.reason is RejectionReason.CONFLICT
-    assert isinstance(later_ab, ReservationRejected) and later_ab.reason is RejectionReason.CONFLICT
+    assert isinstance(over_a, ReservationRejected) and over_a.reason is RejectionReason.CONFLICT
+    assert isinstance(over_b, ReservationRejected) and over_b.reason is RejectionReason.CONFLICT
+    assert isinstance(after, ReservationConfirmed)  # end times are exclusive
 
 
 async def test_atrium_use_conflicts_with_other_atrium_use(client: BookingClient) -> None:

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from clients.kiosk.client import BookingClient
 from contracts.booking import (
@@ -20,6 +20,7 @@ from contracts.booking import (
     SpaceId,
     booking_event_adapter,
 )
+from contracts.topics import BOOKING_EVENTS
 from tests.support import DAYS, System, at, register, reservation
 
 pytestmark = pytest.mark.stack
@@ -43,15 +44,19 @@ def distinct_slots(org_ids: list[UUID], count: int) -> list[RequestReservation]:
 
 async def outcomes_on_topic(bootstrap: str, request_ids: set[UUID]) -> dict[UUID, set[UUID]]:
     """Every distinct outcome (by its message_id) of each request, read from the whole topic."""
-    consumer = AIOKafkaConsumer(
-        "booking.events", bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None,
-    )  # fmt: skip
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     found: dict[UUID, set[UUID]] = defaultdict(set)
     await consumer.start()
     try:
-        end = await consumer.end_offsets(list(consumer.assignment()))
-        while any(await consumer.position(tp) < offset for tp, offset in end.items()):
+        tps = [TopicPartition(BOOKING_EVENTS.name, p) for p in range(BOOKING_EVENTS.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < offset for tp, offset in end.items()])
+
+        while await behind():
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
                     event = booking_event_adapter.validate_json(record.value or b"")
