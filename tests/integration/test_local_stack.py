@@ -13,6 +13,7 @@ import mailbox
 import shutil
 import smtplib
 import socket
+import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -156,3 +157,17 @@ def test_stop_leaves_no_process_behind(local_stack: Stack) -> None:
     assert alive == {}
     assert not any(status.alive for status in local_stack.status())
     assert list((ROOT / "pids").glob("*.pid")) == []
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_prometheus_config_and_alert_rules() -> None:
+    folder = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+    for args in (
+        ["check", "config", "prometheus.yml"],
+        ["check", "config", "prometheus.compose.yml"],
+        ["test", "rules", "alerts.test.yml"],
+    ):
+        done = subprocess.run(
+            ["promtool", *args], cwd=folder, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,37 @@
+# Developer entry points. `make up` runs the whole system on this machine without containers.
+
+PYTHON_BOOT ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install up down status test bench lint
+
+install: $(STAMP)
+
+# Reinstall only when the pinned requirements or the project metadata change. The editable install
+# puts the repository on sys.path (compat mode), so packages added later are importable at once.
+$(STAMP): requirements.lock pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e . --config-settings editable_mode=compat
+	@touch $(STAMP)
+
+up: install
+	$(PY) -m deploy.local up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m deploy.local down; else python3 -m deploy.local down; fi
+
+status:
+	@if [ -x $(PY) ]; then $(PY) -m deploy.local status; else python3 -m deploy.local status; fi
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m pytest tests/bench -s -q
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy $(wildcard contracts services clients deploy)

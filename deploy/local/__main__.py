@@ -1,0 +1,129 @@
+"""Command line of the local stack: ``python -m deploy.local install|up|down|status``.
+
+``up`` starts PostgreSQL, Kafka, the SMTP sink and Prometheus, then every service of ``SERVICES``;
+``down`` stops whatever was started from the same root, from any shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.local.stack import Stack, StackConfig, StackError
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # also its database name and its log / pid file name
+    module: str  # run as `python -m <module>`
+    http_port: int  # /metrics, /healthz, /readyz
+    smtp: bool = False  # gets SMTP_HOST / SMTP_PORT
+
+
+# One line per service; Prometheus scrapes the same ports (deploy/prometheus/prometheus.yml).
+SERVICES: tuple[Service, ...] = (
+    Service("booking", "services.booking", 8081),
+    Service("notify", "services.notify", 8082, smtp=True),
+)
+
+
+def service_env(stack: Stack, service: Service) -> dict[str, str]:
+    """The environment a service is started with."""
+    env = {
+        "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "DATABASE_URL": stack.postgres_dsn(service.name),
+        "HTTP_PORT": str(service.http_port),
+    }
+    if service.smtp:
+        env["SMTP_HOST"] = "127.0.0.1"
+        env["SMTP_PORT"] = str(stack.config.smtp_port)
+    return env
+
+
+def start_service(stack: Stack, service: Service) -> None:
+    env = service_env(stack, service)
+    stack.start_service(service.name, service.module, env, service.http_port)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _timed(label: str, action: Callable[[], None]) -> None:
+    started = time.monotonic()
+    print(f"  {label:<12}", end="", flush=True)
+    action()
+    print(f"ready ({time.monotonic() - started:.1f}s)", flush=True)
+
+
+def up(stack: Stack, *, infra_only: bool) -> None:
+    services = () if infra_only else SERVICES
+    missing = [s.module for s in services if not _importable(s.module)]
+    if missing:
+        raise StackError(
+            f"service modules not found: {', '.join(missing)} (use `up --infra-only` "
+            "to start only Kafka, PostgreSQL, SMTP and Prometheus)"
+        )
+    _timed("install", stack.install)
+    _timed("postgres", stack.start_postgres)
+    _timed("kafka", stack.start_kafka)
+    _timed("smtp", stack.start_smtp)
+    _timed("prometheus", stack.start_prometheus)
+    for service in services:
+        _timed(service.name, functools.partial(start_service, stack, service))
+    print()
+    print(f"Kafka bootstrap   {stack.kafka_bootstrap}")
+    print(f"PostgreSQL        {stack.postgres_dsn('<db>')}")
+    print(f"Mail (Maildir)    {stack.maildir}  (SMTP 127.0.0.1:{stack.config.smtp_port})")
+    print(f"Prometheus        {stack.prometheus_url}")
+    for service in services:
+        print(f"{service.name:<17} http://127.0.0.1:{service.http_port}/metrics")
+    print(f"Logs              {stack.logs}")
+    print("Stop with `make down` (python -m deploy.local down).")
+
+
+def status(stack: Stack) -> int:
+    rows = stack.status()
+    for row in rows:
+        state = "running" if row.alive else ("dead (stale pid file)" if row.pid else "stopped")
+        pid = f"pid {row.pid}" if row.pid else ""
+        print(f"{row.name:<12} {state:<22} {pid}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local", description=__doc__)
+    parser.add_argument("command", choices=["install", "up", "down", "status"])
+    parser.add_argument("--root", type=Path, default=Path(".local/dev"), help="default .local/dev")
+    parser.add_argument("--infra-only", action="store_true", help="up: no services")
+    args = parser.parse_args(argv)
+    stack = Stack(StackConfig(root=args.root))
+    try:
+        if args.command == "install":
+            _timed("install", stack.install)
+        elif args.command == "up":
+            up(stack, infra_only=args.infra_only)
+        elif args.command == "down":
+            stack.stop()
+            print(f"stopped everything started from {stack.root}")
+        else:
+            return status(stack)
+    except StackError as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        if args.command == "up":
+            print("(what did start keeps running: stop it with `make down`)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
