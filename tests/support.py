@@ -50,9 +50,9 @@ SERVICES = (
 class System:
     """The services of the test stack, started and restarted as real processes."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, services: tuple[ServiceProcess, ...] = SERVICES) -> None:
         self.stack = stack
-        self.by_name = {s.name: s for s in SERVICES}
+        self.by_name = {s.name: s for s in services}
 
     def env(self, service: ServiceProcess) -> dict[str, str]:
         return {

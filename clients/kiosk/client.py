@@ -89,24 +89,33 @@ class BookingClient:
                         event = booking_event_adapter.validate_json(record.value)
                     except ValueError:
                         continue  # not ours to judge: the booking service only emits valid events
-                    future = self.waiting.get(event.request_id)
+                    future = self.waiting.pop(event.request_id, None)
                     if future is not None and not future.done():
                         future.set_result(event)
 
-    async def send(self, cmd: Command) -> asyncio.Future[Outcome]:
-        """Publish a command; the returned future resolves with its outcome."""
+    async def send(self, cmd: Command, wait_ack: bool = True) -> asyncio.Future[Outcome]:
+        """Publish a command; the returned future resolves with its outcome.
+
+        With `wait_ack=False` the command is only queued in the producer (for load generators
+        that publish thousands a second); delivery errors then surface on `flush()`.
+        """
         future = self.waiting.get(cmd.message_id)
         if future is None or future.done():
             future = asyncio.get_running_loop().create_future()
             self.waiting[cmd.message_id] = future
         headers = [(k, v.encode()) for k, v in header_fields(cmd).items()]
-        await self.producer.send_and_wait(
+        delivery = await self.producer.send(
             BOOKING_COMMANDS.name,
             cmd.model_dump_json().encode(),
             key=command_key(cmd).encode(),
             headers=headers,
         )
+        if wait_ack:
+            await delivery
         return future
+
+    async def flush(self) -> None:
+        await self.producer.flush()
 
     async def request(self, cmd: Command, timeout: float) -> Outcome | None:
         """Publish and wait for the outcome; None when it has not come within the timeout."""
@@ -115,6 +124,3 @@ class BookingClient:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             return None
-        finally:
-            if future.done():
-                self.waiting.pop(cmd.message_id, None)

@@ -1,6 +1,6 @@
 """One function per booking command: load, decide with the domain, store, answer.
 
-Each runs inside the consumer's per-message savepoint; what it returns is written to the outbox in
+Each runs inside the consumer's batch transaction; what it returns is written to the outbox in
 the same transaction, and recorded in the inbox as the command's answer.
 """
 
@@ -54,25 +54,21 @@ def make_request_reservation(spaces: Mapping[SpaceId, domain.Space]) -> Reservat
     async def request_reservation(
         conn: asyncpg.Connection, cmd: RequestReservation
     ) -> Sequence[Outgoing]:
-        contact = await store.organisation_contact(conn, cmd.organisation_id)
+        context = await store.request_context(conn, cmd)
         request = domain.Request(
             cmd.space, cmd.starts_at, cmd.ends_at, cmd.attendees, cmd.atrium, cmd.purpose
         )
-        rejection = domain.check_request(request, contact is not None, spaces)
+        rejection = domain.check_request(request, context.contact is not None, spaces)
         if rejection is None and cmd.space is SpaceId.LAB:
-            already = await store.lab_attendees(conn, cmd)
-            rejection = domain.check_lab_room(already, cmd.attendees, spaces[SpaceId.LAB].seats)
+            seats = spaces[SpaceId.LAB].seats
+            rejection = domain.check_lab_room(context.lab_attendees, cmd.attendees, seats)
         if rejection is None:
             reservation_id = uuid4()
-            try:
-                async with conn.transaction():
-                    rooms = domain.units_of(cmd.space, cmd.atrium, spaces)
-                    await store.insert_reservation(conn, reservation_id, cmd, rooms)
-            except asyncpg.ExclusionViolationError:
-                rejection = domain.conflict()
-            else:
-                return [confirmed(cmd, reservation_id, contact)]
-        return [rejected(cmd, rejection, contact)]
+            rooms = domain.units_of(cmd.space, cmd.atrium, spaces)
+            if await store.insert_reservation(conn, reservation_id, cmd, rooms):
+                return [confirmed(cmd, reservation_id, context.contact)]
+            rejection = domain.conflict()
+        return [rejected(cmd, rejection, context.contact)]
 
     return request_reservation
 

@@ -1,12 +1,15 @@
 """Handling a batch of Kafka records: parse, de-duplicate, decide, store, dead-letter.
 
-One batch is one PostgreSQL transaction, and each record gets a savepoint inside it, so a record
-that fails (a business conflict surfacing as a constraint violation, or a bug) is rolled back alone
-while the rest commit together. Offsets are committed by the caller only after the transaction.
+A batch is one PostgreSQL transaction; offsets are committed by the caller only after it commits.
+The fast path runs the whole batch without savepoints (they cost two round trips a message). If
+anything in it fails, the transaction is rolled back and the batch replayed on the safe path, one
+savepoint per message, so a failing message is rolled back alone, dead-lettered, and the rest of
+the partition keeps flowing. Handlers are written not to fail on business outcomes (a conflict is
+an answer, not an error), so the safe path is for bugs and races between instances.
 
 What cannot be parsed or validated goes to `<topic>.dlq` with its original bytes and the reason,
-through the outbox, in the same transaction: the partition keeps flowing and nothing is lost.
-Lost connections are not the record's fault: they abort the batch, which is then redelivered.
+through the outbox, in the same transaction: nothing is lost. Lost connections are not a message's
+fault: they abort the batch, which is then redelivered.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 import asyncpg
 from pydantic import ValidationError
@@ -83,6 +87,14 @@ class Subscription:
         return {message_type_of(cls): (cls, h) for cls, h in self.handlers.items()}
 
 
+@dataclass(frozen=True)
+class Parsed:
+    record: Record
+    message: Message | None  # None: poison or a type this service skips
+    handler: Handler | None
+    poison: str | None = None
+
+
 class BatchHandler:
     def __init__(
         self,
@@ -100,11 +112,30 @@ class BatchHandler:
 
     async def handle(self, records: Sequence[Record]) -> None:
         started = time.perf_counter()
-        async with self.pool.acquire() as conn, conn.transaction():
-            for record in records:
-                await self.handle_one(conn, record)
+        batch = [self.classify(r) for r in records]
+        try:
+            outcomes = await self.run(batch, safe=False)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            log.info("batch on %s failed (%s); replaying it message by message", self.topic,
+                     type(exc).__name__)  # fmt: skip
+            outcomes = await self.run(batch, safe=True)
+        for mtype, outcome in outcomes:
+            self.metrics.consumed.labels(self.topic, mtype, outcome).inc()
+            if outcome == "dead_letter":
+                self.metrics.dead_letters.labels(self.topic).inc()
         self.metrics.batch_seconds.labels(self.topic).observe(time.perf_counter() - started)
         self.on_commit()
+
+    def classify(self, record: Record) -> Parsed:
+        try:
+            parsed = self.parse(record.value)
+        except PoisonMessage as exc:
+            return Parsed(record, None, None, poison=str(exc))
+        if parsed is None:
+            return Parsed(record, None, None)
+        return Parsed(record, *parsed)
 
     def parse(self, value: bytes | None) -> tuple[Message, Handler] | None:
         """The message and its handler; None for an event type this service does not read."""
@@ -127,44 +158,59 @@ class BatchHandler:
         except ValidationError as exc:
             raise PoisonMessage(validation_reason(exc)) from None
 
-    async def handle_one(self, conn: asyncpg.Connection, record: Record) -> None:
-        try:
-            parsed = self.parse(record.value)
-        except PoisonMessage as exc:
-            await self.dead_letter(conn, record, str(exc), "unparsed")
-            return
-        if parsed is None:
-            self.metrics.consumed.labels(self.topic, "unknown", "ignored").inc()
-            return
-        message, handler = parsed
-        mtype = message_type_of(type(message))
+    async def run(self, batch: Sequence[Parsed], safe: bool) -> list[tuple[str, str]]:
+        """Apply the batch in one transaction; (type, outcome) of each record."""
+        outcomes: list[tuple[str, str]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            done = await inbox.seen(conn, [p.message.message_id for p in batch if p.message])
+            for item in batch:
+                if item.poison is not None:
+                    await self.dead_letter(conn, item.record, item.poison)
+                    outcomes.append(("unparsed", "dead_letter"))
+                elif item.message is None or item.handler is None:
+                    outcomes.append(("unknown", "ignored"))
+                else:
+                    outcomes.append(await self.apply(conn, item, done, safe))
+        return outcomes
+
+    async def apply(
+        self, conn: asyncpg.Connection, item: Parsed, done: set[UUID], safe: bool
+    ) -> tuple[str, str]:
+        assert item.message is not None and item.handler is not None
+        message, mtype = item.message, message_type_of(type(item.message))
+        if message.message_id in done:
+            await inbox.answer_again(conn, message.message_id)
+            return mtype, "duplicate"
+        done.add(message.message_id)
         token = correlation_id.set(str(message.correlation()))
         try:
-            async with conn.transaction():
-                outcome = await self.apply(conn, message, mtype, handler)
-            self.metrics.consumed.labels(self.topic, mtype, outcome).inc()
-        except TRANSIENT_ERRORS:
-            raise
-        except Exception as exc:
-            log.exception("handler of %s %s failed", mtype, message.message_id)
-            await self.dead_letter(conn, record, f"handler failed: {type(exc).__name__}", mtype)
+            if not safe:
+                await self.decide(conn, message, mtype, item.handler)
+                return mtype, "handled"
+            try:
+                async with conn.transaction():
+                    await self.decide(conn, message, mtype, item.handler)
+                return mtype, "handled"
+            except TRANSIENT_ERRORS:
+                raise
+            except asyncpg.UniqueViolationError:
+                # another instance recorded it meanwhile (a rebalance): it is a duplicate
+                await inbox.answer_again(conn, message.message_id)
+                return mtype, "duplicate"
+            except Exception as exc:
+                log.exception("handler of %s %s failed", mtype, message.message_id)
+                await self.dead_letter(conn, item.record, f"handler failed: {type(exc).__name__}")
+                return mtype, "dead_letter"
         finally:
             correlation_id.reset(token)
 
-    async def apply(
+    async def decide(
         self, conn: asyncpg.Connection, message: Message, mtype: str, handler: Handler
-    ) -> str:
-        if not await inbox.claim(conn, message.message_id, mtype):
-            await outbox.requeue(conn, await inbox.replies(conn, message.message_id))
-            return "duplicate"
-        outgoing = await handler(conn, message)
-        ids = await outbox.add(conn, outgoing)
-        await inbox.record_replies(conn, message.message_id, ids)
-        return "handled"
-
-    async def dead_letter(
-        self, conn: asyncpg.Connection, record: Record, reason: str, mtype: str
     ) -> None:
+        outgoing = await handler(conn, message)
+        await inbox.record(conn, message.message_id, mtype, outgoing)
+
+    async def dead_letter(self, conn: asyncpg.Connection, record: Record, reason: str) -> None:
         log.warning(
             "dead letter from %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
         )
@@ -180,6 +226,3 @@ class BatchHandler:
                 "original_offset": str(record.offset),
             },
         )
-        self.metrics.dead_letters.labels(self.topic).inc()
-        self.metrics.consumed.labels(self.topic, mtype, "dead_letter").inc()
-

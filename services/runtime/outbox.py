@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import Message, header_fields
+from contracts.envelope import Message
 from contracts.topics import Topic
 from services.runtime.metrics import Metrics
 
@@ -34,22 +33,6 @@ class Outgoing:
     topic: Topic
     key: str | None
     message: Message
-
-
-async def add(conn: asyncpg.Connection, outgoing: Sequence[Outgoing]) -> list[int]:
-    """Queue messages in the caller's transaction; return their outbox ids."""
-    ids: list[int] = []
-    for item in outgoing:
-        ids.append(
-            await add_raw(
-                conn,
-                item.topic.name,
-                item.key,
-                item.message.model_dump_json().encode(),
-                header_fields(item.message),
-            )
-        )
-    return ids
 
 
 async def add_raw(
@@ -68,15 +51,6 @@ async def add_raw(
         json.dumps(headers),
     )
     return row_id
-
-
-async def requeue(conn: asyncpg.Connection, ids: Sequence[int]) -> None:
-    """Publish earlier rows again, unchanged (same message_id), for a retried command."""
-    await conn.execute(
-        "INSERT INTO outbox (topic, key, value, headers)"
-        " SELECT topic, key, value, headers FROM outbox WHERE id = ANY($1::bigint[]) ORDER BY id",
-        list(ids),
-    )
 
 
 class OutboxRelay:

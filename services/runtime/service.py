@@ -83,7 +83,7 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
             group_id=ctx.settings.consumer_group,
             batch=True,
             max_records=ctx.settings.max_batch,
-            batch_timeout_ms=50,
+            batch_timeout_ms=10,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{spec.name}:{subscription.topic.name}",

@@ -30,9 +30,12 @@ CREATE INDEX reservations_lab_time ON reservations USING gist (tstzrange(starts_
     WHERE space = 'lab';
 
 -- The rooms a reservation holds exclusively (A+B holds a and b; atrium use holds the atrium too).
--- The exclusion constraint makes a double booking impossible, whatever races the consumers run.
+-- The exclusion constraint makes a double booking impossible, whatever races the consumers run;
+-- rooms are claimed first with ON CONFLICT DO NOTHING (race-safe, no error to recover from), and
+-- the reservation row follows in the same statement, hence the deferred foreign key.
 CREATE TABLE reservation_rooms (
-    reservation_id uuid      NOT NULL REFERENCES reservations (id) ON DELETE CASCADE,
+    reservation_id uuid      NOT NULL REFERENCES reservations (id) ON DELETE CASCADE
+                             DEFERRABLE INITIALLY DEFERRED,
     room           text      NOT NULL,
     during         tstzrange NOT NULL,
     PRIMARY KEY (reservation_id, room),
