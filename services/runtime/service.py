@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import uvloop
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -151,4 +152,6 @@ async def serve(spec: ServiceSpec) -> None:
 
 
 def run(spec: ServiceSpec) -> None:
-    asyncio.run(serve(spec))
+    """Run a service on uvloop: asyncpg and aiokafka spend less time in the event loop there."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(spec))

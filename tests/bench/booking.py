@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import uvloop
+
 from clients.kiosk.client import BookingClient
 from contracts.booking import RequestReservation, SpaceId
 from deploy.local.stack import Stack, StackConfig
@@ -152,7 +154,8 @@ def main() -> None:
     try:
         stack.start_infrastructure(prometheus=False)
         system.start_all()
-        asyncio.run(bench(args, system))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(bench(args, system))
     finally:
         stack.stop()
 
