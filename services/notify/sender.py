@@ -1,9 +1,9 @@
-"""Delivery over SMTP: each queued e-mail is sent once and marked in the same transaction.
+"""Delivery over SMTP: each queued e-mail is sent once, and none is dropped.
 
-A sender task locks one due row (SKIP LOCKED, so parallel senders and instances never take the
-same row), hands the message to the SMTP server, and marks it sent before committing. A crash
-between the server's acceptance and the commit is the only window for a repeat, and the
-deterministic Message-ID lets a mailbox recognise it. Temporary SMTP errors (4xx, lost
+A sender task leases a few due rows at a time and marks each one sent the moment the SMTP server
+has accepted it. A crash leaves the rest of the lease 'sending'; when the lease runs out another
+sender takes them over, so only the single message in flight at the crash can be sent twice, and
+its deterministic Message-ID lets a mailbox recognise it. Temporary SMTP errors (4xx, lost
 connections) retry with exponential backoff; permanent ones (5xx) mark the e-mail failed.
 """
 
@@ -29,13 +29,16 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SenderSettings:
     """SMTP_HOST (127.0.0.1), SMTP_PORT (1025), MAIL_FROM, SMTP_CONNECTIONS (2),
-    SENDER_POLL_S (0.2), RETRY_BASE_S (5), RETRY_MAX_S (3600), MAX_ATTEMPTS (8)."""
+    SENDER_POLL_S (0.2), LEASE_SIZE (20), LEASE_S (60), RETRY_BASE_S (5), RETRY_MAX_S (3600),
+    MAX_ATTEMPTS (8)."""
 
     host: str
     port: int
     mail_from: str
     connections: int
     poll_s: float
+    lease_size: int
+    lease_s: float
     retry_base_s: float
     retry_max_s: float
     max_attempts: int
@@ -48,6 +51,8 @@ class SenderSettings:
             mail_from=env_str("MAIL_FROM", "info@civic-center.yokohama.example"),
             connections=env_int("SMTP_CONNECTIONS", 2),
             poll_s=env_float("SENDER_POLL_S", 0.2),
+            lease_size=env_int("LEASE_SIZE", 20),
+            lease_s=env_float("LEASE_S", 60.0),
             retry_base_s=env_float("RETRY_BASE_S", 5.0),
             retry_max_s=env_float("RETRY_MAX_S", 3600.0),
             max_attempts=env_int("MAX_ATTEMPTS", 8),
@@ -108,7 +113,7 @@ class Sender:
         try:
             while True:
                 try:
-                    if not await self.send_one(smtp):
+                    if not await self.send_lease(smtp):
                         await asyncio.sleep(self.settings.poll_s)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("sender round failed: %r", exc)
@@ -116,40 +121,40 @@ class Sender:
         finally:
             await asyncio.to_thread(smtp.close)
 
-    async def send_one(self, smtp: SmtpConnection) -> bool:
-        """Send the next due e-mail, if any; True when there was one."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            due = await store.claim_due(conn, 1)
-            if not due:
-                return False
-            item = due[0]
-            try:
-                await asyncio.to_thread(smtp.send, build_message(item, self.settings.mail_from))
-            except smtplib.SMTPRecipientsRefused as exc:
-                await self.refused(conn, item, exc.recipients.get(item.recipient, (550, b""))[0])
-            except smtplib.SMTPResponseException as exc:
-                await self.refused(conn, item, exc.smtp_code)
-            except (smtplib.SMTPException, OSError) as exc:
-                await self.retry_later(conn, item, f"{type(exc).__name__}")
-            else:
-                await store.mark_sent(conn, [item.id])
-                self.outcomes.labels("sent").inc()
-            return True
+    async def send_lease(self, smtp: SmtpConnection) -> int:
+        """Send what this worker could lease; the number of e-mails it handled."""
+        lease = await store.lease_due(self.pool, self.settings.lease_size, self.settings.lease_s)
+        for item in lease:
+            await self.send_one(smtp, item)
+        return len(lease)
 
-    async def refused(self, conn: asyncpg.Connection, item: store.Due, code: int) -> None:
+    async def send_one(self, smtp: SmtpConnection, item: store.Due) -> None:
+        try:
+            await asyncio.to_thread(smtp.send, build_message(item, self.settings.mail_from))
+        except smtplib.SMTPRecipientsRefused as exc:
+            await self.refused(item, exc.recipients.get(item.recipient, (550, b""))[0])
+        except smtplib.SMTPResponseException as exc:
+            await self.refused(item, exc.smtp_code)
+        except (smtplib.SMTPException, OSError) as exc:
+            await self.retry_later(item, type(exc).__name__)
+        else:
+            await store.mark_sent(self.pool, item.id)
+            self.outcomes.labels("sent").inc()
+
+    async def refused(self, item: store.Due, code: int) -> None:
         if 500 <= code < 600:
-            await store.mark_failed(conn, item.id, f"SMTP {code}")
+            await store.mark_failed(self.pool, item.id, f"SMTP {code}")
             self.outcomes.labels("permanent").inc()
             log.warning("delivery %s refused permanently (SMTP %s)", item.id, code)
         else:
-            await self.retry_later(conn, item, f"SMTP {code}")
+            await self.retry_later(item, f"SMTP {code}")
 
-    async def retry_later(self, conn: asyncpg.Connection, item: store.Due, error: str) -> None:
-        if item.attempts + 1 >= self.settings.max_attempts:
-            await store.mark_failed(conn, item.id, f"gave up after {item.attempts + 1}: {error}")
+    async def retry_later(self, item: store.Due, error: str) -> None:
+        if item.attempts >= self.settings.max_attempts:
+            await store.mark_failed(self.pool, item.id, f"gave up after {item.attempts}: {error}")
             self.outcomes.labels("gave_up").inc()
             return
-        delay = backoff_s(item.attempts, self.settings.retry_base_s, self.settings.retry_max_s)
-        await store.mark_retry(conn, item.id, delay, error)
+        delay = backoff_s(item.attempts - 1, self.settings.retry_base_s, self.settings.retry_max_s)
+        await store.mark_retry(self.pool, item.id, delay, error)
         self.outcomes.labels("temporary").inc()
         log.info("delivery %s failed temporarily (%s); retry in %.0fs", item.id, error, delay)

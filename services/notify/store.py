@@ -28,32 +28,37 @@ class Due:
     recipient: str
     subject: str
     body: str
-    attempts: int
+    attempts: int  # including the current one
 
 
-async def claim_due(conn: asyncpg.Connection, limit: int) -> list[Due]:
-    """Lock due e-mails for this sender; other senders skip them (call inside a transaction)."""
-    rows = await conn.fetch(
-        "SELECT id, recipient, subject, body_text, attempts FROM deliveries"
-        " WHERE status = 'pending' AND next_attempt_at <= now()"
-        " ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+async def lease_due(pool: asyncpg.Pool, limit: int, lease_s: float) -> list[Due]:
+    """Lease due e-mails to this sender (others skip them), including leases of a sender that
+    died; each lease counts as an attempt."""
+    rows = await pool.fetch(
+        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
+        " lease_until = now() + make_interval(secs => $2)"
+        " WHERE id IN (SELECT id FROM deliveries"
+        "   WHERE (status = 'pending' AND next_attempt_at <= now())"
+        "      OR (status = 'sending' AND lease_until < now())"
+        "   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, recipient, subject, body_text, attempts",
         limit,
+        lease_s,
     )
     return [Due(r["id"], r["recipient"], r["subject"], r["body_text"], r["attempts"]) for r in rows]
 
 
-async def mark_sent(conn: asyncpg.Connection, ids: list[int]) -> None:
-    if ids:
-        await conn.execute(
-            "UPDATE deliveries SET status = 'sent', sent_at = now(), attempts = attempts + 1"
-            " WHERE id = ANY($1::bigint[])",
-            ids,
-        )
+async def mark_sent(pool: asyncpg.Pool, id_: int) -> None:
+    await pool.execute(
+        "UPDATE deliveries SET status = 'sent', sent_at = now(), lease_until = NULL"
+        " WHERE id = $1",
+        id_,
+    )
 
 
-async def mark_retry(conn: asyncpg.Connection, id_: int, delay_s: float, error: str) -> None:
-    await conn.execute(
-        "UPDATE deliveries SET attempts = attempts + 1, last_error = $3,"
+async def mark_retry(pool: asyncpg.Pool, id_: int, delay_s: float, error: str) -> None:
+    await pool.execute(
+        "UPDATE deliveries SET status = 'pending', lease_until = NULL, last_error = $3,"
         " next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
         id_,
         delay_s,
@@ -61,9 +66,9 @@ async def mark_retry(conn: asyncpg.Connection, id_: int, delay_s: float, error: 
     )
 
 
-async def mark_failed(conn: asyncpg.Connection, id_: int, error: str) -> None:
-    await conn.execute(
-        "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $2"
+async def mark_failed(pool: asyncpg.Pool, id_: int, error: str) -> None:
+    await pool.execute(
+        "UPDATE deliveries SET status = 'failed', lease_until = NULL, last_error = $2"
         " WHERE id = $1",
         id_,
         error,
