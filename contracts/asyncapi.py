@@ -34,9 +34,7 @@ TOPICS: list[tuple[Topic, Any, str]] = [
 def build_specification() -> AsyncAPI:
     broker = KafkaBroker("127.0.0.1:19092")
     for topic, schema, description in TOPICS:
-        broker.publisher(
-            topic.name, title=topic.name, description=description, schema=schema
-        )
+        broker.publisher(topic.name, title=topic.name, description=description, schema=schema)
     return AsyncAPI(
         broker,
         title="Yokohama Civic Collaboration Promotion Center",

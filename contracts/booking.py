@@ -1,8 +1,8 @@
 """Messages of the booking service: `booking.commands` (key = space id) and `booking.events`.
 
-Organisation commands carry no space; they are keyed by the contact e-mail (or unkeyed), and their
-events by the organisation id. Outcome events repeat the command's `message_id` as `request_id`, so a
-client that published a command finds its answer.
+Organisation commands carry no space; they are keyed by the contact e-mail (or unkeyed), and
+their events by the organisation id. Outcome events repeat the command's `message_id` as
+`request_id`, so a client that published a command finds its answer.
 """
 
 from __future__ import annotations
@@ -85,9 +85,7 @@ class RequestReservation(Message):
     session_id: UUID | None = None
 
 
-BookingCommand = Annotated[
-    RegisterOrganisation | RequestReservation, Field(discriminator="type")
-]
+BookingCommand = Annotated[RegisterOrganisation | RequestReservation, Field(discriminator="type")]
 booking_command_adapter: TypeAdapter[RegisterOrganisation | RequestReservation] = TypeAdapter(
     BookingCommand
 )

@@ -9,7 +9,8 @@ import itertools
 import mailbox
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, time as clock, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from email.message import EmailMessage
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
@@ -41,9 +42,7 @@ class ServiceProcess:
 SERVICES = (
     ServiceProcess("booking-1", "services.booking", 28081, "booking"),
     ServiceProcess("booking-2", "services.booking", 28083, "booking"),
-    ServiceProcess(
-        "notify", "services.notify", 28082, "notify", (("SENDER_POLL_S", "0.05"),)
-    ),
+    ServiceProcess("notify", "services.notify", 28082, "notify", (("SENDER_POLL_S", "0.05"),)),
 )
 
 

@@ -2,7 +2,8 @@
 
     python -m clients.kiosk register --name 港北みどりの会 --kind citizen_group \
         --contact-name "山田 花子" --email hanako@example.org
-    python -m clients.kiosk book --org ORG_ID --space ab --from 2030-01-07T10:00 --to 2030-01-07T12:00
+    python -m clients.kiosk book --org ORG_ID --space ab \
+        --from 2030-01-07T10:00 --to 2030-01-07T12:00
 
 Times without an offset are Asia/Tokyo. To retry a command safely, pass the `--message-id` printed
 by the first try: the service answers it again with the same outcome and never acts twice.
@@ -40,7 +41,9 @@ def tokyo_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date and time like 2030-01-07T10:00: {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"not a date and time like 2030-01-07T10:00: {text!r}"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=TOKYO)
 
 

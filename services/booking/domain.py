@@ -155,6 +155,4 @@ def check_lab_room(already: int, requested: int, seats: int) -> Rejection | None
 
 
 def conflict() -> Rejection:
-    return Rejection(
-        RejectionReason.CONFLICT, "The space is already booked for part of that time."
-    )
+    return Rejection(RejectionReason.CONFLICT, "The space is already booked for part of that time.")

@@ -45,7 +45,9 @@ async def register_organisation(
     return [Outgoing(BOOKING_EVENTS, str(organisation_id), event)]
 
 
-ReservationHandler = Callable[[asyncpg.Connection, RequestReservation], Awaitable[Sequence[Outgoing]]]
+ReservationHandler = Callable[
+    [asyncpg.Connection, RequestReservation], Awaitable[Sequence[Outgoing]]
+]
 
 
 def make_request_reservation(spaces: Mapping[SpaceId, domain.Space]) -> ReservationHandler:

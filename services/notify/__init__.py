@@ -1,1 +1,1 @@
-"""Notify service: e-mail to organisations and citizens, delivered over SMTP once (ARCHITECTURE.md)."""
+"""Notify service: e-mail to organisations and citizens, delivered over SMTP once."""

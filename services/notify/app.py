@@ -1,4 +1,4 @@
-"""Wiring of the notify service: the events it reads, the e-mail each one queues, the SMTP sender."""
+"""Wiring of the notify service: the events it reads, the e-mail each queues, the SMTP sender."""
 
 from __future__ import annotations
 

@@ -50,8 +50,7 @@ async def lease_due(pool: asyncpg.Pool, limit: int, lease_s: float) -> list[Due]
 
 async def mark_sent(pool: asyncpg.Pool, id_: int) -> None:
     await pool.execute(
-        "UPDATE deliveries SET status = 'sent', sent_at = now(), lease_until = NULL"
-        " WHERE id = $1",
+        "UPDATE deliveries SET status = 'sent', sent_at = now(), lease_until = NULL WHERE id = $1",
         id_,
     )
 

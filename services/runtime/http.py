@@ -67,5 +67,3 @@ class Server(uvicorn.Server):
 def build_server(app: Starlette, host: str, port: int) -> Server:
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     return Server(config)
-
-

@@ -135,7 +135,5 @@ class OutboxRelay:
         return len(rows)
 
     async def refresh_backlog(self) -> None:
-        backlog = await self.pool.fetchval(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        )
+        backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         self.metrics.outbox_backlog.set(backlog)

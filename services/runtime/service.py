@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import uvloop
@@ -51,7 +52,7 @@ class ServiceContext:
     relay: OutboxRelay
 
 
-Worker = Callable[[ServiceContext], Awaitable[None]]
+Worker = Callable[[ServiceContext], Coroutine[Any, Any, None]]
 RoutesFactory = Callable[[ServiceContext], Sequence[BaseRoute]]
 
 
@@ -131,7 +132,9 @@ async def serve(spec: ServiceSpec) -> None:
 
     await relay.start()
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-    workers = [asyncio.create_task(w(ctx), name=getattr(w, "__name__", "worker")) for w in spec.workers]
+    workers = [
+        asyncio.create_task(w(ctx), name=getattr(w, "__name__", "worker")) for w in spec.workers
+    ]
     await broker.start()
     readiness.started = True
     log.info("%s ready on http://%s:%s", spec.name, settings.http_host, settings.http_port)

@@ -17,6 +17,7 @@ import os
 import shutil
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def stamp(times: dict[int, float], i: int) -> Callable[[object], None]:
+    def done(_: object) -> None:
+        times[i] = time.perf_counter()
+
+    return done
+
+
 async def run_step(
     client: BookingClient, label: str, commands: list[RequestReservation], rate: float | None
 ) -> Step:
@@ -79,7 +87,7 @@ async def run_step(
                 await asyncio.sleep(delay)
         sent_at[i] = time.perf_counter()
         future = await client.send(cmd, wait_ack=False)
-        future.add_done_callback(lambda _f, i=i: done_at.__setitem__(i, time.perf_counter()))
+        future.add_done_callback(stamp(done_at, i))
         futures.append(future)
     await client.flush()
     try:
@@ -87,7 +95,7 @@ async def run_step(
     except TimeoutError:
         pass
     latencies = [(done_at[i] - sent_at[i]) * 1000 for i in done_at]
-    first, last = min(done_at.values(), default=start), max(done_at.values(), default=start)
+    last = max(done_at.values(), default=start)
     elapsed = max(last - start, 1e-9)
     return Step(
         label=label,

@@ -1,4 +1,5 @@
-"""The first slice on the real stack: kiosk → Kafka → booking → PostgreSQL → Kafka → notify → SMTP."""
+"""The first slice on the real stack:
+kiosk → Kafka → booking → PostgreSQL → Kafka → notify → SMTP."""
 
 from __future__ import annotations
 
@@ -157,9 +158,7 @@ async def test_a_redelivered_event_sends_one_email(system: System, client: Booki
     producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap)
     await producer.start()
     try:  # Kafka's at-least-once: the same event arrives at notify once more
-        await producer.send_and_wait(
-            "booking.events", outcome.model_dump_json().encode(), key=b"a"
-        )
+        await producer.send_and_wait("booking.events", outcome.model_dump_json().encode(), key=b"a")
     finally:
         await producer.stop()
     mails = await system.wait_for_mails(contact, 3, timeout=5)
@@ -199,7 +198,11 @@ async def test_a_malformed_message_goes_to_the_dlq_and_the_partition_keeps_flowi
     await producer.start()
     try:  # same key as the good request after it: same partition, right before it
         await producer.send_and_wait("booking.commands", b"{not json " + marker, key=b"a")
-        bad_schema = {"type": "reservation.requested", "message_id": str(uuid4()), "m": marker.decode()}
+        bad_schema = {
+            "type": "reservation.requested",
+            "message_id": str(uuid4()),
+            "m": marker.decode(),
+        }
         await producer.send_and_wait("booking.commands", json.dumps(bad_schema).encode(), key=b"a")
     finally:
         await producer.stop()

@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from clients.kiosk.client import BookingClient
 from contracts.booking import (
-    ReservationConfirmed,
     RequestReservation,
+    ReservationConfirmed,
     SpaceId,
     booking_event_adapter,
 )

@@ -87,9 +87,7 @@ def test_after_twenty_is_closed() -> None:
 
 
 def test_saturday_after_seventeen_is_closed() -> None:
-    assert (
-        reason(request(start=at(SATURDAY, 16), end=at(SATURDAY, 18))) is RejectionReason.CLOSED
-    )
+    assert reason(request(start=at(SATURDAY, 16), end=at(SATURDAY, 18))) is RejectionReason.CLOSED
 
 
 def test_holiday_after_seventeen_is_closed() -> None:

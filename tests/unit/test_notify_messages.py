@@ -18,6 +18,7 @@ from contracts.booking import (
     SpaceId,
 )
 from services.notify.domain import (
+    Email,
     organisation_registered_email,
     reservation_confirmed_email,
     reservation_rejected_email,
@@ -46,6 +47,11 @@ def confirmed(atrium: bool = False) -> ReservationConfirmed:
     )
 
 
+def body(email: Email | None) -> str:
+    assert email is not None
+    return email.body
+
+
 def test_registration_email_goes_to_the_contact_in_japanese_and_english() -> None:
     event = OrganisationRegistered(
         message_id=uuid4(),
@@ -63,18 +69,18 @@ def test_registration_email_goes_to_the_contact_in_japanese_and_english() -> Non
 
 
 def test_confirmation_shows_tokyo_time_and_space() -> None:
-    email = reservation_confirmed_email(confirmed())
-    assert "2030-01-07(月) 10:00-12:00" in email.body
-    assert "スペースA+B" in email.body and "Space A+B" in email.body
+    text = body(reservation_confirmed_email(confirmed()))
+    assert "2030-01-07(月) 10:00-12:00" in text
+    assert "スペースA+B" in text and "Space A+B" in text
 
 
 def test_atrium_combined_use_is_named() -> None:
-    assert "アトリウム一体利用" in reservation_confirmed_email(confirmed(atrium=True)).body
+    assert "アトリウム一体利用" in body(reservation_confirmed_email(confirmed(atrium=True)))
 
 
 def test_every_email_says_how_to_reach_the_center() -> None:
-    body = reservation_confirmed_email(confirmed()).body
-    assert "平日 9:00-20:00" in body and "weekends and holidays 9:00-17:00" in body
+    text = body(reservation_confirmed_email(confirmed()))
+    assert "平日 9:00-20:00" in text and "weekends and holidays 9:00-17:00" in text
 
 
 def test_rejection_gives_the_reason_in_both_languages() -> None:
@@ -89,8 +95,8 @@ def test_rejection_gives_the_reason_in_both_languages() -> None:
         ends_at=datetime(2030, 1, 7, 3, 0, tzinfo=UTC),
         contact=CONTACT,
     )
-    email = reservation_rejected_email(event)
-    assert "既に予約" in email.body and "already booked" in email.body
+    text = body(reservation_rejected_email(event))
+    assert "既に予約" in text and "already booked" in text
 
 
 def test_user_text_is_not_html_escaped_in_plain_text_mail() -> None:
