@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -24,6 +25,8 @@ from services.runtime.metrics import Metrics
 log = logging.getLogger(__name__)
 
 RELAY_LOCK = 7_402_512
+PURGE_EVERY_S = 3600.0
+RETENTION_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,15 @@ class OutboxRelay:
         await self.producer.stop()
 
     async def run(self) -> None:
+        last_purge = 0.0
         while not self._stopping:
             try:
                 while await self.publish_pending() >= self.batch:
                     pass
                 await self.refresh_backlog()
+                if time.monotonic() - last_purge > PURGE_EVERY_S:
+                    await self.purge()
+                    last_purge = time.monotonic()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox relay round failed, retrying: %r", exc)
                 await asyncio.sleep(1)
@@ -133,6 +140,14 @@ class OutboxRelay:
         for row in rows:
             self.metrics.outbox_published.labels(row["topic"]).inc()
         return len(rows)
+
+    async def purge(self) -> None:
+        """Forget published rows after the retention time; a command retried later than that is
+        still not acted on twice (the inbox remembers it), but its answer is not sent again."""
+        await self.pool.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",
+            RETENTION_DAYS,
+        )
 
     async def refresh_backlog(self) -> None:
         backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
