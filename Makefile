@@ -26,11 +26,12 @@ down:
 status:
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local status; else python3 -m deploy.local status; fi
 
+# pytest exits 5 when it collected no test: not a failure of the code under test
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q || [ $$? -eq 5 ]
 
 bench: install
-	$(PY) -m pytest tests/bench -s -q
+	$(PY) -m tests.bench.booking
 
 lint: install
 	$(PY) -m ruff check .
