@@ -85,10 +85,19 @@ class RequestReservation(Message):
     session_id: UUID | None = None
 
 
-BookingCommand = Annotated[RegisterOrganisation | RequestReservation, Field(discriminator="type")]
-booking_command_adapter: TypeAdapter[RegisterOrganisation | RequestReservation] = TypeAdapter(
-    BookingCommand
-)
+class CancelReservation(Message):
+    """Cancel by the organisation (channel web/kiosk) or by staff (channel staff)."""
+
+    type: Literal["reservation.cancel"] = "reservation.cancel"
+    reservation_id: UUID
+    organisation_id: UUID | None = None  # required unless channel is staff: it must own it
+    channel: Channel = Channel.WEB
+    reason: str = Field(default="", max_length=500)
+
+
+BookingCommandT = RegisterOrganisation | RequestReservation | CancelReservation
+BookingCommand = Annotated[BookingCommandT, Field(discriminator="type")]
+booking_command_adapter: TypeAdapter[BookingCommandT] = TypeAdapter(BookingCommand)
 
 
 # --- events (booking.events) -------------------------------------------------------------------
@@ -140,10 +149,32 @@ class ReservationRejected(Message):
     contact: Contact | None = None
 
 
-BookingEvent = Annotated[
-    OrganisationRegistered | ReservationConfirmed | ReservationRejected,
-    Field(discriminator="type"),
-]
-booking_event_adapter: TypeAdapter[
-    OrganisationRegistered | ReservationConfirmed | ReservationRejected
-] = TypeAdapter(BookingEvent)
+class OrganisationUpdated(Message):
+    """Contact details or newsletter consent changed; notify follows the consent."""
+
+    type: Literal["organisation.updated"] = "organisation.updated"
+    request_id: UUID
+    organisation_id: UUID
+    name: str
+    contact: Contact
+    newsletter_consent: bool
+
+
+class ReservationCancelled(Message):
+    type: Literal["reservation.cancelled"] = "reservation.cancelled"
+    request_id: UUID
+    reservation_id: UUID
+    reservation: Reservation
+    cancelled_by: Channel
+    contact: Contact | None = None
+
+
+BookingEventT = (
+    OrganisationRegistered
+    | OrganisationUpdated
+    | ReservationConfirmed
+    | ReservationRejected
+    | ReservationCancelled
+)
+BookingEvent = Annotated[BookingEventT, Field(discriminator="type")]
+booking_event_adapter: TypeAdapter[BookingEventT] = TypeAdapter(BookingEvent)

@@ -4,6 +4,7 @@ Tests that need the real stack (Kafka, PostgreSQL, the SMTP sink) get it from th
 `system` fixture: a fresh stack under `.local/test` on its own ports, and the services running as
 real processes (two booking instances in one consumer group, as in production scale-out, and one
 notify). Each test isolates itself with its own organisations, e-mail addresses and days.
+`TEST_STACK_SLOT=N` moves a run to its own root and ports, so runs on one machine do not collide.
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ import pytest
 
 from clients.kiosk.client import BookingClient
 from deploy.local.stack import Stack, StackConfig
-from tests.support import System
+from tests.support import PORT_OFFSET, SLOT, System
 
-TEST_ROOT = Path(__file__).resolve().parents[1] / ".local" / "test"
-TEST_PORTS = {"kafka_port": 29092, "postgres_port": 25432, "smtp_port": 2526}
+TEST_ROOT = (
+    Path(__file__).resolve().parents[1] / ".local" / ("test" if not SLOT else f"test-{SLOT}")
+)
+TEST_PORTS = {
+    "kafka_port": 29002 + PORT_OFFSET,  # the controller takes the next port
+    "postgres_port": 25432 + PORT_OFFSET,
+    "smtp_port": 2526 + PORT_OFFSET,
+    "prometheus_port": 29090 + PORT_OFFSET,
+}
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     shutil.rmtree(TEST_ROOT, ignore_errors=True)
-    stack = Stack(StackConfig(root=TEST_ROOT, prometheus_port=29090, **TEST_PORTS))
+    stack = Stack(StackConfig(root=TEST_ROOT, **TEST_PORTS))
     stack.install()
     try:
         stack.start_infrastructure(prometheus=False)

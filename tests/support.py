@@ -7,6 +7,7 @@ import email
 import email.policy
 import itertools
 import mailbox
+import os
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,10 +40,21 @@ class ServiceProcess:
     extra_env: tuple[tuple[str, str], ...] = ()
 
 
+# Several test runs may share a machine (two developers, CI and a benchmark): TEST_STACK_SLOT=N
+# gives a run its own stack root and ports, N = 0..9.
+SLOT = int(os.environ.get("TEST_STACK_SLOT", "0"))
+PORT_OFFSET = 10 * SLOT
+
 SERVICES = (
-    ServiceProcess("booking-1", "services.booking", 28081, "booking"),
-    ServiceProcess("booking-2", "services.booking", 28083, "booking"),
-    ServiceProcess("notify", "services.notify", 28082, "notify", (("SENDER_POLL_S", "0.05"),)),
+    ServiceProcess("booking-1", "services.booking", 28081 + PORT_OFFSET, "booking"),
+    ServiceProcess("booking-2", "services.booking", 28083 + PORT_OFFSET, "booking"),
+    ServiceProcess(
+        "notify",
+        "services.notify",
+        28082 + PORT_OFFSET,
+        "notify",
+        (("SENDER_POLL_S", "0.05"), ("SCHEDULE_POLL_S", "0.2")),
+    ),
 )
 
 

@@ -30,6 +30,7 @@ from contracts.booking import (
     RegisterOrganisation,
     RequestReservation,
     ReservationConfirmed,
+    ReservationRejected,
     SpaceId,
 )
 from contracts.envelope import new_message_id
@@ -107,7 +108,9 @@ def describe(outcome: Outcome) -> tuple[str, int]:
             f" {start:%Y-%m-%d %H:%M}-{end:%H:%M}",
             0,
         )
-    return f"rejected: reason={outcome.reason.value} detail={outcome.detail}", 1
+    if isinstance(outcome, ReservationRejected):
+        return f"rejected: reason={outcome.reason.value} detail={outcome.detail}", 1
+    return f"{outcome.type}: {outcome.model_dump_json()}", 0
 
 
 async def main(argv: list[str]) -> int:

@@ -17,25 +17,26 @@ from uuid import UUID
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.booking import (
-    OrganisationRegistered,
-    RegisterOrganisation,
+    BookingCommandT,
+    BookingEventT,
+    CancelReservation,
     RequestReservation,
-    ReservationConfirmed,
-    ReservationRejected,
     booking_event_adapter,
 )
 from contracts.envelope import header_fields
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS
 
-Outcome = OrganisationRegistered | ReservationConfirmed | ReservationRejected
-Command = RegisterOrganisation | RequestReservation
+Outcome = BookingEventT
+Command = BookingCommandT
 
 
 def command_key(cmd: Command) -> str:
-    """Reservations are keyed by space (one space's requests stay in order); registrations by
-    contact e-mail."""
+    """Reservations are keyed by space (one space's requests stay in order), cancellations by
+    reservation, registrations by contact e-mail."""
     if isinstance(cmd, RequestReservation):
         return cmd.space.value
+    if isinstance(cmd, CancelReservation):
+        return str(cmd.reservation_id)
     return str(cmd.contact_email)
 
 

@@ -1,4 +1,9 @@
-"""The HTTP side every service shares: /metrics, /healthz (alive) and /readyz (able to work)."""
+"""The HTTP side every service shares: /metrics, /healthz (alive), /readyz (able to work), plus the
+service's own read routes, with an OpenAPI document at /openapi.json and /docs.
+
+Invalid requests get a 400 whose `error` a person can read ("query parameter 'from': ...") rather
+than the framework's raw error list; the list is kept under `details` for programs.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ from typing import Any
 
 import asyncpg
 import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from services.runtime.metrics import Metrics
+
+LOCATIONS = {"query": "query parameter", "path": "path parameter", "body": "field"}
 
 
 class Readiness:
@@ -34,26 +40,51 @@ class Readiness:
         return True, "ready"
 
 
+def readable(errors: Sequence[Any]) -> str:
+    """One sentence per problem, naming where it is: "query parameter 'from': invalid date"."""
+    parts = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        where = LOCATIONS.get(loc[0], loc[0]) if loc else "request"
+        name = ".".join(loc[1:])
+        parts.append(f"{where} '{name}': {err.get('msg', 'invalid')}" if name else err["msg"])
+    return "; ".join(parts)
+
+
+async def validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    details = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
+    return JSONResponse({"error": readable(errors), "details": details}, status_code=400)
+
+
 def build_http_app(
-    metrics: Metrics, readiness: Readiness, extra_routes: Sequence[BaseRoute] = ()
-) -> Starlette:
-    async def metrics_endpoint(_: Request) -> Response:
+    service: str,
+    metrics: Metrics,
+    readiness: Readiness,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    app = FastAPI(title=f"{service} service", version="1.0.0")
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "alive"})
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "alive"}
 
-    async def readyz(_: Request) -> Response:
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> Response:
+        """The service consumes, publishes and reaches its database."""
         ok, why = await readiness.check()
         return JSONResponse({"status": why}, status_code=200 if ok else 503)
 
-    routes: list[BaseRoute] = [
-        Route("/metrics", metrics_endpoint),
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        *extra_routes,
-    ]
-    return Starlette(routes=routes)
+    for router in routers:
+        app.include_router(router)
+    return app
 
 
 class Server(uvicorn.Server):
@@ -64,6 +95,6 @@ class Server(uvicorn.Server):
         yield
 
 
-def build_server(app: Starlette, host: str, port: int) -> Server:
+def build_server(app: FastAPI, host: str, port: int) -> Server:
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     return Server(config)

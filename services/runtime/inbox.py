@@ -8,13 +8,12 @@ written by one statement, as this is on every message's path.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from uuid import UUID
 
 import asyncpg
 
-from contracts.envelope import header_fields
+from services.runtime import outbox
 from services.runtime.outbox import Outgoing
 
 
@@ -40,10 +39,7 @@ async def record(
         " SELECT $1, $2, coalesce(array_agg(id ORDER BY id), '{}') FROM queued",
         message_id,
         message_type,
-        [o.topic.name for o in outgoing],
-        [o.key for o in outgoing],
-        [o.message.model_dump_json().encode() for o in outgoing],
-        [json.dumps(header_fields(o.message)) for o in outgoing],
+        *outbox.columns(outgoing),
     )
 
 

@@ -13,12 +13,13 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import Message
+from contracts.envelope import Message, header_fields
 from contracts.topics import Topic
 from services.runtime.metrics import Metrics
 
@@ -36,6 +37,28 @@ class Outgoing:
     topic: Topic
     key: str | None
     message: Message
+
+
+def columns(
+    outgoing: Sequence[Outgoing],
+) -> tuple[list[str], list[str | None], list[bytes], list[str]]:
+    """Outgoing messages as the column arrays of an `unnest` insert into the outbox."""
+    return (
+        [o.topic.name for o in outgoing],
+        [o.key for o in outgoing],
+        [o.message.model_dump_json().encode() for o in outgoing],
+        [json.dumps(header_fields(o.message)) for o in outgoing],
+    )
+
+
+async def add(conn: asyncpg.Connection, outgoing: Sequence[Outgoing]) -> None:
+    """Queue messages in the caller's transaction (one statement, in order)."""
+    if outgoing:
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, value, headers)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[])",
+            *columns(outgoing),
+        )
 
 
 async def add_raw(

@@ -14,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import uvloop
+from fastapi import APIRouter
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from starlette.routing import BaseRoute
 
 from contracts.topics import Topic
 from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscription
@@ -34,6 +34,7 @@ from services.runtime.http import Readiness, build_http_app, build_server
 from services.runtime.logs import configure_logging
 from services.runtime.metrics import Metrics
 from services.runtime.outbox import OutboxRelay
+from services.runtime.schedule import JobHandler, Scheduler
 from services.runtime.settings import RuntimeSettings
 from services.runtime.topics import ensure_topics
 
@@ -53,7 +54,8 @@ class ServiceContext:
 
 
 Worker = Callable[[ServiceContext], Coroutine[Any, Any, None]]
-RoutesFactory = Callable[[ServiceContext], Sequence[BaseRoute]]
+RoutersFactory = Callable[[ServiceContext], Sequence[APIRouter]]
+JobsFactory = Callable[[ServiceContext], Mapping[str, JobHandler]]
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class ServiceSpec:
     subscriptions: Sequence[Subscription]
     produces: Sequence[Topic] = ()
     workers: Sequence[Worker] = ()
-    routes: RoutesFactory = field(default=lambda ctx: ())
+    routers: RoutersFactory = field(default=lambda ctx: ())
+    jobs: JobsFactory = field(default=lambda ctx: {})
 
     def topics(self) -> list[Topic]:
         consumed = [s.topic for s in self.subscriptions]
@@ -122,9 +125,8 @@ async def serve(spec: ServiceSpec) -> None:
     ctx = ServiceContext(settings, pool, metrics, relay)
     broker = build_broker(spec, ctx)
     readiness = Readiness(pool)
-    server = build_server(
-        build_http_app(metrics, readiness, spec.routes(ctx)), settings.http_host, settings.http_port
-    )
+    app = build_http_app(spec.name, metrics, readiness, spec.routers(ctx))
+    server = build_server(app, settings.http_host, settings.http_port)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -135,6 +137,9 @@ async def serve(spec: ServiceSpec) -> None:
     workers = [
         asyncio.create_task(w(ctx), name=getattr(w, "__name__", "worker")) for w in spec.workers
     ]
+    if jobs := spec.jobs(ctx):
+        scheduler = Scheduler(pool, jobs, on_commit=relay.wake, poll_s=settings.schedule_poll_s)
+        workers.append(asyncio.create_task(scheduler.run(), name="scheduler"))
     await broker.start()
     readiness.started = True
     log.info("%s ready on http://%s:%s", spec.name, settings.http_host, settings.http_port)

@@ -42,6 +42,7 @@ class RuntimeSettings:
     MAX_BATCH         records handled in one transaction  (default 500)
     OUTBOX_BATCH      outbox rows published per round     (default 1000)
     OUTBOX_POLL_S     relay's fallback poll interval      (default 0.5)
+    SCHEDULE_POLL_S   how often due scheduled jobs are run (default 1.0)
     LOG_LEVEL         logging level                       (default INFO)
     """
 
@@ -54,6 +55,7 @@ class RuntimeSettings:
     max_batch: int
     outbox_batch: int
     outbox_poll_s: float
+    schedule_poll_s: float
     log_level: str
 
     @classmethod
@@ -70,5 +72,6 @@ class RuntimeSettings:
             max_batch=env_int("MAX_BATCH", 500),
             outbox_batch=env_int("OUTBOX_BATCH", 1000),
             outbox_poll_s=env_float("OUTBOX_POLL_S", 0.5),
+            schedule_poll_s=env_float("SCHEDULE_POLL_S", 1.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
         )
