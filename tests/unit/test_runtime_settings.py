@@ -1,0 +1,29 @@
+"""Settings come from the environment with local defaults, and a wrong value says which one."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.runtime.settings import RuntimeSettings
+
+
+def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KAFKA_BOOTSTRAP", "DATABASE_URL", "HTTP_PORT", "CONSUMER_GROUP"):
+        monkeypatch.delenv(name, raising=False)
+    settings = RuntimeSettings.from_env("booking", 8081)
+    assert settings.kafka_bootstrap == "127.0.0.1:19092"
+    assert settings.database_url.endswith(":15432/booking")
+    assert settings.http_port == 8081 and settings.consumer_group == "booking"
+
+
+def test_the_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PORT", "9999")
+    monkeypatch.setenv("OUTBOX_POLL_S", "0.1")
+    settings = RuntimeSettings.from_env("notify", 8082)
+    assert settings.http_port == 9999 and settings.outbox_poll_s == 0.1
+
+
+def test_a_malformed_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BATCH", "lots")
+    with pytest.raises(ValueError, match="MAX_BATCH must be an integer"):
+        RuntimeSettings.from_env("booking", 8081)
