@@ -18,7 +18,7 @@ def app_with_route() -> httpx.AsyncClient:
     async def availability(space: str, day: date) -> dict[str, str]:
         return {"space": space, "day": day.isoformat()}
 
-    app = build_http_app("booking", Metrics(), Readiness(pool=None), [router])  # type: ignore[arg-type]
+    app = build_http_app("booking", Metrics(), Readiness(pool=None), [router])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
