@@ -14,7 +14,8 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from contracts.booking import BookingCommand, BookingEvent
-from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, Topic
+from contracts.notify import NotifyCommand, NotifyEvent
+from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS, Topic
 
 TOPICS: list[tuple[Topic, Any, str]] = [
     (
@@ -27,6 +28,18 @@ TOPICS: list[tuple[Topic, Any, str]] = [
         BOOKING_EVENTS,
         BookingEvent,
         "Outcomes and facts of the booking service; request_id repeats the command's message_id.",
+    ),
+    (
+        NOTIFY_COMMANDS,
+        NotifyCommand,
+        "Commands to the notify service: newsletter.publish (staff; the message_id becomes the"
+        " issue id) and subscription.requested (double opt-in). Keyed by issue id or e-mail.",
+    ),
+    (
+        NOTIFY_EVENTS,
+        NotifyEvent,
+        "Facts of the notify service: issues scheduled and started, and one notification.sent or"
+        " notification.failed per e-mail, keyed by what the e-mail was about (issue, reservation).",
     ),
 ]
 

@@ -8,7 +8,7 @@ text, so autoescaping is off here; HTML parts (newsletter) get their own escapin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from contracts.booking import (
     ReservationRejected,
     SpaceId,
 )
+from contracts.notify import Language
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 WEEKDAYS_JA = "月火水木金土日"
@@ -56,6 +57,7 @@ class Email:
     recipient: str
     subject: str
     body: str
+    language: Language = Language.JA
 
 
 def tokyo_period(starts_at: datetime, ends_at: datetime) -> str:
@@ -124,3 +126,103 @@ def reservation_rejected_email(event: ReservationRejected) -> Email | None:
             detail=event.detail,
         ),
     )
+
+
+# --- messages by kind and language -------------------------------------------------------------
+# A message kind is a template per language, `<kind>.<language>.txt`: its first line is the
+# subject, the rest the body. Adding a kind is adding its two templates and a small handler.
+
+
+def compose(kind: str, language: Language, **context: object) -> tuple[str, str]:
+    """(subject, body) of a message kind in one language."""
+    text = _templates.get_template(f"{kind}.{language}.txt").render(**context)
+    subject, _, body = text.partition("\n")
+    return subject.strip(), body
+
+
+def compose_bilingual(kind: str, **context: object) -> tuple[str, str]:
+    """Japanese first, then English, for recipients whose language we do not know (organisations
+    registered at the counter): the center's default, and readable by everyone else."""
+    subject_ja, body_ja = compose(kind, Language.JA, **context)
+    subject_en, body_en = compose(kind, Language.EN, **context)
+    return f"{subject_ja} / {subject_en}", f"{body_ja}\n{body_en}"
+
+
+def normalise_email(address: str) -> str:
+    """One subscriber per mailbox: the domain part is case-insensitive, and in practice so is
+    the local part at every provider our subscribers use."""
+    return address.strip().lower()
+
+
+def subscription_confirm_email(
+    source_id: UUID, recipient: str, language: Language, confirm_url: str, valid_hours: int
+) -> Email:
+    subject, body = compose(
+        "subscription_confirm", language, confirm_url=confirm_url, valid_hours=valid_hours
+    )
+    return Email("subscription_confirm", source_id, recipient, subject, body, language)
+
+
+# --- reminders ---------------------------------------------------------------------------------
+
+QUIET_FROM = time(21, 0)
+QUIET_UNTIL = time(8, 0)
+
+
+def outside_quiet_hours(at: datetime) -> datetime:
+    """No reminder between 21:00 and 8:00 in Tokyo: one due then is deferred to 8:00."""
+    local = at.astimezone(TOKYO)
+    if local.time() >= QUIET_FROM:
+        next_day = local.date() + timedelta(days=1)
+        return datetime.combine(next_day, QUIET_UNTIL, TOKYO)
+    if local.time() < QUIET_UNTIL:
+        return datetime.combine(local.date(), QUIET_UNTIL, TOKYO)
+    return at
+
+
+def reminder_due(starts_at: datetime, confirmed_at: datetime, hour: int) -> datetime | None:
+    """When to remind of a reservation: the day before it, at `hour` Tokyo time, never in quiet
+    hours. None when that moment has already passed at confirmation (the confirmation e-mail,
+    just sent, is the reminder) or would fall after the start."""
+    day_before = starts_at.astimezone(TOKYO).date() - timedelta(days=1)
+    due = outside_quiet_hours(datetime.combine(day_before, time(hour % 24), TOKYO))
+    if due <= confirmed_at or due >= starts_at:
+        return None
+    return due
+
+
+def reminder_payload(event: ReservationConfirmed) -> dict[str, object] | None:
+    """What the reminder job needs at firing time, so it does not depend on other tables."""
+    if event.contact is None:
+        return None
+    r = event.reservation
+    return {
+        "contact_name": event.contact.name,
+        "email": str(event.contact.email),
+        "space": r.space.value,
+        "atrium": r.atrium,
+        "starts_at": r.starts_at.isoformat(),
+        "ends_at": r.ends_at.isoformat(),
+        "attendees": r.attendees,
+        "reservation_id": str(event.reservation_id),
+    }
+
+
+def reservation_reminder_email(payload: dict[str, object]) -> Email:
+    space_ja, space_en = SPACE_NAMES[SpaceId(str(payload["space"]))]
+    starts = datetime.fromisoformat(str(payload["starts_at"]))
+    ends = datetime.fromisoformat(str(payload["ends_at"]))
+    subject, body = compose_bilingual(
+        "reservation_reminder",
+        contact_name=payload["contact_name"],
+        space_ja=space_ja,
+        space_en=space_en,
+        atrium=bool(payload["atrium"]),
+        when=tokyo_period(starts, ends),
+        attendees=payload["attendees"],
+        reservation_id=payload["reservation_id"],
+    )
+    return Email(
+        "reservation_reminder", UUID(str(payload["reservation_id"])),
+        str(payload["email"]), subject, body,
+    )  # fmt: skip

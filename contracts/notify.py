@@ -1,0 +1,108 @@
+"""Messages of the notify service: `notify.commands` and `notify.events`.
+
+Staff publish newsletter issues here; web clients may ask for a subscription here as well as over
+HTTP. Delivery outcomes are facts on `notify.events`, one per e-mail, keyed by the id of what the
+e-mail was about (the issue, the reservation), so the outcomes of one issue stay in order. Events
+name the delivery and never the address: it is personal data and nobody downstream needs it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, EmailStr, Field, TypeAdapter
+
+from contracts.envelope import Message, NonEmptyText
+
+
+class Language(StrEnum):
+    """Languages the center writes to its subscribers in; Japanese unless they choose English."""
+
+    JA = "ja"
+    EN = "en"
+
+
+class FailureKind(StrEnum):
+    """Why an e-mail was not delivered: refused for good (5xx), or retried until we gave up."""
+
+    PERMANENT = "permanent"
+    GAVE_UP = "gave_up"
+    SUPPRESSED = "suppressed"
+
+
+# --- commands (notify.commands) ----------------------------------------------------------------
+
+
+class PublishNewsletter(Message):
+    """Publish an issue to every active, confirmed subscriber, at `send_at` or at once.
+
+    The body is Markdown; notify renders the HTML and plain-text parts. `message_id` is the
+    idempotency key and becomes the issue id, so a retried command publishes one issue.
+    """
+
+    type: Literal["newsletter.publish"] = "newsletter.publish"
+    subject: NonEmptyText
+    body_markdown: str = Field(min_length=1, max_length=200_000)
+    send_at: AwareDatetime | None = None
+
+
+class RequestSubscription(Message):
+    """Someone asked to receive the newsletter: a confirmation e-mail goes out (double opt-in)."""
+
+    type: Literal["subscription.requested"] = "subscription.requested"
+    email: EmailStr
+    language: Language = Language.JA
+
+
+NotifyCommandT = PublishNewsletter | RequestSubscription
+NotifyCommand = Annotated[NotifyCommandT, Field(discriminator="type")]
+notify_command_adapter: TypeAdapter[NotifyCommandT] = TypeAdapter(NotifyCommand)
+
+
+# --- events (notify.events) --------------------------------------------------------------------
+
+
+class NewsletterScheduled(Message):
+    """The answer to `newsletter.publish`: the issue is stored and will go out at `send_at`."""
+
+    type: Literal["newsletter.scheduled"] = "newsletter.scheduled"
+    request_id: UUID
+    issue_id: UUID
+    send_at: AwareDatetime
+
+
+class NewsletterStarted(Message):
+    """The issue was addressed: one delivery per active subscriber was queued."""
+
+    type: Literal["newsletter.started"] = "newsletter.started"
+    issue_id: UUID
+    recipients: int
+
+
+class NotificationSent(Message):
+    """The SMTP server accepted the e-mail."""
+
+    type: Literal["notification.sent"] = "notification.sent"
+    delivery_id: int
+    kind: str
+    source_id: UUID
+    attempts: int
+
+
+class NotificationFailed(Message):
+    """The e-mail will not be delivered; `reason` is the SMTP reply or cause, never the address."""
+
+    type: Literal["notification.failed"] = "notification.failed"
+    delivery_id: int
+    kind: str
+    source_id: UUID
+    attempts: int
+    failure: FailureKind
+    reason: str
+
+
+NotifyEventT = NewsletterScheduled | NewsletterStarted | NotificationSent | NotificationFailed
+NotifyEvent = Annotated[NotifyEventT, Field(discriminator="type")]
+notify_event_adapter: TypeAdapter[NotifyEventT] = TypeAdapter(NotifyEvent)
