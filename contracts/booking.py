@@ -7,6 +7,7 @@ their events by the organisation id. Outcome events repeat the command's `messag
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
@@ -49,6 +50,11 @@ class RejectionReason(StrEnum):
     NOT_REGISTERED = "not_registered"
     CAPACITY = "capacity"
     INVALID = "invalid"
+    OUT_OF_WINDOW = "out_of_window"  # start in the past or beyond the booking horizon
+    TOO_LATE = "too_late"  # a weekday evening asked for after the day's cut-off
+    QUOTA = "quota"  # the organisation holds as many future reservations as it may
+    NOT_FOUND = "not_found"  # no such reservation, usage slip or organisation (or already ended)
+    NOT_OWNER = "not_owner"  # the reservation belongs to another organisation
 
 
 class Contact(BaseModel):
@@ -95,7 +101,70 @@ class CancelReservation(Message):
     reason: str = Field(default="", max_length=500)
 
 
-BookingCommandT = RegisterOrganisation | RequestReservation | CancelReservation
+class UpdateOrganisation(Message):
+    """New contact details or newsletter consent; omitted fields keep their value."""
+
+    type: Literal["organisation.update"] = "organisation.update"
+    organisation_id: UUID
+    name: NonEmptyText | None = None
+    contact_name: NonEmptyText | None = None
+    contact_email: EmailStr | None = None
+    newsletter_consent: bool | None = None
+
+
+class RenewOrganisation(Message):
+    """Renew the registration for another term (after the renewal interview at reception)."""
+
+    type: Literal["organisation.renew"] = "organisation.renew"
+    organisation_id: UUID
+
+
+class SuspendOrganisation(Message):
+    """Staff suspend an organisation: it cannot book or check in until reinstated."""
+
+    type: Literal["organisation.suspend"] = "organisation.suspend"
+    organisation_id: UUID
+    reason: str = Field(default="", max_length=500)
+
+
+class ReinstateOrganisation(Message):
+    type: Literal["organisation.reinstate"] = "organisation.reinstate"
+    organisation_id: UUID
+
+
+class SetBlackout(Message):
+    """Staff close the center on one day (an inspection, an election): no booking, no check-in."""
+
+    type: Literal["day.blackout"] = "day.blackout"
+    day: date
+    reason: str = Field(default="", max_length=500)
+
+
+class LabCheckIn(Message):
+    """People of a registered organisation arrive at the Lab reception (key `lab`)."""
+
+    type: Literal["lab.check_in"] = "lab.check_in"
+    organisation_id: UUID
+    people: int = Field(ge=1, le=100)
+
+
+class LabCheckOut(Message):
+    type: Literal["lab.check_out"] = "lab.check_out"
+    slip_number: NonEmptyText
+
+
+BookingCommandT = (
+    RegisterOrganisation
+    | RequestReservation
+    | CancelReservation
+    | UpdateOrganisation
+    | RenewOrganisation
+    | SuspendOrganisation
+    | ReinstateOrganisation
+    | SetBlackout
+    | LabCheckIn
+    | LabCheckOut
+)
 BookingCommand = Annotated[BookingCommandT, Field(discriminator="type")]
 booking_command_adapter: TypeAdapter[BookingCommandT] = TypeAdapter(BookingCommand)
 
@@ -111,6 +180,7 @@ class OrganisationRegistered(Message):
     kind: OrganisationKind
     contact: Contact
     newsletter_consent: bool = False
+    valid_until: AwareDatetime | None = None  # end of the registration term
 
 
 class Reservation(BaseModel):
@@ -169,12 +239,125 @@ class ReservationCancelled(Message):
     contact: Contact | None = None
 
 
+class ReservationCancelRejected(Message):
+    """A cancellation that could not be done: unknown reservation, another's, already over."""
+
+    type: Literal["reservation.cancel_rejected"] = "reservation.cancel_rejected"
+    request_id: UUID
+    reservation_id: UUID
+    reason: RejectionReason
+    detail: str
+
+
+class OrganisationRenewed(Message):
+    type: Literal["organisation.renewed"] = "organisation.renewed"
+    request_id: UUID
+    organisation_id: UUID
+    valid_until: AwareDatetime
+
+
+class OrganisationSuspended(Message):
+    type: Literal["organisation.suspended"] = "organisation.suspended"
+    request_id: UUID
+    organisation_id: UUID
+    reason: str
+
+
+class OrganisationReinstated(Message):
+    type: Literal["organisation.reinstated"] = "organisation.reinstated"
+    request_id: UUID
+    organisation_id: UUID
+
+
+class OrganisationExpired(Message):
+    """The registration term ended without renewal (published by the schedule, no command)."""
+
+    type: Literal["organisation.expired"] = "organisation.expired"
+    request_id: UUID | None = None
+    organisation_id: UUID
+    expired_at: AwareDatetime
+
+
+class OrganisationCommandRejected(Message):
+    """An organisation command that could not be done, e.g. for an unknown organisation."""
+
+    type: Literal["organisation.rejected"] = "organisation.rejected"
+    request_id: UUID
+    organisation_id: UUID
+    reason: RejectionReason
+    detail: str
+
+
+class BlackoutSet(Message):
+    type: Literal["day.blacked_out"] = "day.blacked_out"
+    request_id: UUID
+    day: date
+    reason: str
+
+
+class DayClosingTimeSet(Message):
+    """The closing time of a day, decided at the evening cut-off: 18:00 on a weekday without an
+    evening reservation, otherwise the regular closing time. For signage, kiosk and staff."""
+
+    type: Literal["day.closing_time_set"] = "day.closing_time_set"
+    request_id: UUID | None = None
+    day: date
+    closes_at: AwareDatetime
+
+
+class LabCheckedIn(Message):
+    type: Literal["lab.checked_in"] = "lab.checked_in"
+    request_id: UUID
+    slip_number: str  # the usage slip (利用票) number, e.g. 20270107-012
+    organisation_id: UUID
+    people: int
+    checked_in_at: AwareDatetime
+
+
+class LabCheckInRejected(Message):
+    type: Literal["lab.check_in_rejected"] = "lab.check_in_rejected"
+    request_id: UUID
+    organisation_id: UUID
+    people: int
+    reason: RejectionReason
+    detail: str
+
+
+class LabCheckedOut(Message):
+    type: Literal["lab.checked_out"] = "lab.checked_out"
+    request_id: UUID
+    slip_number: str
+    organisation_id: UUID
+    people: int
+    checked_out_at: AwareDatetime
+
+
+class LabCheckOutRejected(Message):
+    type: Literal["lab.check_out_rejected"] = "lab.check_out_rejected"
+    request_id: UUID
+    slip_number: str
+    reason: RejectionReason
+    detail: str
+
+
 BookingEventT = (
     OrganisationRegistered
     | OrganisationUpdated
     | ReservationConfirmed
     | ReservationRejected
     | ReservationCancelled
+    | ReservationCancelRejected
+    | OrganisationRenewed
+    | OrganisationSuspended
+    | OrganisationReinstated
+    | OrganisationExpired
+    | OrganisationCommandRejected
+    | BlackoutSet
+    | DayClosingTimeSet
+    | LabCheckedIn
+    | LabCheckInRejected
+    | LabCheckedOut
+    | LabCheckOutRejected
 )
 BookingEvent = Annotated[BookingEventT, Field(discriminator="type")]
 booking_event_adapter: TypeAdapter[BookingEventT] = TypeAdapter(BookingEvent)

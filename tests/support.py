@@ -26,9 +26,36 @@ from contracts.booking import (
     SpaceId,
 )
 from deploy.local.stack import Stack
-from services.booking.domain import is_public_holiday
+from services.booking.domain import DEFAULT_POLICY, day_hours, has_evening
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def _rehearsal_morning() -> datetime:
+    """10:00 on the next open weekday: the booking services of a test run live at this moment
+    (BOOKING_CLOCK_SHIFT_S), so time-bound rules (opening hours, the evening cut-off, Lab
+    check-in) behave the same whenever the tests run."""
+    day = datetime.now(TOKYO).date() + timedelta(days=1)
+    while not (has_evening(day) and day_hours(day, DEFAULT_POLICY) is not None):
+        day += timedelta(days=1)
+    return datetime.combine(day, clock(10), TOKYO)
+
+
+CLOCK_SHIFT = _rehearsal_morning() - datetime.now(TOKYO)
+TEST_QUOTA = 30  # future reservations an organisation may hold on the test services
+
+# The booking services of a test run: a shifted clock, a horizon long enough for the crash
+# test's 1,000 distinct slots, and a quota small enough to test.
+BOOKING_TEST_ENV = (
+    ("BOOKING_CLOCK_SHIFT_S", f"{CLOCK_SHIFT.total_seconds():.3f}"),
+    ("BOOKING_HORIZON_MONTHS", "12"),
+    ("BOOKING_MAX_ACTIVE_RESERVATIONS", str(TEST_QUOTA)),
+)
+
+
+def service_now() -> datetime:
+    """The booking services' "now" during a test run."""
+    return datetime.now(TOKYO) + CLOCK_SHIFT
 
 
 @dataclass(frozen=True)
@@ -46,8 +73,12 @@ SLOT = int(os.environ.get("TEST_STACK_SLOT", "0"))
 PORT_OFFSET = 10 * SLOT
 
 SERVICES = (
-    ServiceProcess("booking-1", "services.booking", 28081 + PORT_OFFSET, "booking"),
-    ServiceProcess("booking-2", "services.booking", 28083 + PORT_OFFSET, "booking"),
+    ServiceProcess(
+        "booking-1", "services.booking", 28081 + PORT_OFFSET, "booking", BOOKING_TEST_ENV
+    ),
+    ServiceProcess(
+        "booking-2", "services.booking", 28083 + PORT_OFFSET, "booking", BOOKING_TEST_ENV
+    ),
     ServiceProcess(
         "notify",
         "services.notify",
@@ -115,14 +146,16 @@ class System:
 
 
 class Days:
-    """Hands out distinct future open weekdays, so tests never compete for a room by accident."""
+    """Hands out distinct open weekdays after the services' today (inside the booking horizon),
+    so tests never compete for a room by accident."""
 
-    def __init__(self, first: date = date(2031, 1, 6)) -> None:
-        self._days = (first + timedelta(days=n) for n in itertools.count())
+    def __init__(self, first: date | None = None) -> None:
+        start = first or service_now().date() + timedelta(days=1)
+        self._days = (start + timedelta(days=n) for n in itertools.count())
 
     def next(self) -> date:
         for day in self._days:
-            if day.weekday() < 5 and not is_public_holiday(day):
+            if has_evening(day) and day_hours(day, DEFAULT_POLICY) is not None:
                 return day
         raise AssertionError("unreachable")
 

@@ -20,7 +20,11 @@ from contracts.booking import (
     BookingCommandT,
     BookingEventT,
     CancelReservation,
+    LabCheckIn,
+    LabCheckOut,
+    RegisterOrganisation,
     RequestReservation,
+    SetBlackout,
     booking_event_adapter,
 )
 from contracts.envelope import header_fields
@@ -32,12 +36,20 @@ Command = BookingCommandT
 
 def command_key(cmd: Command) -> str:
     """Reservations are keyed by space (one space's requests stay in order), cancellations by
-    reservation, registrations by contact e-mail."""
+    reservation, registrations by contact e-mail, other organisation commands by organisation,
+    the Lab's check-ins and check-outs by `lab` (its slips are numbered in order), blackouts by
+    day."""
     if isinstance(cmd, RequestReservation):
         return cmd.space.value
     if isinstance(cmd, CancelReservation):
         return str(cmd.reservation_id)
-    return str(cmd.contact_email)
+    if isinstance(cmd, RegisterOrganisation):
+        return str(cmd.contact_email)
+    if isinstance(cmd, LabCheckIn | LabCheckOut):
+        return "lab"
+    if isinstance(cmd, SetBlackout):
+        return cmd.day.isoformat()
+    return str(cmd.organisation_id)
 
 
 class BookingClient:
@@ -90,6 +102,8 @@ class BookingClient:
                         event = booking_event_adapter.validate_json(record.value)
                     except ValueError:
                         continue  # not ours to judge: the booking service only emits valid events
+                    if event.request_id is None:
+                        continue  # a fact nobody asked for (e.g. day.closing_time_set)
                     future = self.waiting.pop(event.request_id, None)
                     if future is not None and not future.done():
                         future.set_result(event)

@@ -1,21 +1,41 @@
 """Wiring of the booking service: what it consumes, which handler takes each command, what it
-publishes. The one place to read to know what the service does on Kafka."""
+publishes, its scheduled jobs and read routes. The one place to read to know what the service
+does on Kafka."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.booking import RegisterOrganisation, RequestReservation
+from contracts.booking import (
+    CancelReservation,
+    LabCheckIn,
+    LabCheckOut,
+    RegisterOrganisation,
+    ReinstateOrganisation,
+    RenewOrganisation,
+    RequestReservation,
+    SetBlackout,
+    SuspendOrganisation,
+    UpdateOrganisation,
+)
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS
-from services.booking import handlers
-from services.booking.domain import DEFAULT_SPACES
+from services.booking.api import build_routers
+from services.booking.days import evening_planner, job_handlers
+from services.booking.handlers import BookingHandlers
+from services.booking.settings import BookingSettings
 from services.runtime.consumer import Subscription
-from services.runtime.service import ServiceSpec
+from services.runtime.service import ServiceContext, ServiceSpec
 
 HTTP_PORT = 8081
 
 
-def build_spec() -> ServiceSpec:
+def build_spec(settings: BookingSettings | None = None) -> ServiceSpec:
+    settings = settings or BookingSettings.from_env()
+    h = BookingHandlers(settings)
+
+    async def plan_evenings(ctx: ServiceContext) -> None:
+        await evening_planner(ctx.pool, settings)
+
     return ServiceSpec(
         name="booking",
         default_http_port=HTTP_PORT,
@@ -24,10 +44,21 @@ def build_spec() -> ServiceSpec:
             Subscription(
                 BOOKING_COMMANDS,
                 {
-                    RegisterOrganisation: handlers.register_organisation,
-                    RequestReservation: handlers.make_request_reservation(DEFAULT_SPACES),
+                    RegisterOrganisation: h.register_organisation,
+                    UpdateOrganisation: h.organisation_command,
+                    RenewOrganisation: h.organisation_command,
+                    SuspendOrganisation: h.organisation_command,
+                    ReinstateOrganisation: h.organisation_command,
+                    RequestReservation: h.request_reservation,
+                    CancelReservation: h.cancel_reservation,
+                    SetBlackout: h.set_blackout,
+                    LabCheckIn: h.lab_check_in,
+                    LabCheckOut: h.lab_check_out,
                 },
             )
         ],
         produces=[BOOKING_EVENTS],
+        workers=[plan_evenings],
+        routers=lambda ctx: build_routers(ctx, settings),
+        jobs=lambda ctx: job_handlers(settings),
     )

@@ -1,16 +1,18 @@
 """Booking rules, pure: no I/O, no Kafka, no SQL (DOMAIN.md, "Spaces").
 
-The handler loads what the rules need (is the organisation registered, how full is the Lab) and
-asks these functions; overlaps are left to PostgreSQL's exclusion constraint, the only place that
+The handler loads what the rules need (the organisation's standing, how full the Lab is, whether
+staff closed the day) and asks these functions; "now" is always an argument, so every rule can be
+tested at any moment. Overlaps are left to PostgreSQL's exclusion constraint, the only place that
 can see concurrent requests, fed with the rooms (`units_of`) each reservation occupies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -21,6 +23,8 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 SLOT = timedelta(minutes=30)
 WEEKDAY_HOURS = (time(9), time(20))
 WEEKEND_HOURS = (time(9), time(17))
+EVENING_STARTS = time(18)  # weekday 18:00-20:00 is reservation-only (since June 2024)
+MonthDay = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,25 @@ ATRIUM = "atrium"
 
 
 @dataclass(frozen=True)
+class Policy:
+    """The center's configurable rules (settings.py reads them from the environment).
+
+    `closures` are yearly closed periods as (month, day) pairs, inclusive, and may wrap the year:
+    the default is the year-end break 12/29-1/3 that Yokohama's public facilities observe.
+    """
+
+    spaces: Mapping[SpaceId, Space] = field(default_factory=lambda: DEFAULT_SPACES)
+    horizon_months: int = 3
+    evening_cutoff: time = time(17)
+    closures: tuple[tuple[MonthDay, MonthDay], ...] = (((12, 29), (1, 3)),)
+    registration_years: int = 3
+    max_active_reservations: int = 10
+
+
+DEFAULT_POLICY = Policy()
+
+
+@dataclass(frozen=True)
 class Request:
     space: SpaceId
     starts_at: datetime
@@ -49,12 +72,36 @@ class Request:
     attendees: int
     atrium: bool
     purpose: str
+    on_behalf_of_city: bool = False  # staff or the events service: no registration, no quota
 
 
 @dataclass(frozen=True)
 class Rejection:
     reason: RejectionReason
     detail: str
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where an organisation's registration stands."""
+
+    valid_until: datetime
+    suspended: bool = False
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the handler knows about the moment and the surroundings of a request."""
+
+    now: datetime
+    standing: Standing | None  # None: the organisation is not registered
+    blacked_out: bool = False  # staff closed the day of the request
+    active_reservations: int = 0  # the organisation's confirmed reservations not yet ended
+
+
+def tokyo_midnight(day: date) -> datetime:
+    """The start of a day in Tokyo, the boundary every daily and monthly figure uses."""
+    return datetime.combine(day, time(0), TOKYO)
 
 
 @lru_cache(maxsize=64)
@@ -72,6 +119,96 @@ def opening_hours(day: date) -> tuple[time, time]:
     if day.weekday() >= 5 or is_public_holiday(day):
         return WEEKEND_HOURS
     return WEEKDAY_HOURS
+
+
+def is_closure_day(day: date, closures: tuple[tuple[MonthDay, MonthDay], ...]) -> bool:
+    """Inside a yearly closed period; a period whose end comes before its start wraps the year."""
+    md = (day.month, day.day)
+    for first, last in closures:
+        inside = first <= md <= last if first <= last else md >= first or md <= last
+        if inside:
+            return True
+    return False
+
+
+def day_hours(day: date, policy: Policy, blacked_out: bool = False) -> tuple[time, time] | None:
+    """The hours the center is open on a day; None when it is closed all day."""
+    if blacked_out or is_closure_day(day, policy.closures):
+        return None
+    return opening_hours(day)
+
+
+def has_evening(day: date) -> bool:
+    """The evening rule applies on weekdays that are not public holidays (they close at 17:00)."""
+    return opening_hours(day) == WEEKDAY_HOURS
+
+
+def evening_cutoff_at(day: date, policy: Policy) -> datetime:
+    """Until when evening reservations of a day are accepted (default 17:00 the same day)."""
+    return datetime.combine(day, policy.evening_cutoff, TOKYO)
+
+
+def closing_time(day: date, evening_reserved: bool) -> time:
+    """A weekday with no evening reservation at the cut-off closes at 18:00 (DOMAIN.md)."""
+    closes = opening_hours(day)[1]
+    if has_evening(day) and not evening_reserved:
+        return EVENING_STARTS
+    return closes
+
+
+def reaches_evening(starts_at: datetime, ends_at: datetime) -> bool:
+    """A reservation that holds any part of a weekday's reservation-only evening."""
+    start = starts_at.astimezone(TOKYO)
+    evening = datetime.combine(start.date(), EVENING_STARTS, TOKYO)
+    return has_evening(start.date()) and ends_at > evening
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    """The same date `years` later; 29 February becomes 28 February in a common year."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, or the month's last day when it is shorter."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, candidate)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def registration_valid_until(registered_at: datetime, policy: Policy) -> datetime:
+    """A registration is valid for a term (a ward center in the seeds renews every 3 years)."""
+    return add_years(registered_at, policy.registration_years)
+
+
+def check_standing(standing: Standing | None, now: datetime) -> Rejection | None:
+    """Only an organisation with a current, unsuspended registration may book or check in; the
+    detail says why not and what to do, so reception can help at once."""
+    if standing is None:
+        return Rejection(
+            RejectionReason.NOT_REGISTERED,
+            "This organisation is not registered. Register at the center's reception first.",
+        )
+    if standing.suspended:
+        return Rejection(
+            RejectionReason.NOT_REGISTERED,
+            "This organisation's registration is suspended. Please contact the center's staff.",
+        )
+    if standing.valid_until <= now:
+        until = standing.valid_until.astimezone(TOKYO)
+        return Rejection(
+            RejectionReason.NOT_REGISTERED,
+            f"This organisation's registration expired on {until:%Y-%m-%d}."
+            " Renew it at the center's reception.",
+        )
+    return None
 
 
 def units_of(space: SpaceId, atrium: bool, spaces: Mapping[SpaceId, Space]) -> frozenset[str]:
@@ -107,13 +244,28 @@ def _check_shape(req: Request, space: Space) -> Rejection | None:
     return None
 
 
-def _check_hours(req: Request) -> Rejection | None:
+def _check_window(req: Request, now: datetime, policy: Policy) -> Rejection | None:
+    if req.starts_at < now:
+        return Rejection(RejectionReason.OUT_OF_WINDOW, "The requested time has already begun.")
+    last = add_months(now.astimezone(TOKYO).date(), policy.horizon_months)
+    if req.starts_at.astimezone(TOKYO).date() > last:
+        return Rejection(
+            RejectionReason.OUT_OF_WINDOW,
+            f"Reservations open {policy.horizon_months} months ahead: up to {last:%Y-%m-%d}.",
+        )
+    return None
+
+
+def _check_hours(req: Request, policy: Policy, blacked_out: bool) -> Rejection | None:
     start = req.starts_at.astimezone(TOKYO)
     end = req.ends_at.astimezone(TOKYO)
-    opens, closes = opening_hours(start.date())
-    day_opens = datetime.combine(start.date(), opens, TOKYO)
-    day_closes = datetime.combine(start.date(), closes, TOKYO)
-    if start < day_opens or end > day_closes:
+    hours = day_hours(start.date(), policy, blacked_out)
+    if hours is None:
+        return Rejection(RejectionReason.CLOSED, f"The center is closed on {start:%Y-%m-%d}.")
+    opens, closes = hours
+    if start < datetime.combine(start.date(), opens, TOKYO) or end > datetime.combine(
+        start.date(), closes, TOKYO
+    ):
         return Rejection(
             RejectionReason.CLOSED,
             f"The center is open {opens:%H:%M}-{closes:%H:%M} on {start.date():%Y-%m-%d}"
@@ -122,24 +274,44 @@ def _check_hours(req: Request) -> Rejection | None:
     return None
 
 
-def check_request(
-    req: Request, organisation_registered: bool, spaces: Mapping[SpaceId, Space]
-) -> Rejection | None:
+def _check_evening(req: Request, now: datetime, policy: Policy) -> Rejection | None:
+    day = req.starts_at.astimezone(TOKYO).date()
+    cutoff = evening_cutoff_at(day, policy)
+    if reaches_evening(req.starts_at, req.ends_at) and now >= cutoff:
+        return Rejection(
+            RejectionReason.TOO_LATE,
+            f"Evening use (18:00-20:00) of {day:%Y-%m-%d} had to be reserved by"
+            f" {cutoff:%H:%M} that day.",
+        )
+    return None
+
+
+def check_request(req: Request, situation: Situation, policy: Policy) -> Rejection | None:
     """Every rule that needs no knowledge of other reservations; None when they all pass."""
-    space = spaces[req.space]
+    space = policy.spaces[req.space]
     if rejection := _check_shape(req, space):
         return rejection
-    if not organisation_registered:
-        return Rejection(
-            RejectionReason.NOT_REGISTERED,
-            "This organisation is not registered. Register at the center's reception first.",
-        )
-    if rejection := _check_hours(req):
+    if not req.on_behalf_of_city and (
+        rejection := check_standing(situation.standing, situation.now)
+    ):
+        return rejection
+    if rejection := _check_window(req, situation.now, policy):
+        return rejection
+    if rejection := _check_hours(req, policy, situation.blacked_out):
+        return rejection
+    if rejection := _check_evening(req, situation.now, policy):
         return rejection
     if req.attendees > space.seats:
         return Rejection(
             RejectionReason.CAPACITY,
             f"{req.attendees} attendees exceed the {space.seats} seats of this space.",
+        )
+    at_quota = situation.active_reservations >= policy.max_active_reservations
+    if not req.on_behalf_of_city and at_quota:
+        return Rejection(
+            RejectionReason.QUOTA,
+            f"An organisation may hold {policy.max_active_reservations} future reservations at"
+            " a time; cancel one or wait until one has taken place.",
         )
     return None
 
@@ -156,3 +328,98 @@ def check_lab_room(already: int, requested: int, seats: int) -> Rejection | None
 
 def conflict() -> Rejection:
     return Rejection(RejectionReason.CONFLICT, "The space is already booked for part of that time.")
+
+
+# --- cancellation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Held:
+    """A reservation as the cancellation rules see it."""
+
+    organisation_id: UUID
+    ends_at: datetime
+    cancelled: bool
+
+
+def check_cancel(
+    held: Held | None, organisation_id: UUID | None, by_staff: bool, now: datetime
+) -> Rejection | None:
+    """An organisation cancels its own reservations; staff cancel any. What is unknown, already
+    cancelled or already over cannot be cancelled."""
+    if held is None:
+        return Rejection(RejectionReason.NOT_FOUND, "There is no such reservation.")
+    if held.cancelled:
+        return Rejection(RejectionReason.NOT_FOUND, "This reservation is already cancelled.")
+    if not by_staff and held.organisation_id != organisation_id:
+        return Rejection(
+            RejectionReason.NOT_OWNER, "Only the organisation that made it may cancel it."
+        )
+    if held.ends_at <= now:
+        return Rejection(RejectionReason.OUT_OF_WINDOW, "This reservation has already ended.")
+    return None
+
+
+def needs_evening_recheck(
+    starts_at: datetime, ends_at: datetime, now: datetime, policy: Policy
+) -> bool:
+    """A cancelled evening reservation after the cut-off may leave the evening empty: the day's
+    closing time is then decided again (before the cut-off the scheduled decision sees it)."""
+    day = starts_at.astimezone(TOKYO).date()
+    return reaches_evening(starts_at, ends_at) and now >= evening_cutoff_at(day, policy)
+
+
+# --- the Lab at the kiosk --------------------------------------------------------------------
+
+
+def drop_in_hours(day: date, policy: Policy, blacked_out: bool = False) -> tuple[time, time] | None:
+    """Drop-in hours of the Lab: the opening hours, except the reservation-only evening."""
+    hours = day_hours(day, policy, blacked_out)
+    if hours is None:
+        return None
+    opens, closes = hours
+    return (opens, min(closes, EVENING_STARTS))
+
+
+def lab_seats(policy: Policy, a_booked: bool, b_booked: bool) -> int:
+    """Unbooked Space A/B is open as meeting space (DOMAIN.md), so it adds to the Lab's seats."""
+    seats = policy.spaces[SpaceId.LAB].seats
+    if not a_booked:
+        seats += policy.spaces[SpaceId.A].seats
+    if not b_booked:
+        seats += policy.spaces[SpaceId.B].seats
+    return seats
+
+
+def check_lab_check_in(
+    people: int, present: int, seats: int, situation: Situation, policy: Policy
+) -> Rejection | None:
+    """Registered organisations only, during drop-in hours, while seats are free."""
+    if rejection := check_standing(situation.standing, situation.now):
+        return rejection
+    local = situation.now.astimezone(TOKYO)
+    hours = drop_in_hours(local.date(), policy, situation.blacked_out)
+    if hours is None or not hours[0] <= local.time() < hours[1]:
+        shown = "closed today" if hours is None else f"open {hours[0]:%H:%M}-{hours[1]:%H:%M}"
+        return Rejection(RejectionReason.CLOSED, f"The Lab is not open for drop-in now ({shown}).")
+    if present + people > seats:
+        return Rejection(
+            RejectionReason.CAPACITY,
+            f"The Lab has {max(seats - present, 0)} of {seats} seats free now.",
+        )
+    return None
+
+
+def slip_number(day: date, sequence: int) -> str:
+    """Usage slips (利用票) are numbered per day, as the paper ones at reception were."""
+    return f"{day:%Y%m%d}-{sequence:03d}"
+
+
+def fiscal_year_of(day: date) -> int:
+    """The Japanese fiscal year (年度) runs April to March: 2024-03-31 belongs to FY2023."""
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def fiscal_year_range(fiscal_year: int) -> tuple[date, date]:
+    """First day and the day after the last day of a fiscal year."""
+    return date(fiscal_year, 4, 1), date(fiscal_year + 1, 4, 1)

@@ -1,78 +1,282 @@
-"""One function per booking command: load, decide with the domain, store, answer.
+"""One method per booking command: load, decide with the domain, store, answer.
 
 Each runs inside the consumer's batch transaction; what it returns is written to the outbox in
-the same transaction, and recorded in the inbox as the command's answer.
+the same transaction, and recorded in the inbox as the command's answer. Every command gets
+exactly one outcome event: business refusals are answers (`*.rejected`), never errors.
+
+The handlers share the service's settings (the center's rules and its clock), hence a class; the
+time of a decision is the service's clock, never a time the client sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from contracts.booking import (
+    BlackoutSet,
+    CancelReservation,
+    Channel,
     Contact,
+    LabCheckedIn,
+    LabCheckedOut,
+    LabCheckIn,
+    LabCheckInRejected,
+    LabCheckOut,
+    LabCheckOutRejected,
+    OrganisationCommandRejected,
     OrganisationRegistered,
+    OrganisationReinstated,
+    OrganisationRenewed,
+    OrganisationSuspended,
+    OrganisationUpdated,
     RegisterOrganisation,
+    ReinstateOrganisation,
+    RejectionReason,
+    RenewOrganisation,
     RequestReservation,
     Reservation,
+    ReservationCancelled,
+    ReservationCancelRejected,
     ReservationConfirmed,
     ReservationRejected,
+    SetBlackout,
     SpaceId,
+    SuspendOrganisation,
+    UpdateOrganisation,
 )
-from contracts.envelope import new_message_id
+from contracts.envelope import Message, new_message_id
 from contracts.topics import BOOKING_EVENTS
 from services.booking import domain, store
+from services.booking.days import evening_decision, schedule_expiry
+from services.booking.settings import BookingSettings
 from services.runtime.outbox import Outgoing
 
+LAB_KEY = "lab"
 
-async def register_organisation(
-    conn: asyncpg.Connection, cmd: RegisterOrganisation
-) -> Sequence[Outgoing]:
-    organisation_id = uuid4()
-    await store.insert_organisation(conn, organisation_id, cmd)
-    event = OrganisationRegistered(
+OrganisationCommand = (
+    UpdateOrganisation | RenewOrganisation | SuspendOrganisation | ReinstateOrganisation
+)
+
+
+def answer(cmd: Message, key: str, event_type: type[Message], **fields: object) -> Outgoing:
+    """An event answering `cmd`: its request_id and correlation follow the command."""
+    event = event_type(
         message_id=new_message_id(),
         correlation_id=cmd.correlation(),
         request_id=cmd.message_id,
-        organisation_id=organisation_id,
-        name=cmd.name,
-        kind=cmd.kind,
-        contact=Contact(name=cmd.contact_name, email=cmd.contact_email),
-        newsletter_consent=cmd.newsletter_consent,
+        **fields,
     )
-    return [Outgoing(BOOKING_EVENTS, str(organisation_id), event)]
+    return Outgoing(BOOKING_EVENTS, key, event)
 
 
-ReservationHandler = Callable[
-    [asyncpg.Connection, RequestReservation], Awaitable[Sequence[Outgoing]]
-]
+class BookingHandlers:
+    def __init__(self, settings: BookingSettings) -> None:
+        self.settings = settings
+        self.policy = settings.policy
 
+    # --- organisations ------------------------------------------------------------------------
 
-def make_request_reservation(spaces: Mapping[SpaceId, domain.Space]) -> ReservationHandler:
-    """The reservation handler for a given space configuration."""
+    async def register_organisation(
+        self, conn: asyncpg.Connection, cmd: RegisterOrganisation
+    ) -> Sequence[Outgoing]:
+        organisation_id = uuid4()
+        now = self.settings.now()
+        valid_until = domain.registration_valid_until(now, self.policy)
+        await store.insert_organisation(conn, organisation_id, cmd, now, valid_until)
+        await schedule_expiry(conn, self.settings, organisation_id, valid_until)
+        return [
+            answer(
+                cmd, str(organisation_id), OrganisationRegistered,
+                organisation_id=organisation_id, name=cmd.name, kind=cmd.kind,
+                contact=Contact(name=cmd.contact_name, email=cmd.contact_email),
+                newsletter_consent=cmd.newsletter_consent, valid_until=valid_until,
+            )
+        ]  # fmt: skip
+
+    async def organisation_command(
+        self, conn: asyncpg.Connection, cmd: OrganisationCommand
+    ) -> Sequence[Outgoing]:
+        """Update, renew, suspend or reinstate: each on a known organisation only."""
+        key = str(cmd.organisation_id)
+        org = await store.load_organisation(conn, cmd.organisation_id)
+        if org is None:
+            return [
+                answer(
+                    cmd, key, OrganisationCommandRejected, organisation_id=cmd.organisation_id,
+                    reason=RejectionReason.NOT_FOUND, detail="There is no such organisation.",
+                )
+            ]  # fmt: skip
+        if isinstance(cmd, UpdateOrganisation):
+            return [await self._update(conn, cmd, org)]
+        if isinstance(cmd, RenewOrganisation):
+            return [await self._renew(conn, cmd, org)]
+        if isinstance(cmd, SuspendOrganisation):
+            await store.set_suspended(conn, org.id, self.settings.now(), cmd.reason)
+            return [answer(cmd, key, OrganisationSuspended, organisation_id=org.id,
+                           reason=cmd.reason)]  # fmt: skip
+        await store.set_suspended(conn, org.id, None, "")
+        return [answer(cmd, key, OrganisationReinstated, organisation_id=org.id)]
+
+    async def _update(
+        self, conn: asyncpg.Connection, cmd: UpdateOrganisation, org: store.Organisation
+    ) -> Outgoing:
+        """Contact details travel in `organisation.updated`, which notify reads; notify ends the
+        newsletter when the consent is withdrawn."""
+        updated = store.Organisation(
+            id=org.id,
+            name=cmd.name or org.name,
+            contact=Contact(
+                name=cmd.contact_name or org.contact.name,
+                email=cmd.contact_email or org.contact.email,
+            ),
+            newsletter_consent=(
+                org.newsletter_consent if cmd.newsletter_consent is None else cmd.newsletter_consent
+            ),
+            standing=org.standing,
+        )
+        await store.update_organisation(conn, updated)
+        return answer(
+            cmd, str(org.id), OrganisationUpdated, organisation_id=org.id, name=updated.name,
+            contact=updated.contact, newsletter_consent=updated.newsletter_consent,
+        )  # fmt: skip
+
+    async def _renew(
+        self, conn: asyncpg.Connection, cmd: RenewOrganisation, org: store.Organisation
+    ) -> Outgoing:
+        """A new term from today, or from the end of the current term when renewed early."""
+        start = max(self.settings.now(), org.standing.valid_until)
+        valid_until = domain.registration_valid_until(start, self.policy)
+        await store.set_valid_until(conn, org.id, valid_until)
+        await schedule_expiry(conn, self.settings, org.id, valid_until)
+        return answer(
+            cmd, str(org.id), OrganisationRenewed, organisation_id=org.id, valid_until=valid_until
+        )
+
+    # --- reservations -------------------------------------------------------------------------
 
     async def request_reservation(
-        conn: asyncpg.Connection, cmd: RequestReservation
+        self, conn: asyncpg.Connection, cmd: RequestReservation
     ) -> Sequence[Outgoing]:
-        context = await store.request_context(conn, cmd)
+        now = self.settings.now()
+        day = cmd.starts_at.astimezone(domain.TOKYO).date()
+        quota = self.policy.max_active_reservations
+        context = await store.request_context(conn, cmd, day, now, quota)
         request = domain.Request(
-            cmd.space, cmd.starts_at, cmd.ends_at, cmd.attendees, cmd.atrium, cmd.purpose
+            cmd.space, cmd.starts_at, cmd.ends_at, cmd.attendees, cmd.atrium, cmd.purpose,
+            on_behalf_of_city=cmd.channel is Channel.STAFF or cmd.session_id is not None,
+        )  # fmt: skip
+        situation = domain.Situation(
+            now, context.standing, context.blacked_out, context.active_reservations
         )
-        rejection = domain.check_request(request, context.contact is not None, spaces)
+        rejection = domain.check_request(request, situation, self.policy)
         if rejection is None and cmd.space is SpaceId.LAB:
-            seats = spaces[SpaceId.LAB].seats
+            seats = self.policy.spaces[SpaceId.LAB].seats
             rejection = domain.check_lab_room(context.lab_attendees, cmd.attendees, seats)
         if rejection is None:
             reservation_id = uuid4()
-            rooms = domain.units_of(cmd.space, cmd.atrium, spaces)
+            rooms = domain.units_of(cmd.space, cmd.atrium, self.policy.spaces)
             if await store.insert_reservation(conn, reservation_id, cmd, rooms):
                 return [confirmed(cmd, reservation_id, context.contact)]
             rejection = domain.conflict()
         return [rejected(cmd, rejection, context.contact)]
 
-    return request_reservation
+    async def cancel_reservation(
+        self, conn: asyncpg.Connection, cmd: CancelReservation
+    ) -> Sequence[Outgoing]:
+        now = self.settings.now()
+        held = await store.load_reservation(conn, cmd.reservation_id, lock=True)
+        by_staff = cmd.channel is Channel.STAFF
+        facts = held and domain.Held(held.organisation_id, held.ends_at, held.cancelled)
+        if rejection := domain.check_cancel(facts or None, cmd.organisation_id, by_staff, now):
+            return [
+                answer(
+                    cmd, str(cmd.reservation_id), ReservationCancelRejected,
+                    reservation_id=cmd.reservation_id, reason=rejection.reason,
+                    detail=rejection.detail,
+                )
+            ]  # fmt: skip
+        assert held is not None
+        await store.cancel_reservation(conn, held.id, now, cmd.channel.value)
+        outgoing = [
+            answer(
+                cmd, held.space.value, ReservationCancelled, reservation_id=held.id,
+                reservation=as_contract(held), cancelled_by=cmd.channel, contact=held.contact,
+            )
+        ]  # fmt: skip
+        if domain.needs_evening_recheck(held.starts_at, held.ends_at, now, self.policy):
+            day = held.starts_at.astimezone(domain.TOKYO).date()
+            outgoing += await evening_decision(conn, self.policy, day)
+        return outgoing
+
+    # --- days ---------------------------------------------------------------------------------
+
+    async def set_blackout(self, conn: asyncpg.Connection, cmd: SetBlackout) -> Sequence[Outgoing]:
+        """A one-off closed day; reservations already made for it stay for staff to handle."""
+        await store.set_blackout(conn, cmd.day, cmd.reason, cmd.message_id)
+        return [answer(cmd, cmd.day.isoformat(), BlackoutSet, day=cmd.day, reason=cmd.reason)]
+
+    # --- the Lab at the kiosk -----------------------------------------------------------------
+
+    async def lab_check_in(self, conn: asyncpg.Connection, cmd: LabCheckIn) -> Sequence[Outgoing]:
+        now = self.settings.now()
+        day = now.astimezone(domain.TOKYO).date()
+        lab = await store.lab_context(conn, cmd.organisation_id, now, day)
+        seats = domain.lab_seats(self.policy, lab.a_booked, lab.b_booked)
+        situation = domain.Situation(now, lab.standing, lab.blacked_out)
+        rejection = domain.check_lab_check_in(cmd.people, lab.present, seats, situation,
+                                              self.policy)  # fmt: skip
+        if rejection is not None:
+            return [
+                answer(
+                    cmd, LAB_KEY, LabCheckInRejected, organisation_id=cmd.organisation_id,
+                    people=cmd.people, reason=rejection.reason, detail=rejection.detail,
+                )
+            ]  # fmt: skip
+        slip = domain.slip_number(day, await store.next_slip_sequence(conn, day))
+        await store.insert_visit(conn, slip, cmd.message_id, cmd.organisation_id, cmd.people,
+                                 day, now)  # fmt: skip
+        return [
+            answer(
+                cmd, LAB_KEY, LabCheckedIn, slip_number=slip, organisation_id=cmd.organisation_id,
+                people=cmd.people, checked_in_at=now,
+            )
+        ]  # fmt: skip
+
+    async def lab_check_out(self, conn: asyncpg.Connection, cmd: LabCheckOut) -> Sequence[Outgoing]:
+        now = self.settings.now()
+        visit = await store.check_out(conn, cmd.slip_number, now)
+        if visit is None:
+            return [
+                answer(
+                    cmd, LAB_KEY, LabCheckOutRejected, slip_number=cmd.slip_number,
+                    reason=RejectionReason.NOT_FOUND,
+                    detail="No one is checked in with this usage slip.",
+                )
+            ]  # fmt: skip
+        organisation_id, people = visit
+        return [
+            answer(
+                cmd, LAB_KEY, LabCheckedOut, slip_number=cmd.slip_number,
+                organisation_id=organisation_id, people=people, checked_out_at=now,
+            )
+        ]  # fmt: skip
+
+
+def as_contract(held: store.StoredReservation) -> Reservation:
+    return Reservation(
+        organisation_id=held.organisation_id,
+        space=held.space,
+        starts_at=held.starts_at,
+        ends_at=held.ends_at,
+        attendees=held.attendees,
+        purpose=held.purpose,
+        atrium=held.atrium,
+        channel=Channel(held.channel),
+        session_id=held.session_id,
+    )
 
 
 def confirmed(cmd: RequestReservation, reservation_id: UUID, contact: Contact | None) -> Outgoing:

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from contracts.booking import Contact, RegisterOrganisation, RequestReservation, SpaceId
+from services.booking.domain import Standing
 
 
 async def insert_organisation(
-    conn: asyncpg.Connection, organisation_id: UUID, cmd: RegisterOrganisation
-) -> None:
+    conn: asyncpg.Connection, organisation_id: UUID, cmd: RegisterOrganisation,
+    registered_at: datetime, valid_until: datetime,
+) -> None:  # fmt: skip
     await conn.execute(
         "INSERT INTO organisations (id, request_id, name, kind, contact_name, contact_email,"
-        " newsletter_consent) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " newsletter_consent, registered_at, valid_until)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         organisation_id,
         cmd.message_id,
         cmd.name,
@@ -28,7 +33,21 @@ async def insert_organisation(
         cmd.contact_name,
         str(cmd.contact_email),
         cmd.newsletter_consent,
+        registered_at,
+        valid_until,
     )
+
+
+def _standing(row: Any) -> Standing | None:
+    if row["valid_until"] is None:
+        return None
+    return Standing(valid_until=row["valid_until"], suspended=row["suspended"])
+
+
+def _contact(row: Any) -> Contact | None:
+    if row["contact_email"] is None:
+        return None
+    return Contact(name=row["contact_name"], email=row["contact_email"])
 
 
 @dataclass(frozen=True)
@@ -36,27 +55,43 @@ class RequestContext:
     """What the rules need to know about a request's surroundings."""
 
     contact: Contact | None  # None: the organisation is not registered
+    standing: Standing | None
     lab_attendees: int  # people already booked into the Lab during the time (Lab requests only)
+    blacked_out: bool  # staff closed the day
+    active_reservations: int  # the organisation's reservations not yet ended (up to the quota)
 
 
-async def request_context(conn: asyncpg.Connection, cmd: RequestReservation) -> RequestContext:
+async def request_context(
+    conn: asyncpg.Connection, cmd: RequestReservation, day: date, now: datetime, quota: int
+) -> RequestContext:
+    """Everything the rules ask, in one round trip (the hot path); the quota count stops at the
+    quota, so a busy organisation costs no more than a quiet one."""
     row = await conn.fetchrow(
-        "SELECT o.contact_name, o.contact_email,"
+        "SELECT o.contact_name, o.contact_email, o.valid_until,"
+        " o.suspended_at IS NOT NULL AS suspended,"
         " CASE WHEN $2 THEN (SELECT coalesce(sum(r.attendees), 0) FROM reservations r"
-        "   WHERE r.space = 'lab' AND tstzrange(r.starts_at, r.ends_at) && tstzrange($3, $4))"
-        " ELSE 0 END AS lab_attendees"
+        "   WHERE r.space = 'lab' AND r.cancelled_at IS NULL"
+        "   AND tstzrange(r.starts_at, r.ends_at) && tstzrange($3, $4))"
+        " ELSE 0 END AS lab_attendees,"
+        " EXISTS (SELECT 1 FROM blackouts b WHERE b.day = $5) AS blacked_out,"
+        " (SELECT count(*) FROM (SELECT 1 FROM reservations r WHERE r.organisation_id = $1"
+        "   AND r.cancelled_at IS NULL AND r.ends_at > $6 LIMIT $7) AS q) AS active"
         " FROM (SELECT 1) AS one LEFT JOIN organisations o ON o.id = $1",
         cmd.organisation_id,
         cmd.space is SpaceId.LAB,
         cmd.starts_at,
         cmd.ends_at,
+        day,
+        now,
+        quota,
     )
-    contact = (
-        Contact(name=row["contact_name"], email=row["contact_email"])
-        if row["contact_email"] is not None
-        else None
+    return RequestContext(
+        contact=_contact(row),
+        standing=_standing(row),
+        lab_attendees=int(row["lab_attendees"]),
+        blacked_out=row["blacked_out"],
+        active_reservations=int(row["active"]),
     )
-    return RequestContext(contact, int(row["lab_attendees"]))
 
 
 async def insert_reservation(
@@ -97,3 +132,263 @@ async def insert_reservation(
     # some rooms were free and claimed: give them back (rare: a partial overlap of A+B)
     await conn.execute("DELETE FROM reservation_rooms WHERE reservation_id = $1", reservation_id)
     return False
+
+
+# --- organisations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: UUID
+    name: str
+    contact: Contact
+    newsletter_consent: bool
+    standing: Standing
+
+
+async def load_organisation(conn: asyncpg.Connection, organisation_id: UUID) -> Organisation | None:
+    """The organisation, locked for the rest of the transaction (commands on it queue up)."""
+    row = await conn.fetchrow(
+        "SELECT id, name, contact_name, contact_email, newsletter_consent, valid_until,"
+        " suspended_at IS NOT NULL AS suspended FROM organisations WHERE id = $1 FOR UPDATE",
+        organisation_id,
+    )
+    if row is None:
+        return None
+    contact = _contact(row)
+    standing = _standing(row)
+    assert contact is not None and standing is not None
+    return Organisation(row["id"], row["name"], contact, row["newsletter_consent"], standing)
+
+
+async def update_organisation(conn: asyncpg.Connection, org: Organisation) -> None:
+    await conn.execute(
+        "UPDATE organisations SET name = $2, contact_name = $3, contact_email = $4,"
+        " newsletter_consent = $5 WHERE id = $1",
+        org.id,
+        org.name,
+        org.contact.name,
+        str(org.contact.email),
+        org.newsletter_consent,
+    )
+
+
+async def set_valid_until(conn: asyncpg.Connection, organisation_id: UUID, until: datetime) -> None:
+    await conn.execute(
+        "UPDATE organisations SET valid_until = $2 WHERE id = $1", organisation_id, until
+    )
+
+
+async def set_suspended(
+    conn: asyncpg.Connection, organisation_id: UUID, at: datetime | None, reason: str
+) -> None:
+    await conn.execute(
+        "UPDATE organisations SET suspended_at = $2, suspension_reason = $3 WHERE id = $1",
+        organisation_id,
+        at,
+        reason,
+    )
+
+
+# --- cancellation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredReservation:
+    id: UUID
+    organisation_id: UUID
+    space: SpaceId
+    starts_at: datetime
+    ends_at: datetime
+    attendees: int
+    purpose: str
+    atrium: bool
+    channel: str
+    session_id: UUID | None
+    cancelled: bool
+    contact: Contact | None
+
+
+RESERVATION_COLUMNS = (
+    "r.id, r.organisation_id, r.space, r.starts_at, r.ends_at, r.attendees, r.purpose, r.atrium,"
+    " r.channel, r.session_id, r.cancelled_at IS NOT NULL AS cancelled,"
+    " o.contact_name, o.contact_email"
+)
+
+
+def _reservation(row: Any) -> StoredReservation:
+    return StoredReservation(
+        id=row["id"],
+        organisation_id=row["organisation_id"],
+        space=SpaceId(row["space"]),
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        attendees=row["attendees"],
+        purpose=row["purpose"],
+        atrium=row["atrium"],
+        channel=row["channel"],
+        session_id=row["session_id"],
+        cancelled=row["cancelled"],
+        contact=_contact(row),
+    )
+
+
+async def load_reservation(
+    conn: asyncpg.Connection, reservation_id: UUID, lock: bool = False
+) -> StoredReservation | None:
+    row = await conn.fetchrow(
+        f"SELECT {RESERVATION_COLUMNS} FROM reservations r"
+        " LEFT JOIN organisations o ON o.id = r.organisation_id WHERE r.id = $1"
+        + (" FOR UPDATE OF r" if lock else ""),
+        reservation_id,
+    )
+    return _reservation(row) if row else None
+
+
+async def cancel_reservation(
+    conn: asyncpg.Connection, reservation_id: UUID, at: datetime, by: str
+) -> None:
+    """Mark it cancelled and give its rooms back, in one statement: the slot is free at once."""
+    await conn.execute(
+        "WITH freed AS (DELETE FROM reservation_rooms WHERE reservation_id = $1)"
+        " UPDATE reservations SET cancelled_at = $2, cancelled_by = $3 WHERE id = $1",
+        reservation_id,
+        at,
+        by,
+    )
+
+
+async def reservations_of(
+    conn: asyncpg.Connection | asyncpg.Pool, organisation_id: UUID, limit: int
+) -> list[StoredReservation]:
+    rows = await conn.fetch(
+        f"SELECT {RESERVATION_COLUMNS} FROM reservations r"
+        " LEFT JOIN organisations o ON o.id = r.organisation_id"
+        " WHERE r.organisation_id = $1 ORDER BY r.starts_at LIMIT $2",
+        organisation_id,
+        limit,
+    )
+    return [_reservation(r) for r in rows]
+
+
+# --- days: blackouts, the evening rule ---------------------------------------------------------
+
+
+async def set_blackout(conn: asyncpg.Connection, day: date, reason: str, request_id: UUID) -> None:
+    await conn.execute(
+        "INSERT INTO blackouts (day, reason, request_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (day) DO UPDATE SET reason = excluded.reason",
+        day,
+        reason,
+        request_id,
+    )
+
+
+async def is_blacked_out(conn: asyncpg.Connection, day: date) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM blackouts WHERE day = $1)", day))
+
+
+async def any_reservation_during(conn: asyncpg.Connection, start: datetime, end: datetime) -> bool:
+    """Whether any space is reserved for part of the time (the evening rule asks about 18-20)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM reservations WHERE cancelled_at IS NULL"
+            " AND tstzrange(starts_at, ends_at) && tstzrange($1, $2))",
+            start,
+            end,
+        )
+    )
+
+
+async def set_closing(conn: asyncpg.Connection, day: date, closes_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO day_closings (day, closes_at) VALUES ($1, $2)"
+        " ON CONFLICT (day) DO UPDATE SET closes_at = excluded.closes_at, decided_at = now()",
+        day,
+        closes_at,
+    )
+
+
+# --- the Lab at the kiosk ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabContext:
+    standing: Standing | None
+    blacked_out: bool
+    present: int  # people checked in and not out today, plus Lab reservations running now
+    a_booked: bool
+    b_booked: bool
+
+
+async def lab_context(
+    conn: asyncpg.Connection | asyncpg.Pool, organisation_id: UUID | None, now: datetime, day: date
+) -> LabContext:
+    row = await conn.fetchrow(
+        "SELECT o.valid_until, o.suspended_at IS NOT NULL AS suspended,"
+        " EXISTS (SELECT 1 FROM blackouts b WHERE b.day = $3) AS blacked_out,"
+        " (SELECT coalesce(sum(v.people), 0) FROM lab_visits v"
+        "   WHERE v.day = $3 AND v.checked_out_at IS NULL)"
+        " + (SELECT coalesce(sum(r.attendees), 0) FROM reservations r WHERE r.space = 'lab'"
+        "   AND r.cancelled_at IS NULL AND tstzrange(r.starts_at, r.ends_at) @> $2::timestamptz)"
+        "   AS present,"
+        " EXISTS (SELECT 1 FROM reservation_rooms WHERE room = 'a' AND during @> $2::timestamptz)"
+        "   AS a_booked,"
+        " EXISTS (SELECT 1 FROM reservation_rooms WHERE room = 'b' AND during @> $2::timestamptz)"
+        "   AS b_booked"
+        " FROM (SELECT 1) AS one LEFT JOIN organisations o ON o.id = $1",
+        organisation_id,
+        now,
+        day,
+    )
+    return LabContext(
+        _standing(row), row["blacked_out"], int(row["present"]), row["a_booked"], row["b_booked"]
+    )
+
+
+async def next_slip_sequence(conn: asyncpg.Connection, day: date) -> int:
+    value: int = await conn.fetchval(
+        "INSERT INTO lab_slip_counters (day, last) VALUES ($1, 1)"
+        " ON CONFLICT (day) DO UPDATE SET last = lab_slip_counters.last + 1 RETURNING last",
+        day,
+    )
+    return value
+
+
+async def insert_visit(
+    conn: asyncpg.Connection, slip: str, request_id: UUID, organisation_id: UUID, people: int,
+    day: date, at: datetime,
+) -> None:  # fmt: skip
+    await conn.execute(
+        "INSERT INTO lab_visits (slip_number, request_id, organisation_id, people, day,"
+        " checked_in_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        slip,
+        request_id,
+        organisation_id,
+        people,
+        day,
+        at,
+    )
+
+
+async def check_out(conn: asyncpg.Connection, slip: str, at: datetime) -> tuple[UUID, int] | None:
+    """End a visit; None when there is no open visit with that slip."""
+    row = await conn.fetchrow(
+        "UPDATE lab_visits SET checked_out_at = $2 WHERE slip_number = $1"
+        " AND checked_out_at IS NULL RETURNING organisation_id, people",
+        slip,
+        at,
+    )
+    return (row["organisation_id"], row["people"]) if row else None
+
+
+async def visitors_by_day(
+    conn: asyncpg.Connection | asyncpg.Pool, first: date, after: date
+) -> dict[date, int]:
+    rows = await conn.fetch(
+        "SELECT day, sum(people) AS people FROM lab_visits WHERE day >= $1 AND day < $2"
+        " GROUP BY day",
+        first,
+        after,
+    )
+    return {r["day"]: int(r["people"]) for r in rows}

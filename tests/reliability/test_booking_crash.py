@@ -21,7 +21,7 @@ from contracts.booking import (
     booking_event_adapter,
 )
 from contracts.topics import BOOKING_EVENTS
-from tests.support import DAYS, System, at, register, reservation
+from tests.support import DAYS, TEST_QUOTA, System, at, register, reservation
 
 pytestmark = pytest.mark.stack
 
@@ -70,7 +70,10 @@ async def outcomes_on_topic(bootstrap: str, request_ids: set[UUID]) -> dict[UUID
 async def test_sigkill_mid_stream_then_restart_gives_each_request_exactly_one_outcome(
     system: System, client: BookingClient
 ) -> None:
-    orgs = [await register(client) for _ in range(5)]
+    # enough organisations that none reaches its quota of future reservations
+    orgs = list(
+        await asyncio.gather(*(register(client) for _ in range(REQUESTS // TEST_QUOTA + 1)))
+    )
     commands = distinct_slots(orgs, REQUESTS)
     futures = []
     for i, cmd in enumerate(commands):

@@ -9,8 +9,11 @@ import pytest
 
 from contracts.booking import RejectionReason, SpaceId
 from services.booking.domain import (
+    DEFAULT_POLICY,
     DEFAULT_SPACES,
     Request,
+    Situation,
+    Standing,
     check_lab_room,
     check_request,
     opening_hours,
@@ -28,6 +31,8 @@ MONDAY = date(2030, 1, 7)
 SATURDAY = date(2030, 1, 12)
 COMING_OF_AGE_DAY = date(2030, 1, 14)  # 成人の日, second Monday of January
 SUBSTITUTE_HOLIDAY = date(2029, 2, 12)  # 建国記念の日 falls on Sunday 2029-02-11
+NOW = datetime(2029, 12, 20, 10, 0, tzinfo=TOKYO)
+REGISTERED = Standing(valid_until=datetime(2031, 1, 1, tzinfo=TOKYO))
 
 
 def request(
@@ -49,7 +54,8 @@ def request(
 
 
 def reason(req: Request, registered: bool = True) -> RejectionReason | None:
-    rejection = check_request(req, registered, DEFAULT_SPACES)
+    situation = Situation(now=NOW, standing=REGISTERED if registered else None)
+    rejection = check_request(req, situation, DEFAULT_POLICY)
     return rejection.reason if rejection else None
 
 
@@ -144,7 +150,7 @@ def test_the_lab_needs_no_purpose() -> None:
 
 
 def test_every_rejection_explains_itself() -> None:
-    rejection = check_request(request(attendees=500), True, DEFAULT_SPACES)
+    rejection = check_request(request(attendees=500), Situation(NOW, REGISTERED), DEFAULT_POLICY)
     assert rejection is not None and "seats" in rejection.detail
 
 

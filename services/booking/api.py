@@ -1,0 +1,193 @@
+"""HTTP read routes of the booking service (OpenAPI at /openapi.json).
+
+Reads use the pool with single statements and no transaction, so they never hold locks that the
+booking path waits for (ARCHITECTURE.md: reads separate from writes). Bad parameters get a 400
+with an `error` a person can read, like the runtime's validation errors.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from contracts.booking import SpaceId
+from services.booking import domain, store
+from services.booking.handlers import as_contract
+from services.booking.occupancy import to_csv
+from services.booking.report import load_occupancy
+from services.booking.settings import BookingSettings
+from services.runtime.service import ServiceContext
+
+MAX_RANGE_DAYS = 31
+MAX_RESERVATIONS = 500
+
+
+def bad_request(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=400)
+
+
+def free_ranges(
+    day: date, space: SpaceId, taken: list[tuple[datetime, datetime, int]],
+    settings: BookingSettings, blacked_out: bool, closes: time | None,
+) -> list[dict[str, str]]:  # fmt: skip
+    """Merged free periods of a day: half-hour slots a request could get now (the same rules
+    as a request: window, hours, evening cut-off), not held by another reservation."""
+    policy, now = settings.policy, settings.now()
+    hours = domain.day_hours(day, policy, blacked_out)
+    if hours is None:
+        return []
+    seats = policy.spaces[space].seats
+    start = datetime.combine(day, hours[0], domain.TOKYO)
+    end = datetime.combine(day, closes or hours[1], domain.TOKYO)
+    situation = domain.Situation(now, None, blacked_out)
+    free: list[list[datetime]] = []
+    slot = start
+    while slot < end:
+        slot_end = slot + domain.SLOT
+        request = domain.Request(space, slot, slot_end, 1, space is SpaceId.AB and False,
+                                 "availability", on_behalf_of_city=True)  # fmt: skip
+        held = [n for s, e, n in taken if s < slot_end and e > slot]
+        is_free = domain.check_request(request, situation, policy) is None and (
+            sum(held) < seats if space is SpaceId.LAB else not held
+        )
+        if is_free and free and free[-1][1] == slot:
+            free[-1][1] = slot_end
+        elif is_free:
+            free.append([slot, slot_end])
+        slot = slot_end
+    return [{"starts_at": s.isoformat(), "ends_at": e.isoformat()} for s, e in free]
+
+
+def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRouter]:
+    router = APIRouter(tags=["booking"])
+    pool = ctx.pool
+    policy = settings.policy
+
+    @router.get("/spaces/{space}/availability", response_model=None)
+    async def availability(
+        space: SpaceId,
+        first: Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")],
+        last: Annotated[date, Query(alias="to", description="last day (inclusive)")],
+    ) -> Response | dict[str, Any]:
+        """Free periods of a space per day, with the day's opening and closing time (a closing
+        time decided at the evening cut-off is marked `decided`)."""
+        if first > last:
+            return bad_request("'from' must not be after 'to'")
+        if (last - first).days + 1 > MAX_RANGE_DAYS:
+            return bad_request(f"at most {MAX_RANGE_DAYS} days at a time")
+        start = domain.tokyo_midnight(first)
+        end = domain.tokyo_midnight(last + timedelta(days=1))
+        if space is SpaceId.LAB:
+            rows = await pool.fetch(
+                "SELECT starts_at, ends_at, attendees FROM reservations WHERE space = 'lab'"
+                " AND cancelled_at IS NULL AND tstzrange(starts_at, ends_at) && tstzrange($1, $2)",
+                start, end,
+            )  # fmt: skip
+            taken = [(r["starts_at"], r["ends_at"], r["attendees"]) for r in rows]
+        else:
+            rows = await pool.fetch(
+                "SELECT lower(during) AS s, upper(during) AS e FROM reservation_rooms"
+                " WHERE room = ANY($1::text[]) AND during && tstzrange($2, $3)",
+                sorted(policy.spaces[space].rooms), start, end,
+            )  # fmt: skip
+            taken = [(r["s"], r["e"], 1) for r in rows]
+        blackouts = {
+            r["day"] for r in await pool.fetch(
+                "SELECT day FROM blackouts WHERE day BETWEEN $1 AND $2", first, last
+            )
+        }  # fmt: skip
+        closings = {
+            r["day"]: r["closes_at"].astimezone(domain.TOKYO).time()
+            for r in await pool.fetch(
+                "SELECT day, closes_at FROM day_closings WHERE day BETWEEN $1 AND $2", first, last
+            )
+        }
+        days = []
+        day = first
+        while day <= last:
+            hours = domain.day_hours(day, policy, day in blackouts)
+            closes = closings.get(day)
+            days.append({
+                "date": day.isoformat(),
+                "open": hours is not None,
+                "opens": f"{hours[0]:%H:%M}" if hours else None,
+                "closes": f"{closes or hours[1]:%H:%M}" if hours else None,
+                "closing_decided": closes is not None,
+                "free": free_ranges(day, space, taken, settings, day in blackouts, closes),
+            })  # fmt: skip
+            day += timedelta(days=1)
+        return {"space": space.value, "days": days}
+
+    @router.get("/organisations/{organisation_id}/reservations")
+    async def reservations_of(organisation_id: UUID) -> dict[str, Any]:
+        """An organisation's reservations, oldest first, cancelled ones marked."""
+        found = await store.reservations_of(pool, organisation_id, MAX_RESERVATIONS)
+        return {
+            "organisation_id": str(organisation_id),
+            "reservations": [
+                {"reservation_id": str(r.id), "cancelled": r.cancelled,
+                 **as_contract(r).model_dump(mode="json")}
+                for r in found
+            ],
+        }  # fmt: skip
+
+    @router.get("/reservations/{reservation_id}", response_model=None)
+    async def reservation(
+        reservation_id: Annotated[UUID, Path(description="as in reservation.confirmed")],
+    ) -> Response | dict[str, Any]:
+        async with pool.acquire() as conn:
+            found = await store.load_reservation(conn, reservation_id)
+        if found is None:
+            return JSONResponse({"error": "no such reservation"}, status_code=404)
+        return {"reservation_id": str(found.id), "cancelled": found.cancelled,
+                **as_contract(found).model_dump(mode="json")}  # fmt: skip
+
+    @router.get("/lab/occupancy")
+    async def lab_occupancy() -> dict[str, Any]:
+        """Who is in the Lab now, how many seats there are (unbooked Space A/B adds its seats),
+        and today's visitors so far."""
+        now = settings.now()
+        today = now.astimezone(domain.TOKYO).date()
+        lab = await store.lab_context(pool, None, now, today)
+        visitors = await store.visitors_by_day(pool, today, today + timedelta(days=1))
+        hours = domain.drop_in_hours(today, policy, lab.blacked_out)
+        return {
+            "date": today.isoformat(),
+            "present": lab.present,
+            "seats": domain.lab_seats(policy, lab.a_booked, lab.b_booked),
+            "space_a_open_as_lab": not lab.a_booked,
+            "space_b_open_as_lab": not lab.b_booked,
+            "visitors_today": visitors.get(today, 0),
+            "drop_in_hours": f"{hours[0]:%H:%M}-{hours[1]:%H:%M}" if hours else None,
+        }
+
+    @router.get("/reports/occupancy", response_model=None)
+    async def occupancy(
+        fiscal_year: Annotated[int, Query(ge=2020, le=2100, description="April-March, e.g. 2024")],
+        format: Annotated[Literal["json", "csv"], Query()] = "json",
+    ) -> Response | dict[str, Any]:
+        """Space A/B occupancy per month (atrium-combined and A/B-alone) and Lab visitors; the
+        counting rules are in services/booking/occupancy.py."""
+        report = await load_occupancy(pool, fiscal_year, policy)
+        if format == "csv":
+            return PlainTextResponse(to_csv(report), media_type="text/csv")
+
+        def row(m: Any) -> dict[str, Any]:
+            return {
+                "open_hours": m.open_hours, "atrium_combined_hours": m.atrium_hours,
+                "ab_alone_hours": m.alone_hours, "occupancy": m.total_rate,
+                "atrium_combined": m.atrium_rate, "ab_alone": m.alone_rate,
+                "lab_visitors": m.lab_visitors,
+            }  # fmt: skip
+
+        return {
+            "fiscal_year": fiscal_year,
+            "months": [{"month": f"{m.month:%Y-%m}", **row(m)} for m in report.months],
+            "year": row(report.year),
+        }
+
+    return [router]
