@@ -1,32 +1,57 @@
-"""Wiring of the notify service: the events it reads, the e-mail each queues, the SMTP sender."""
+"""Wiring of the notify service: what it consumes, its scheduled jobs, the SMTP sender, the
+newsletter metrics and its HTTP routes."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
-from prometheus_client import Counter
+from fastapi import APIRouter
+from prometheus_client import Counter, Gauge
 
-from contracts.booking import OrganisationRegistered, ReservationConfirmed, ReservationRejected
-from contracts.topics import BOOKING_EVENTS
-from services.notify import handlers
+from contracts.booking import (
+    OrganisationRegistered,
+    OrganisationUpdated,
+    ReservationCancelled,
+    ReservationConfirmed,
+    ReservationRejected,
+)
+from contracts.notify import PublishNewsletter, RequestSubscription
+from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS
+from services.notify import api, domain, store
+from services.notify.handlers import FAN_OUT_JOB, REMINDER_JOB, Handlers
 from services.notify.sender import Sender, SenderSettings
+from services.notify.settings import NotifySettings
 from services.runtime.consumer import Subscription
+from services.runtime.schedule import JobHandler
 from services.runtime.service import ServiceContext, ServiceSpec
+from services.runtime.settings import env_float, env_int
+
+log = logging.getLogger(__name__)
 
 HTTP_PORT = 8082
 
 
-async def run_sender(ctx: ServiceContext) -> None:
-    outcomes = Counter(
-        "emails_total",
-        "E-mail delivery attempts by outcome (sent, temporary, permanent, gave_up).",
-        ["outcome"],
-        registry=ctx.metrics.registry,
-    )
-    await Sender(ctx.pool, SenderSettings.from_env(), outcomes).run()
-
-
 def build_spec() -> ServiceSpec:
+    settings = NotifySettings.from_env(f"http://127.0.0.1:{env_int('HTTP_PORT', HTTP_PORT)}")
+    handlers = Handlers(settings)
+
+    async def run_sender(ctx: ServiceContext) -> None:
+        outcomes = Counter(
+            "emails_total",
+            "E-mail delivery attempts by outcome (sent, temporary, permanent, gave_up).",
+            ["outcome"],
+            registry=ctx.metrics.registry,
+        )
+        await Sender(ctx.pool, SenderSettings.from_env(), settings, outcomes).run()
+
+    def routers(ctx: ServiceContext) -> list[APIRouter]:
+        return api.build_routers(ctx, handlers)
+
+    def jobs(ctx: ServiceContext) -> dict[str, JobHandler]:
+        return {FAN_OUT_JOB: handlers.fan_out_newsletter, REMINDER_JOB: handlers.send_reminder}
+
     return ServiceSpec(
         name="notify",
         default_http_port=HTTP_PORT,
@@ -36,11 +61,73 @@ def build_spec() -> ServiceSpec:
                 BOOKING_EVENTS,
                 {
                     OrganisationRegistered: handlers.on_organisation_registered,
+                    OrganisationUpdated: handlers.on_organisation_updated,
                     ReservationConfirmed: handlers.on_reservation_confirmed,
                     ReservationRejected: handlers.on_reservation_rejected,
+                    ReservationCancelled: handlers.on_reservation_cancelled,
                 },
                 ignore_unknown_types=True,
-            )
+            ),
+            Subscription(
+                NOTIFY_COMMANDS,
+                {
+                    PublishNewsletter: handlers.on_publish_newsletter,
+                    RequestSubscription: handlers.on_subscription_requested,
+                },
+            ),
         ],
-        workers=[run_sender],
+        produces=[NOTIFY_EVENTS],
+        workers=[run_sender, newsletter_metrics, expire_subscriptions],
+        routers=routers,
+        jobs=jobs,
     )
+
+
+async def newsletter_metrics(ctx: ServiceContext) -> None:
+    """Progress and open rate of the latest issues as gauges, refreshed every NEWSLETTER_STATS_S
+    (2 s): what Prometheus and the dashboards show while an issue goes out."""
+    r = ctx.metrics.registry
+    labels = ["issue"]
+    gauges = {
+        name: Gauge(f"newsletter_{name}", help_, labels, registry=r)
+        for name, help_ in [
+            ("recipients", "Deliveries queued for the issue."),
+            ("sent", "E-mails of the issue accepted by the SMTP server."),
+            ("failed", "E-mails of the issue given up on."),
+            ("remaining", "E-mails of the issue still to send."),
+            ("opened", "Recipients who opened the issue (tracking pixel)."),
+            ("open_rate", "Opened / sent for the issue (target: 0.2 or more)."),
+            ("seconds_left", "Estimated seconds until the issue is sent (-1: unknown)."),
+        ]
+    }
+    period = env_float("NEWSLETTER_STATS_S", 2.0)
+    while True:
+        try:
+            for row in await store.recent_progress(ctx.pool):
+                issue = str(row["id"])
+                left = domain.seconds_left(row["remaining"], row["sent_last_10s"])
+                values = {
+                    "recipients": row["recipients"] or 0,
+                    "sent": row["sent"],
+                    "failed": row["failed"],
+                    "remaining": row["remaining"],
+                    "opened": row["opened"],
+                    "open_rate": domain.open_rate(row["sent"], row["opened"]),
+                    "seconds_left": -1.0 if left is None else left,
+                }
+                for name, value in values.items():
+                    gauges[name].labels(issue).set(value)
+        except Exception as exc:
+            log.warning("newsletter metrics round failed: %r", exc)
+        await asyncio.sleep(period)
+
+
+async def expire_subscriptions(ctx: ServiceContext) -> None:
+    """Unconfirmed subscription requests are forgotten once their link has expired."""
+    while True:
+        try:
+            if removed := await store.expire_unconfirmed(ctx.pool):
+                log.info("forgot %d unconfirmed subscription requests", removed)
+        except Exception as exc:
+            log.warning("expiring subscription requests failed: %r", exc)
+        await asyncio.sleep(600)

@@ -226,3 +226,21 @@ def reservation_reminder_email(payload: dict[str, object]) -> Email:
         "reservation_reminder", UUID(str(payload["reservation_id"])),
         str(payload["email"]), subject, body,
     )  # fmt: skip
+
+
+# --- newsletter progress -----------------------------------------------------------------------
+
+
+def open_rate(sent: int, opened: int) -> float:
+    """Opened / sent, the figure the center aims to keep at 20% or more; 0 before any is sent."""
+    return opened / sent if sent else 0.0
+
+
+def seconds_left(remaining: int, sent_last_10s: int) -> float | None:
+    """Estimated time to finish at the pace of the last ten seconds; None while nothing moves
+    (not started yet, or paused by retries) and 0 when done."""
+    if remaining == 0:
+        return 0.0
+    if sent_last_10s == 0:
+        return None
+    return remaining / (sent_last_10s / 10.0)

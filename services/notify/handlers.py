@@ -1,38 +1,160 @@
-"""One function per event the notify service reacts to: compose the e-mail, queue it.
+"""One function per command, event or scheduled job the notify service reacts to.
 
-Queuing happens in the consumer's transaction, with the inbox entry of the event, so an event
-delivered twice queues one e-mail. Sending is the sender's job (services/notify/sender.py).
+Each runs in the transaction of the message (or job) that asked for it, beside its inbox entry, so
+an event delivered twice queues one e-mail and schedules one reminder. Sending is the sender's
+job (services/notify/sender.py). A new message kind is a template pair plus a function here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
+from uuid import UUID
 
 import asyncpg
 
-from contracts.booking import OrganisationRegistered, ReservationConfirmed, ReservationRejected
-from services.notify import domain, store
+from contracts.booking import (
+    OrganisationRegistered,
+    OrganisationUpdated,
+    ReservationCancelled,
+    ReservationConfirmed,
+    ReservationRejected,
+)
+from contracts.envelope import new_message_id, utc_now
+from contracts.notify import (
+    Language,
+    NewsletterScheduled,
+    NewsletterStarted,
+    PublishNewsletter,
+    RequestSubscription,
+)
+from contracts.topics import NOTIFY_EVENTS
+from services.notify import domain, links, store
+from services.notify.newsletter import markdown_to_html
+from services.notify.settings import NotifySettings
+from services.runtime import schedule
 from services.runtime.outbox import Outgoing
+from services.runtime.schedule import Job
+
+REMINDER_JOB = "reminder.reservation"
+FAN_OUT_JOB = "newsletter.fan_out"
 
 
-async def on_organisation_registered(
-    conn: asyncpg.Connection, event: OrganisationRegistered
-) -> Sequence[Outgoing]:
-    await store.queue_email(conn, domain.organisation_registered_email(event))
-    return []
+class Handlers:
+    def __init__(self, settings: NotifySettings) -> None:
+        self.settings = settings
 
+    # --- booking events ---------------------------------------------------------------------
 
-async def on_reservation_confirmed(
-    conn: asyncpg.Connection, event: ReservationConfirmed
-) -> Sequence[Outgoing]:
-    if email := domain.reservation_confirmed_email(event):
-        await store.queue_email(conn, email)
-    return []
+    async def on_organisation_registered(
+        self, conn: asyncpg.Connection, event: OrganisationRegistered
+    ) -> Sequence[Outgoing]:
+        await store.queue_email(conn, domain.organisation_registered_email(event))
+        if event.newsletter_consent:
+            email = domain.normalise_email(str(event.contact.email))
+            await store.subscribe_organisation(conn, email, event.organisation_id)
+        return []
 
+    async def on_organisation_updated(
+        self, conn: asyncpg.Connection, event: OrganisationUpdated
+    ) -> Sequence[Outgoing]:
+        """Consent follows the organisation: given, its current address is subscribed; withdrawn,
+        every address it had is unsubscribed."""
+        if event.newsletter_consent:
+            email = domain.normalise_email(str(event.contact.email))
+            await store.subscribe_organisation(conn, email, event.organisation_id)
+        else:
+            await store.unsubscribe_organisation(conn, event.organisation_id)
+        return []
 
-async def on_reservation_rejected(
-    conn: asyncpg.Connection, event: ReservationRejected
-) -> Sequence[Outgoing]:
-    if email := domain.reservation_rejected_email(event):
-        await store.queue_email(conn, email)
-    return []
+    async def on_reservation_confirmed(
+        self, conn: asyncpg.Connection, event: ReservationConfirmed
+    ) -> Sequence[Outgoing]:
+        if email := domain.reservation_confirmed_email(event):
+            await store.queue_email(conn, email)
+        payload = domain.reminder_payload(event)
+        due = domain.reminder_due(
+            event.reservation.starts_at, utc_now(), self.settings.reminder_hour
+        )
+        if payload is not None and due is not None:
+            await schedule.schedule(conn, REMINDER_JOB, str(event.reservation_id), due, payload)
+        return []
+
+    async def on_reservation_rejected(
+        self, conn: asyncpg.Connection, event: ReservationRejected
+    ) -> Sequence[Outgoing]:
+        if email := domain.reservation_rejected_email(event):
+            await store.queue_email(conn, email)
+        return []
+
+    async def on_reservation_cancelled(
+        self, conn: asyncpg.Connection, event: ReservationCancelled
+    ) -> Sequence[Outgoing]:
+        await schedule.cancel(conn, REMINDER_JOB, str(event.reservation_id))
+        return []
+
+    # --- notify commands --------------------------------------------------------------------
+
+    async def on_publish_newsletter(
+        self, conn: asyncpg.Connection, command: PublishNewsletter
+    ) -> Sequence[Outgoing]:
+        """Store the issue, rendered, and schedule its fan-out: a publication for later survives
+        restarts like any other scheduled work."""
+        issue_id = command.message_id
+        send_at = command.send_at or utc_now()
+        html = markdown_to_html(command.body_markdown)
+        await store.create_issue(
+            conn, issue_id, command.subject, command.body_markdown, html, send_at
+        )
+        await schedule.schedule(conn, FAN_OUT_JOB, str(issue_id), send_at)
+        answer = NewsletterScheduled(
+            message_id=new_message_id(),
+            correlation_id=command.correlation(),
+            request_id=command.message_id,
+            issue_id=issue_id,
+            send_at=send_at,
+        )
+        return [Outgoing(NOTIFY_EVENTS, str(issue_id), answer)]
+
+    async def on_subscription_requested(
+        self, conn: asyncpg.Connection, command: RequestSubscription
+    ) -> Sequence[Outgoing]:
+        await self.request_subscription(conn, str(command.email), command.language,
+                                        command.message_id)  # fmt: skip
+        return []
+
+    async def request_subscription(
+        self, conn: asyncpg.Connection, address: str, language: Language, request_id: UUID
+    ) -> bool:
+        """Double opt-in, first half: a pending subscriber and a confirmation e-mail with a
+        signed link. False when the address is already subscribed (nothing is sent)."""
+        email = domain.normalise_email(address)
+        hours = self.settings.confirm_valid_hours
+        expires_at = utc_now() + timedelta(hours=hours)
+        pending = await store.request_subscription(conn, email, language.value, expires_at)
+        if pending is None:
+            return False
+        subscriber_id, generation = pending
+        token = links.confirm_token(self.settings.signing_key, subscriber_id, generation,
+                                    expires_at)  # fmt: skip
+        await store.queue_email(
+            conn,
+            domain.subscription_confirm_email(
+                request_id, email, language, self.settings.confirm_url(token), hours
+            ),
+        )
+        return True
+
+    # --- scheduled jobs ---------------------------------------------------------------------
+
+    async def fan_out_newsletter(self, conn: asyncpg.Connection, job: Job) -> Sequence[Outgoing]:
+        issue_id = UUID(job.key)
+        recipients = await store.fan_out(conn, issue_id, self.settings.bounce_limit)
+        started = NewsletterStarted(
+            message_id=new_message_id(), issue_id=issue_id, recipients=recipients
+        )
+        return [Outgoing(NOTIFY_EVENTS, job.key, started)]
+
+    async def send_reminder(self, conn: asyncpg.Connection, job: Job) -> Sequence[Outgoing]:
+        await store.queue_email(conn, domain.reservation_reminder_email(job.payload))
+        return []

@@ -1,0 +1,45 @@
+"""Settings of the notify service beyond the runtime's and the sender's, from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.runtime.settings import env_int, env_str
+
+DEV_SIGNING_KEY = "dev-only-signing-key-change-me"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """NOTIFY_SIGNING_KEY   HMAC key of confirmation, unsubscribe and open links (a dev default;
+                          production sets its own, and changing it voids links already sent)
+    PUBLIC_BASE_URL       where people reach this service's links (http://127.0.0.1:8082)
+    CONFIRM_VALID_HOURS   how long a subscription confirmation link works (48)
+    REMINDER_HOUR         Tokyo hour, the day before a reservation, for its reminder (10)
+    BOUNCE_LIMIT          permanent refusals after which an address gets no newsletter (1)
+    """
+
+    signing_key: bytes
+    public_base_url: str
+    confirm_valid_hours: int
+    reminder_hour: int
+    bounce_limit: int
+
+    @classmethod
+    def from_env(cls, default_base_url: str = "http://127.0.0.1:8082") -> NotifySettings:
+        return cls(
+            signing_key=env_str("NOTIFY_SIGNING_KEY", DEV_SIGNING_KEY).encode(),
+            public_base_url=env_str("PUBLIC_BASE_URL", default_base_url).rstrip("/"),
+            confirm_valid_hours=env_int("CONFIRM_VALID_HOURS", 48),
+            reminder_hour=env_int("REMINDER_HOUR", 10),
+            bounce_limit=env_int("BOUNCE_LIMIT", 1),
+        )
+
+    def confirm_url(self, token: str) -> str:
+        return f"{self.public_base_url}/subscribers/confirm?token={token}"
+
+    def unsubscribe_url(self, token: str) -> str:
+        return f"{self.public_base_url}/subscribers/unsubscribe?token={token}"
+
+    def pixel_url(self, token: str) -> str:
+        return f"{self.public_base_url}/o/{token}.gif"
