@@ -1,0 +1,215 @@
+"""Helpers for notify tests and benchmarks: a notify instance of its own (database, consumer group,
+HTTP port) with an SMTP sink of its own, subscribers seeded in bulk, newsletters published on
+Kafka, and a fast count of what the sink received.
+
+Why a separate instance: a newsletter published on `notify.commands` reaches every notify consumer
+group, and the shared test instance's subscribers are other tests' organisations; an issue sent
+there would land in their mailboxes. Issues published by these tests carry a far `send_at`, and the
+test pulls the fan-out job forward in its own instance's database only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Message, header_fields
+from contracts.notify import PublishNewsletter
+from deploy.local.stack import Stack
+
+FAR_FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+class Sink:
+    """An SMTP sink process of our own, restartable with other failure patterns."""
+
+    def __init__(self, port: int, maildir: Path, log: Path) -> None:
+        self.port, self.maildir, self.log = port, maildir, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, fail: str | None = None, tempfail: str | None = None) -> None:
+        args = [sys.executable, "-m", "deploy.local.smtp_sink", "--port", str(self.port),
+                "--maildir", str(self.maildir)]  # fmt: skip
+        if fail:
+            args += ["--fail-rcpt-pattern", fail]
+        if tempfail:
+            args += ["--tempfail-rcpt-pattern", tempfail]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(args, stdout=out, stderr=out, env=env)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=20)
+            self.process = None
+
+    def recipients(self) -> Counter[str]:
+        """How many messages each envelope recipient got; reads only each file's first lines."""
+        counts: Counter[str] = Counter()
+        new = self.maildir / "new"
+        if not new.exists():
+            return counts
+        for path in new.iterdir():
+            with path.open("rb") as f:
+                for line in f:
+                    if line.startswith(b"X-Envelope-To: "):
+                        counts[line[15:].strip().decode()] += 1
+                        break
+        return counts
+
+    def message_ids(self, recipient: str) -> list[str]:
+        ids = []
+        for path in (self.maildir / "new").iterdir():
+            head = path.read_bytes().split(b"\n\n", 1)[0].decode(errors="replace")
+            if f"X-Envelope-To: {recipient}\n" in head + "\n":
+                ids += [ln.split(":", 1)[1].strip() for ln in head.splitlines()
+                        if ln.lower().startswith("message-id:")]  # fmt: skip
+        return ids
+
+
+class NotifyInstance:
+    """A notify process with its own database, consumer group, port and sink."""
+
+    def __init__(self, stack: Stack, name: str, http_port: int, smtp_port: int,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.stack, self.name, self.http_port = stack, name, http_port
+        self.database = name.replace("-", "_")
+        self.sink = Sink(smtp_port, stack.root / f"mail-{name}", stack.logs / f"smtp-{name}.log")
+        self.env = {
+            "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "DATABASE_URL": stack.postgres_dsn(self.database),
+            "HTTP_PORT": str(http_port),
+            "CONSUMER_GROUP": self.database,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_port),
+            "SENDER_POLL_S": "0.05",
+            "SCHEDULE_POLL_S": "0.2",
+            **(env or {}),
+        }
+
+    @property
+    def dsn(self) -> str:
+        return self.stack.postgres_dsn(self.database)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> None:
+        self.stack.start_service(self.name, "services.notify", self.env, self.http_port)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, leases stay taken, marks in flight are lost."""
+        pid = self.stack.pid(self.name)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        self.stack.stop_component(self.name)
+
+    def stop(self) -> None:
+        self.stack.stop_component(self.name)
+
+
+async def seed_subscribers(dsn: str, emails: Sequence[str], language: str = "ja") -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO subscribers (email, language, status, confirmed_at)"
+            " SELECT e, $2, 'active', now() FROM unnest($1::text[]) AS e"
+            " ON CONFLICT (email) DO NOTHING",
+            list(emails),
+            language,
+        )
+    finally:
+        await conn.close()
+
+
+async def publish(bootstrap: str, topic: str, key: str, message: Message) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        headers = [(k, v.encode()) for k, v in header_fields(message).items()]
+        await producer.send_and_wait(
+            topic, message.model_dump_json().encode(), key=key.encode(), headers=headers
+        )
+    finally:
+        await producer.stop()
+
+
+async def publish_issue(bootstrap: str, subject: str, body: str) -> UUID:
+    """Publish an issue for a far date: every notify instance stores it, none sends it yet."""
+    issue_id = uuid4()
+    command = PublishNewsletter(message_id=issue_id, subject=subject, body_markdown=body,
+                                send_at=FAR_FUTURE)  # fmt: skip
+    await publish(bootstrap, "notify.commands", str(issue_id), command)
+    return issue_id
+
+
+async def send_now(dsn: str, issue_id: UUID, timeout: float = 30.0) -> None:
+    """Once this instance has stored the issue, move its fan-out job to now."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = await conn.execute(
+                "UPDATE scheduled_jobs SET due_at = now()"
+                " WHERE kind = 'newsletter.fan_out' AND key = $1 AND status = 'pending'",
+                str(issue_id),
+            )
+            if status.endswith(" 1"):
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"issue {issue_id} was not stored by the instance")
+    finally:
+        await conn.close()
+
+
+async def wait_until(predicate: object, timeout: float, what: str) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def addresses(prefix: str, count: int) -> list[str]:
+    run = uuid4().hex[:6]
+    return [f"{prefix}-{run}-{i:06d}@example.org" for i in range(count)]
+
+
+def event_rows(rows: Sequence[asyncpg.Record]) -> list[dict[str, object]]:
+    return [json.loads(bytes(r["value"])) for r in rows]
+
+
+def soon(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
