@@ -9,6 +9,7 @@ import itertools
 import mailbox
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock
@@ -16,15 +17,20 @@ from email.message import EmailMessage
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from clients.kiosk.client import BookingClient
 from contracts.booking import (
+    BookingEventT,
     Channel,
     OrganisationKind,
     OrganisationRegistered,
     RegisterOrganisation,
     RequestReservation,
     SpaceId,
+    booking_event_adapter,
 )
+from contracts.topics import BOOKING_EVENTS
 from deploy.local.stack import Stack
 from services.booking.domain import DEFAULT_POLICY, day_hours, has_evening
 
@@ -50,6 +56,8 @@ BOOKING_TEST_ENV = (
     ("BOOKING_CLOCK_SHIFT_S", f"{CLOCK_SHIFT.total_seconds():.3f}"),
     ("BOOKING_HORIZON_MONTHS", "12"),
     ("BOOKING_MAX_ACTIVE_RESERVATIONS", str(TEST_QUOTA)),
+    # past at the services' 10:00: today's evening is already decided, its evening too late
+    ("BOOKING_EVENING_CUTOFF", "09:00"),
 )
 
 
@@ -208,3 +216,34 @@ def reservation(
         atrium=atrium,
         channel=Channel.KIOSK,
     )
+
+
+async def booking_events(bootstrap: str, timeout: float = 1.0) -> list[BookingEventT]:
+    """Every event on `booking.events` so far (for facts no command awaits, such as
+    `day.closing_time_set`), read from the beginning until the end offsets seen at the start."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    events: list[BookingEventT] = []
+    await consumer.start()
+    try:
+        tps = [TopicPartition(BOOKING_EVENTS.name, p) for p in range(BOOKING_EVENTS.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        while any([await consumer.position(tp) < offset for tp, offset in end.items()]):
+            for records in (await consumer.getmany(timeout_ms=int(timeout * 1000))).values():
+                events += [booking_event_adapter.validate_json(r.value or b"") for r in records]
+    finally:
+        await consumer.stop()
+    return events
+
+
+async def wait_for_event(
+    bootstrap: str, match: Callable[[BookingEventT], bool], timeout: float = 20.0
+) -> list[BookingEventT]:
+    """The events matching `match` once there is at least one (or none by the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in await booking_events(bootstrap) if match(e)]
+        if found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.5)

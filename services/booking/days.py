@@ -4,7 +4,8 @@
   time: 18:00 when no evening reservation exists, otherwise the regular 20:00 (DOMAIN.md, "since
   June 2024"). It publishes `day.closing_time_set` for signage, kiosk and staff either way, and
   records it, so the occupancy report counts the hours the center really was open. The job of a
-  day is created ahead by `plan_evenings` (a worker, hourly, idempotent); a done job stays done,
+  day is created ahead, up to the booking horizon, by `plan_evenings` (a worker, hourly,
+  idempotent); a done job stays done,
   so a restart neither loses nor repeats the decision.
 - `organisation_expiry` (key: organisation/term end): at the end of a registration term, publish
   `organisation.expired` unless the organisation renewed meanwhile.
@@ -36,14 +37,14 @@ log = logging.getLogger(__name__)
 
 EVENING_CLOSING = "evening_closing"
 ORGANISATION_EXPIRY = "organisation_expiry"
-PLAN_DAYS_AHEAD = 14
 PLAN_EVERY_S = 3600.0
 
 
 async def evening_decision(
-    conn: asyncpg.Connection, policy: domain.Policy, day: date
+    conn: asyncpg.Connection, policy: domain.Policy, day: date, correlation_id: UUID | None = None
 ) -> Sequence[Outgoing]:
-    """Decide and publish a weekday's closing time from the evening reservations it has now."""
+    """Decide and publish a weekday's closing time from the evening reservations it has now;
+    a decision taken again after a cancellation carries the cancellation's correlation id."""
     if (
         not domain.has_evening(day)
         or domain.day_hours(day, policy, await store.is_blacked_out(conn, day)) is None
@@ -54,7 +55,9 @@ async def evening_decision(
     reserved = await store.any_reservation_during(conn, evening, closes)
     closes_at = datetime.combine(day, domain.closing_time(day, reserved), domain.TOKYO)
     await store.set_closing(conn, day, closes_at)
-    event = DayClosingTimeSet(message_id=new_message_id(), day=day, closes_at=closes_at)
+    event = DayClosingTimeSet(
+        message_id=new_message_id(), correlation_id=correlation_id, day=day, closes_at=closes_at
+    )
     return [Outgoing(BOOKING_EVENTS, day.isoformat(), event)]
 
 
@@ -65,11 +68,15 @@ async def plan_evening(conn: asyncpg.Connection, settings: BookingSettings, day:
 
 
 async def plan_evenings(pool: asyncpg.Pool, settings: BookingSettings) -> None:
-    """Make sure every weekday of the next two weeks has its evening decision scheduled."""
+    """Make sure every weekday one can book (up to the horizon) has its evening decision
+    scheduled; scheduling again only moves a pending job to the same time."""
     today = settings.now().astimezone(domain.TOKYO).date()
+    last = domain.add_months(today, settings.policy.horizon_months)
     async with pool.acquire() as conn, conn.transaction():
-        for n in range(PLAN_DAYS_AHEAD):
-            await plan_evening(conn, settings, today + timedelta(days=n))
+        day = today
+        while day <= last:
+            await plan_evening(conn, settings, day)
+            day += timedelta(days=1)
 
 
 async def schedule_expiry(

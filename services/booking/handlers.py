@@ -208,7 +208,7 @@ class BookingHandlers:
         ]  # fmt: skip
         if domain.needs_evening_recheck(held.starts_at, held.ends_at, now, self.policy):
             day = held.starts_at.astimezone(domain.TOKYO).date()
-            outgoing += await evening_decision(conn, self.policy, day)
+            outgoing += await evening_decision(conn, self.policy, day, cmd.correlation())
         return outgoing
 
     # --- days ---------------------------------------------------------------------------------
