@@ -4,10 +4,14 @@
         --contact-name "山田 花子" --email hanako@example.org
     python -m clients.kiosk book --org ORG_ID --space ab \
         --from 2030-01-07T10:00 --to 2030-01-07T12:00
+    python -m clients.kiosk cancel --reservation RESERVATION_ID --org ORG_ID
+    python -m clients.kiosk check-in --org ORG_ID --people 3     # prints the usage slip number
+    python -m clients.kiosk check-out --slip 20300107-012
 
 Times without an offset are Asia/Tokyo. To retry a command safely, pass the `--message-id` printed
 by the first try: the service answers it again with the same outcome and never acts twice.
-Exit status: 0 confirmed/registered, 1 rejected, 2 bad input, 3 still pending at the timeout.
+Exit status: 0 done (confirmed, registered, cancelled, checked in or out), 1 refused, 2 bad input,
+3 still pending at the timeout.
 """
 
 from __future__ import annotations
@@ -24,11 +28,20 @@ from pydantic import ValidationError
 
 from clients.kiosk.client import BookingClient, Command, Outcome
 from contracts.booking import (
+    CancelReservation,
     Channel,
+    LabCheckedIn,
+    LabCheckedOut,
+    LabCheckIn,
+    LabCheckInRejected,
+    LabCheckOut,
+    LabCheckOutRejected,
     OrganisationKind,
     OrganisationRegistered,
     RegisterOrganisation,
     RequestReservation,
+    ReservationCancelled,
+    ReservationCancelRejected,
     ReservationConfirmed,
     ReservationRejected,
     SpaceId,
@@ -70,6 +83,19 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--attendees", type=int, default=1)
     book.add_argument("--purpose", default="")
     book.add_argument("--atrium", action="store_true", help="combine with the atrium (needs ab)")
+
+    cancel = sub.add_parser("cancel", help="cancel a reservation")
+    cancel.add_argument("--reservation", type=UUID, required=True, help="reservation id")
+    cancel.add_argument("--org", type=UUID, help="the organisation that made it")
+    cancel.add_argument("--staff", action="store_true", help="cancel as staff (any reservation)")
+    cancel.add_argument("--reason", default="")
+
+    check_in = sub.add_parser("check-in", help="check people into the Collaboration Lab")
+    check_in.add_argument("--org", type=UUID, required=True, help="organisation id")
+    check_in.add_argument("--people", type=int, default=1)
+
+    check_out = sub.add_parser("check-out", help="end a Lab visit")
+    check_out.add_argument("--slip", required=True, help="usage slip number, e.g. 20300107-012")
     return p
 
 
@@ -84,6 +110,20 @@ def build_command(args: argparse.Namespace) -> Command:
             contact_email=args.email,
             newsletter_consent=args.newsletter,
         )
+    if args.command == "cancel":
+        if not args.staff and args.org is None:
+            raise ValueError("--org is required unless --staff: only the owner may cancel")
+        return CancelReservation(
+            message_id=message_id,
+            reservation_id=args.reservation,
+            organisation_id=args.org,
+            channel=Channel.STAFF if args.staff else Channel.KIOSK,
+            reason=args.reason,
+        )
+    if args.command == "check-in":
+        return LabCheckIn(message_id=message_id, organisation_id=args.org, people=args.people)
+    if args.command == "check-out":
+        return LabCheckOut(message_id=message_id, slip_number=args.slip)
     return RequestReservation(
         message_id=message_id,
         organisation_id=args.org,
@@ -108,7 +148,16 @@ def describe(outcome: Outcome) -> tuple[str, int]:
             f" {start:%Y-%m-%d %H:%M}-{end:%H:%M}",
             0,
         )
-    if isinstance(outcome, ReservationRejected):
+    if isinstance(outcome, ReservationCancelled):
+        return f"cancelled: reservation_id={outcome.reservation_id}", 0
+    if isinstance(outcome, LabCheckedIn):
+        return f"checked in: slip={outcome.slip_number} people={outcome.people}", 0
+    if isinstance(outcome, LabCheckedOut):
+        return f"checked out: slip={outcome.slip_number} people={outcome.people}", 0
+    if isinstance(
+        outcome,
+        ReservationRejected | ReservationCancelRejected | LabCheckInRejected | LabCheckOutRejected,
+    ):
         return f"rejected: reason={outcome.reason.value} detail={outcome.detail}", 1
     return f"{outcome.type}: {outcome.model_dump_json()}", 0
 
@@ -120,6 +169,9 @@ async def main(argv: list[str]) -> int:
     except ValidationError as exc:
         for err in exc.errors(include_url=False, include_input=False):
             print(f"invalid {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
         return 2
     print(f"message_id={cmd.message_id}")
     async with BookingClient(args.bootstrap) as client:
