@@ -130,6 +130,12 @@ class NotifyInstance:
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         self.stack.stop_component(self.name)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the kernel closes its sockets as it reaps it
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.http_port)) != 0:
+                    return
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.stack.stop_component(self.name)
