@@ -48,8 +48,8 @@ def free_ranges(
     slot = start
     while slot < end:
         slot_end = slot + domain.SLOT
-        request = domain.Request(space, slot, slot_end, 1, space is SpaceId.AB and False,
-                                 "availability", on_behalf_of_city=True)  # fmt: skip
+        request = domain.Request(space, slot, slot_end, 1, False, "availability",
+                                 on_behalf_of_city=True)  # fmt: skip
         held = [n for s, e, n in taken if s < slot_end and e > slot]
         is_free = domain.check_request(request, situation, policy) is None and (
             sum(held) < seats if space is SpaceId.LAB else not held

@@ -189,8 +189,9 @@ class BookingHandlers:
         now = self.settings.now()
         held = await store.load_reservation(conn, cmd.reservation_id, lock=True)
         by_staff = cmd.channel is Channel.STAFF
-        facts = held and domain.Held(held.organisation_id, held.ends_at, held.cancelled)
-        if rejection := domain.check_cancel(facts or None, cmd.organisation_id, by_staff, now):
+        facts = None if held is None else domain.Held(held.organisation_id, held.ends_at,
+                                                      held.cancelled)  # fmt: skip
+        if rejection := domain.check_cancel(facts, cmd.organisation_id, by_staff, now):
             return [
                 answer(
                     cmd, str(cmd.reservation_id), ReservationCancelRejected,
