@@ -52,7 +52,7 @@ def test_times_without_a_timezone_are_refused() -> None:
 
 def test_asyncapi_document_lists_every_topic_and_message_type() -> None:
     document = json.loads(build_specification().to_specification().to_json())
-    assert set(document["channels"]) == {"booking.commands", "booking.events"}
+    assert {"booking.commands", "booking.events"} <= set(document["channels"])
     schemas = set(document["components"]["schemas"])
     assert {
         "RegisterOrganisation",
