@@ -7,6 +7,7 @@ with an `error` a person can read, like the runtime's validation errors.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -24,6 +25,23 @@ from services.runtime.service import ServiceContext
 
 MAX_RANGE_DAYS = 31
 MAX_RESERVATIONS = 500
+# Reads in flight at once: the pool is shared with the consumer, the outbox relay and the
+# schedule, so reads may never take all its connections however many clients ask at once.
+READ_CONCURRENCY = 4
+
+# One round trip for a space's availability, one row per fact: what holds the space (Lab: the
+# attendees of each reservation; other spaces: its rooms), staff blackouts, decided closing times.
+AVAILABILITY_SQL = (
+    "SELECT 'held' AS kind, starts_at AS s, ends_at AS e, attendees AS n, NULL::date AS day"
+    "  FROM reservations WHERE $1 AND space = 'lab' AND cancelled_at IS NULL"
+    "  AND tstzrange(starts_at, ends_at) && tstzrange($3, $4)"
+    " UNION ALL SELECT 'held', lower(during), upper(during), 1, NULL FROM reservation_rooms"
+    "  WHERE NOT $1 AND room = ANY($2::text[]) AND during && tstzrange($3, $4)"
+    " UNION ALL SELECT 'blackout', NULL, NULL, NULL, day FROM blackouts"
+    "  WHERE day BETWEEN $5 AND $6"
+    " UNION ALL SELECT 'closing', closes_at, NULL, NULL, day FROM day_closings"
+    "  WHERE day BETWEEN $5 AND $6"
+)
 
 
 def bad_request(message: str) -> JSONResponse:
@@ -65,6 +83,7 @@ def free_ranges(
 def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRouter]:
     router = APIRouter(tags=["booking"])
     pool = ctx.pool
+    reads = asyncio.Semaphore(READ_CONCURRENCY)
     policy = settings.policy
 
     @router.get("/spaces/{space}/availability", response_model=None)
@@ -81,30 +100,14 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
             return bad_request(f"at most {MAX_RANGE_DAYS} days at a time")
         start = domain.tokyo_midnight(first)
         end = domain.tokyo_midnight(last + timedelta(days=1))
-        if space is SpaceId.LAB:
-            rows = await pool.fetch(
-                "SELECT starts_at, ends_at, attendees FROM reservations WHERE space = 'lab'"
-                " AND cancelled_at IS NULL AND tstzrange(starts_at, ends_at) && tstzrange($1, $2)",
-                start, end,
-            )  # fmt: skip
-            taken = [(r["starts_at"], r["ends_at"], r["attendees"]) for r in rows]
-        else:
-            rows = await pool.fetch(
-                "SELECT lower(during) AS s, upper(during) AS e FROM reservation_rooms"
-                " WHERE room = ANY($1::text[]) AND during && tstzrange($2, $3)",
-                sorted(policy.spaces[space].rooms), start, end,
-            )  # fmt: skip
-            taken = [(r["s"], r["e"], 1) for r in rows]
-        blackouts = {
-            r["day"] for r in await pool.fetch(
-                "SELECT day FROM blackouts WHERE day BETWEEN $1 AND $2", first, last
-            )
-        }  # fmt: skip
+        async with reads:
+            rooms = sorted(policy.spaces[space].rooms)
+            is_lab = space is SpaceId.LAB
+            rows = await pool.fetch(AVAILABILITY_SQL, is_lab, rooms, start, end, first, last)
+        taken = [(r["s"], r["e"], r["n"]) for r in rows if r["kind"] == "held"]
+        blackouts = {r["day"] for r in rows if r["kind"] == "blackout"}
         closings = {
-            r["day"]: r["closes_at"].astimezone(domain.TOKYO).time()
-            for r in await pool.fetch(
-                "SELECT day, closes_at FROM day_closings WHERE day BETWEEN $1 AND $2", first, last
-            )
+            r["day"]: r["s"].astimezone(domain.TOKYO).time() for r in rows if r["kind"] == "closing"
         }
         days = []
         day = first
@@ -125,7 +128,8 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     @router.get("/organisations/{organisation_id}/reservations")
     async def reservations_of(organisation_id: UUID) -> dict[str, Any]:
         """An organisation's reservations, oldest first, cancelled ones marked."""
-        found = await store.reservations_of(pool, organisation_id, MAX_RESERVATIONS)
+        async with reads:
+            found = await store.reservations_of(pool, organisation_id, MAX_RESERVATIONS)
         return {
             "organisation_id": str(organisation_id),
             "reservations": [
@@ -139,7 +143,7 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     async def reservation(
         reservation_id: Annotated[UUID, Path(description="as in reservation.confirmed")],
     ) -> Response | dict[str, Any]:
-        async with pool.acquire() as conn:
+        async with reads, pool.acquire() as conn:
             found = await store.load_reservation(conn, reservation_id)
         if found is None:
             return JSONResponse({"error": "no such reservation"}, status_code=404)
@@ -152,8 +156,9 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
         and today's visitors so far."""
         now = settings.now()
         today = now.astimezone(domain.TOKYO).date()
-        lab = await store.lab_context(pool, None, now, today)
-        visitors = await store.visitors_by_day(pool, today, today + timedelta(days=1))
+        async with reads:
+            lab = await store.lab_context(pool, None, now, today)
+            visitors = await store.visitors_by_day(pool, today, today + timedelta(days=1))
         hours = domain.drop_in_hours(today, policy, lab.blacked_out)
         return {
             "date": today.isoformat(),
@@ -172,7 +177,8 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     ) -> Response | dict[str, Any]:
         """Space A/B occupancy per month (atrium-combined and A/B-alone) and Lab visitors; the
         counting rules are in services/booking/occupancy.py."""
-        report = await load_occupancy(pool, fiscal_year, policy)
+        async with reads:
+            report = await load_occupancy(pool, fiscal_year, policy)
         if format == "csv":
             return PlainTextResponse(to_csv(report), media_type="text/csv")
 

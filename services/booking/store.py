@@ -75,7 +75,8 @@ async def request_context(
         " ELSE 0 END AS lab_attendees,"
         " EXISTS (SELECT 1 FROM blackouts b WHERE b.day = $5) AS blacked_out,"
         " (SELECT count(*) FROM (SELECT 1 FROM reservations r WHERE r.organisation_id = $1"
-        "   AND r.cancelled_at IS NULL AND r.ends_at > $6 LIMIT $7) AS q) AS active"
+        "   AND r.starts_at > $6::timestamptz - interval '1 day' AND r.ends_at > $6"
+        "   AND r.cancelled_at IS NULL LIMIT $7) AS q) AS active"
         " FROM (SELECT 1) AS one LEFT JOIN organisations o ON o.id = $1",
         cmd.organisation_id,
         cmd.space is SpaceId.LAB,
@@ -289,11 +290,13 @@ async def is_blacked_out(conn: asyncpg.Connection, day: date) -> bool:
 
 
 async def any_reservation_during(conn: asyncpg.Connection, start: datetime, end: datetime) -> bool:
-    """Whether any space is reserved for part of the time (the evening rule asks about 18-20)."""
+    """Whether any space is reserved for part of the time (the evening rule asks about 18-20);
+    a reservation lies within one day, which bounds the index range."""
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM reservations WHERE cancelled_at IS NULL"
-            " AND tstzrange(starts_at, ends_at) && tstzrange($1, $2))",
+            " AND starts_at < $2 AND starts_at > $1::timestamptz - interval '1 day'"
+            " AND ends_at > $1)",
             start,
             end,
         )

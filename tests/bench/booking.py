@@ -1,12 +1,18 @@
-"""Booking throughput and latency on the whole local stack.
+"""Booking throughput, contention and read load on the whole local stack.
 
-    python -m tests.bench.booking [--rates 200,500,1000,2000] [--seconds 10] [--burst 10000]
+    python -m tests.bench.booking [--case all|throughput|contention|availability]
+        [--rates 200,500,1000,2000] [--seconds 10] [--burst 10000]
+        [--contenders 200] [--contested-slots 10] [--readers 8]
 
-Offers reservation requests for distinct free slots at each rate in turn (open loop: requests
-leave on schedule whatever the answers do), then a burst as fast as the client can publish.
-Prints, per step: offered rate, decisions/s sustained, p50/p99 request→outcome latency; and the
-peak resident memory of the booking and notify processes. Runs on its own stack under
-`.local/bench`, started and stopped here; it is not part of the test suite.
+throughput: offers reservation requests for distinct free slots at each rate in turn (open loop:
+requests leave on schedule whatever the answers do), then a burst as fast as the client can
+publish. Prints, per step: offered rate, decisions/s sustained, p50/p99 request→outcome latency.
+contention: for each contested slot, 200 organisations ask at once for Space A (alone or as A+B)
+over the same time; prints winners per slot (must be 1), conflicts, and how long each round took.
+availability: readers query the availability of Space A/B over a week as fast as they can while
+bookings flow at 500/s; prints reads/s, read p50/p99, and the decisions/s meanwhile.
+Finally the peak resident memory and CPU of each process. Runs on its own stack under
+`.local/bench-booking`, started and stopped here; it is not part of the test suite.
 """
 
 from __future__ import annotations
@@ -19,20 +25,45 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import uvloop
 
 from clients.kiosk.client import BookingClient
-from contracts.booking import RequestReservation, SpaceId
-from deploy.local.stack import Stack, StackConfig
-from tests.support import DAYS, ServiceProcess, System, at, register, reservation
-
-ROOT = Path(__file__).resolve().parents[2] / ".local" / "bench"
-SERVICES = (
-    ServiceProcess("booking", "services.booking", 38081, "booking"),
-    ServiceProcess("notify", "services.notify", 38082, "notify"),
+from contracts.booking import (
+    RejectionReason,
+    RequestReservation,
+    ReservationConfirmed,
+    ReservationRejected,
+    SpaceId,
 )
+from deploy.local.stack import Stack, StackConfig
+from tests.support import (
+    BOOKING_TEST_ENV,
+    DAYS,
+    ServiceProcess,
+    System,
+    at,
+    register,
+    reservation,
+)
+
+ROOT = Path(__file__).resolve().parents[2] / ".local" / "bench-booking"
+BOOKING_HTTP_PORT = 38181
+# the test services' clock, a horizon for ~50,000 distinct slots, a quota of the center's order
+# that no organisation reaches
+BENCH_ENV = (
+    *BOOKING_TEST_ENV,
+    ("BOOKING_HORIZON_MONTHS", "72"),
+    ("BOOKING_MAX_ACTIVE_RESERVATIONS", "50"),
+)
+SERVICES = (
+    ServiceProcess("booking", "services.booking", BOOKING_HTTP_PORT, "booking", BENCH_ENV),
+    ServiceProcess("notify", "services.notify", 38182, "notify"),
+)
+ORGANISATIONS = 2000  # ~25 future reservations each by the end of a full run
 
 
 def slots(org_ids: list, count: int) -> list[RequestReservation]:  # type: ignore[type-arg]
@@ -125,21 +156,105 @@ def peak_rss_mb(pid: int | None) -> float:
     return float("nan")
 
 
-async def bench(args: argparse.Namespace, system: System) -> None:
-    async with BookingClient(system.stack.kafka_bootstrap) as client:
-        orgs = [await register(client) for _ in range(20)]
-        await run_step(client, "warm-up", slots(orgs, 500), 250)
-        steps = []
-        for rate in args.rates:
-            commands = slots(orgs, int(rate * args.seconds))
-            steps.append(await run_step(client, f"{rate:.0f}/s", commands, rate))
-        steps.append(await run_step(client, "burst", slots(orgs, args.burst), None))
+def print_steps(steps: list[Step]) -> None:
     print()
     print(f"{'step':>10} {'sent':>7} {'answered':>8} {'offered/s':>10} {'decisions/s':>12}"
           f" {'p50 ms':>8} {'p99 ms':>8}")  # fmt: skip
     for s in steps:
         print(f"{s.label:>10} {s.sent:>7} {s.answered:>8} {s.offered:>10.0f}"
               f" {s.decisions_per_s:>12.0f} {s.p50_ms:>8.1f} {s.p99_ms:>8.1f}")  # fmt: skip
+
+
+async def throughput(args: argparse.Namespace, client: BookingClient, orgs: list) -> None:  # type: ignore[type-arg]
+    steps = []
+    for rate in args.rates:
+        commands = slots(orgs, int(rate * args.seconds))
+        steps.append(await run_step(client, f"{rate:.0f}/s", commands, rate))
+    steps.append(await run_step(client, "burst", slots(orgs, args.burst), None))
+    print_steps(steps)
+
+
+async def contention(args: argparse.Namespace, client: BookingClient, orgs: list) -> None:  # type: ignore[type-arg]
+    """Each round: every contender asks for Space A over the same hour at once, half of them
+    through A+B; exactly one may win, every other answer must be `conflict`."""
+    print(f"\ncontention: {args.contenders} organisations per slot, {args.contested_slots} slots")
+    print(f"{'slot':>17} {'winners':>8} {'conflicts':>10} {'other':>6} {'ms':>8}")
+    total_start = time.perf_counter()
+    failures = 0
+    for n in range(args.contested_slots):
+        day = DAYS.next()
+        hh = 9 + n % 10
+        commands = [
+            reservation(orgs[i % len(orgs)], SpaceId.A if i % 2 else SpaceId.AB,
+                        at(day, hh), at(day, hh + 1))
+            for i in range(args.contenders)
+        ]  # fmt: skip
+        start = time.perf_counter()
+        futures = [await client.send(c, wait_ack=False) for c in commands]
+        await client.flush()
+        outcomes = await asyncio.wait_for(asyncio.gather(*futures), timeout=120)
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        winners = sum(isinstance(o, ReservationConfirmed) for o in outcomes)
+        conflicts = sum(
+            isinstance(o, ReservationRejected) and o.reason is RejectionReason.CONFLICT
+            for o in outcomes
+        )
+        other = len(outcomes) - winners - conflicts
+        failures += winners != 1 or other != 0
+        print(f"{day.isoformat() + f' {hh:02d}:00':>17} {winners:>8} {conflicts:>10}"
+              f" {other:>6} {elapsed_ms:>8.0f}")  # fmt: skip
+    total = time.perf_counter() - total_start
+    decided = args.contenders * args.contested_slots
+    print(
+        f"contention: {decided} requests decided in {total:.2f}s ({decided / total:.0f}/s);"
+        f" {'every slot had exactly one winner' if not failures else f'{failures} BAD SLOTS'}"
+    )
+
+
+async def availability(args: argparse.Namespace, client: BookingClient, orgs: list) -> None:  # type: ignore[type-arg]
+    """Readers query a week of Space A/B availability in a loop while bookings flow."""
+    first = DAYS.next()
+    params = {"from": first.isoformat(), "to": (first + timedelta(days=6)).isoformat()}
+    latencies: list[float] = []
+    stop = asyncio.Event()
+
+    async def reader(http: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            response = await http.get("/spaces/ab/availability", params=params)
+            response.raise_for_status()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    base = f"http://127.0.0.1:{BOOKING_HTTP_PORT}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        readers = [asyncio.create_task(reader(http)) for _ in range(args.readers)]
+        started = time.perf_counter()
+        step = await run_step(client, "500/s+reads", slots(orgs, int(500 * args.seconds)), 500)
+        stop.set()
+        await asyncio.gather(*readers)
+        elapsed = time.perf_counter() - started
+    print(
+        f"\navailability of Space AB over 7 days, {args.readers} concurrent readers,"
+        f" while bookings flow:"
+    )
+    print(
+        f"reads: {len(latencies)} in {elapsed:.1f}s = {len(latencies) / elapsed:.0f}/s,"
+        f" p50 {statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms"
+    )
+    print_steps([step])
+
+
+async def bench(args: argparse.Namespace, system: System) -> None:
+    async with BookingClient(system.stack.kafka_bootstrap) as client:
+        orgs = list(await asyncio.gather(*(register(client) for _ in range(ORGANISATIONS))))
+        await run_step(client, "warm-up", slots(orgs, 500), 250)
+        if args.case in ("all", "throughput"):
+            await throughput(args, client, orgs)
+        if args.case in ("all", "contention"):
+            await contention(args, client, orgs)
+        if args.case in ("all", "availability"):
+            await availability(args, client, orgs)
+    print()
     for name in ("booking", "notify"):
         print(f"peak RSS {name}: {peak_rss_mb(system.stack.pid(name)):.0f} MB")
     for name in ("booking", "notify", "kafka", "smtp"):
@@ -152,11 +267,17 @@ def main() -> None:
     parser.add_argument("--rates", default="200,500,1000,2000")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument(
+        "--case", choices=["all", "throughput", "contention", "availability"], default="all"
+    )
+    parser.add_argument("--contenders", type=int, default=200)
+    parser.add_argument("--contested-slots", type=int, default=10)
+    parser.add_argument("--readers", type=int, default=8)
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
 
     shutil.rmtree(ROOT, ignore_errors=True)
-    stack = Stack(StackConfig(root=ROOT, kafka_port=39092, postgres_port=35432, smtp_port=3526))
+    stack = Stack(StackConfig(root=ROOT, kafka_port=39192, postgres_port=35532, smtp_port=3626))
     stack.install()
     system = System(stack, SERVICES)
     try:
