@@ -83,7 +83,14 @@ def test_the_reminder_names_the_reservation_the_center_and_its_hours_in_both_lan
     assert email.recipient == "hanako@example.org"
     assert email.source_id == event.reservation_id
     assert "明日" in email.subject and "tomorrow" in email.subject
-    expected = ["山田 花子", "スペースA", "Space A", "2030-06-12(水) 10:00-12:00",
-                "横浜市市民協働推進センター", "平日 9:00-20:00", "weekends and holidays 9:00-17:00"]  # fmt: skip
+    expected = [
+        "山田 花子",
+        "スペースA",
+        "Space A",
+        "2030-06-12(水) 10:00-12:00",
+        "横浜市市民協働推進センター",
+        "平日 9:00-20:00",
+        "weekends and holidays 9:00-17:00",
+    ]
     for text in expected:
         assert text in email.body, text
