@@ -48,8 +48,20 @@ def bad_request(message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=400)
 
 
+def held_per_slot(taken: list[tuple[datetime, datetime, int]]) -> dict[datetime, int]:
+    """How much of a space each half-hour slot holds (rooms: 1 per reservation; Lab: attendees);
+    one pass over the reservations, so a busy week costs no more than slots plus reservations."""
+    held: dict[datetime, int] = {}
+    for starts_at, ends_at, amount in taken:
+        slot = starts_at
+        while slot < ends_at:
+            held[slot] = held.get(slot, 0) + amount
+            slot += domain.SLOT
+    return held
+
+
 def free_ranges(
-    day: date, space: SpaceId, taken: list[tuple[datetime, datetime, int]],
+    day: date, space: SpaceId, held: dict[datetime, int],
     settings: BookingSettings, blacked_out: bool, closes: time | None,
 ) -> list[dict[str, str]]:  # fmt: skip
     """Merged free periods of a day: half-hour slots a request could get now (the same rules
@@ -58,7 +70,7 @@ def free_ranges(
     hours = domain.day_hours(day, policy, blacked_out)
     if hours is None:
         return []
-    seats = policy.spaces[space].seats
+    limit = policy.spaces[space].seats if space is SpaceId.LAB else 1
     start = datetime.combine(day, hours[0], domain.TOKYO)
     end = datetime.combine(day, closes or hours[1], domain.TOKYO)
     situation = domain.Situation(now, None, blacked_out)
@@ -68,9 +80,8 @@ def free_ranges(
         slot_end = slot + domain.SLOT
         request = domain.Request(space, slot, slot_end, 1, False, "availability",
                                  on_behalf_of_city=True)  # fmt: skip
-        held = [n for s, e, n in taken if s < slot_end and e > slot]
-        is_free = domain.check_request(request, situation, policy) is None and (
-            sum(held) < seats if space is SpaceId.LAB else not held
+        is_free = (
+            held.get(slot, 0) < limit and domain.check_request(request, situation, policy) is None
         )
         if is_free and free and free[-1][1] == slot:
             free[-1][1] = slot_end
@@ -104,7 +115,7 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
             rooms = sorted(policy.spaces[space].rooms)
             is_lab = space is SpaceId.LAB
             rows = await pool.fetch(AVAILABILITY_SQL, is_lab, rooms, start, end, first, last)
-        taken = [(r["s"], r["e"], r["n"]) for r in rows if r["kind"] == "held"]
+        held = held_per_slot([(r["s"], r["e"], r["n"]) for r in rows if r["kind"] == "held"])
         blackouts = {r["day"] for r in rows if r["kind"] == "blackout"}
         closings = {
             r["day"]: r["s"].astimezone(domain.TOKYO).time() for r in rows if r["kind"] == "closing"
@@ -120,7 +131,7 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
                 "opens": f"{hours[0]:%H:%M}" if hours else None,
                 "closes": f"{closes or hours[1]:%H:%M}" if hours else None,
                 "closing_decided": closes is not None,
-                "free": free_ranges(day, space, taken, settings, day in blackouts, closes),
+                "free": free_ranges(day, space, held, settings, day in blackouts, closes),
             })  # fmt: skip
             day += timedelta(days=1)
         return {"space": space.value, "days": days}

@@ -3,6 +3,10 @@ open weekday, see tests/support.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from typing import Any
 from uuid import uuid4
 
@@ -168,6 +172,15 @@ async def test_the_occupancy_report_counts_ab_full_and_a_alone_half(
     csv = await get("/reports/occupancy", fiscal_year=2021, format="csv")
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[4].startswith("2021-07,")
+    printed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.booking", "report", "occupancy", "--fiscal-year", "2021",
+         "--csv"],
+        env={**os.environ, "DATABASE_URL": system.dsn("booking")},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == csv.text  # the command line prints what the endpoint serves
 
 
 async def test_the_openapi_document_lists_the_read_routes() -> None:
