@@ -290,13 +290,13 @@ async def is_blacked_out(conn: asyncpg.Connection, day: date) -> bool:
 
 
 async def any_reservation_during(conn: asyncpg.Connection, start: datetime, end: datetime) -> bool:
-    """Whether any space is reserved for part of the time (the evening rule asks about 18-20);
-    a reservation lies within one day, which bounds the index range."""
+    """Whether any space is reserved for part of the time (the evening rule asks about 18-20):
+    a room held (the exclusion index) or a Lab reservation (its own index)."""
     return bool(
         await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM reservations WHERE cancelled_at IS NULL"
-            " AND starts_at < $2 AND starts_at > $1::timestamptz - interval '1 day'"
-            " AND ends_at > $1)",
+            "SELECT EXISTS (SELECT 1 FROM reservation_rooms WHERE during && tstzrange($1, $2))"
+            " OR EXISTS (SELECT 1 FROM reservations WHERE space = 'lab' AND cancelled_at IS NULL"
+            "  AND tstzrange(starts_at, ends_at) && tstzrange($1, $2))",
             start,
             end,
         )
