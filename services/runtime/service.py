@@ -110,6 +110,19 @@ def make_batch_callback(handler: BatchHandler) -> Callable[[KafkaMessage], Await
     return on_batch
 
 
+def start_workers(spec: ServiceSpec, ctx: ServiceContext) -> list[asyncio.Task[None]]:
+    """The service's background loops and, when it has jobs, the durable schedule's runner."""
+    tasks = [
+        asyncio.create_task(w(ctx), name=getattr(w, "__name__", "worker")) for w in spec.workers
+    ]
+    if jobs := spec.jobs(ctx):
+        scheduler = Scheduler(
+            ctx.pool, jobs, on_commit=ctx.relay.wake, poll_s=ctx.settings.schedule_poll_s
+        )
+        tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+    return tasks
+
+
 async def serve(spec: ServiceSpec) -> None:
     settings = RuntimeSettings.from_env(spec.name, spec.default_http_port)
     configure_logging(spec.name, settings.log_level)
@@ -123,9 +136,10 @@ async def serve(spec: ServiceSpec) -> None:
         pool, settings.kafka_bootstrap, metrics, settings.outbox_batch, settings.outbox_poll_s
     )
     ctx = ServiceContext(settings, pool, metrics, relay)
-    broker = build_broker(spec, ctx)
+    broker = build_broker(spec, ctx) if settings.consumes else None
     readiness = Readiness(pool)
-    app = build_http_app(spec.name, metrics, readiness, spec.routers(ctx))
+    routers = spec.routers(ctx) if settings.serves_reads else ()
+    app = build_http_app(spec.name, metrics, readiness, routers)
     server = build_server(app, settings.http_host, settings.http_port)
 
     loop = asyncio.get_running_loop()
@@ -134,21 +148,21 @@ async def serve(spec: ServiceSpec) -> None:
 
     await relay.start()
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-    workers = [
-        asyncio.create_task(w(ctx), name=getattr(w, "__name__", "worker")) for w in spec.workers
-    ]
-    if jobs := spec.jobs(ctx):
-        scheduler = Scheduler(pool, jobs, on_commit=relay.wake, poll_s=settings.schedule_poll_s)
-        workers.append(asyncio.create_task(scheduler.run(), name="scheduler"))
-    await broker.start()
+    workers = start_workers(spec, ctx) if settings.consumes else []
+    if broker is not None:
+        await broker.start()
     readiness.started = True
-    log.info("%s ready on http://%s:%s", spec.name, settings.http_host, settings.http_port)
+    log.info(
+        "%s (%s) ready on http://%s:%s",
+        spec.name, settings.role, settings.http_host, settings.http_port,
+    )  # fmt: skip
     try:
         await server.serve()
     finally:
         log.info("%s stopping", spec.name)
         readiness.started = False
-        await broker.stop()  # finishes the batch in hand and commits its offsets
+        if broker is not None:
+            await broker.stop()  # finishes the batch in hand and commits its offsets
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)

@@ -32,6 +32,15 @@ def env_float(name: str, default: float) -> float:
     return _env_number(name, default, float, "a number")
 
 
+ROLES = ("all", "worker", "api")
+
+
+def _role(raw: str) -> str:
+    if raw not in ROLES:
+        raise ValueError(f"environment variable SERVICE_ROLE must be one of {ROLES}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class RuntimeSettings:
     """What every service reads from its environment.
@@ -46,6 +55,9 @@ class RuntimeSettings:
     OUTBOX_POLL_S     relay's fallback poll interval      (default 0.5)
     SCHEDULE_POLL_S   how often due scheduled jobs are run (default 1.0)
     LOG_LEVEL         logging level                       (default INFO)
+    SERVICE_ROLE      all: consume and serve reads; worker: consume only (HTTP keeps the
+                      operations endpoints); api: serve reads only, so heavy read traffic runs
+                      in processes of its own and never slows message handling (default all)
     """
 
     service: str
@@ -59,6 +71,15 @@ class RuntimeSettings:
     outbox_poll_s: float
     schedule_poll_s: float
     log_level: str
+    role: str
+
+    @property
+    def consumes(self) -> bool:
+        return self.role in ("all", "worker")
+
+    @property
+    def serves_reads(self) -> bool:
+        return self.role in ("all", "api")
 
     @classmethod
     def from_env(cls, service: str, default_http_port: int) -> RuntimeSettings:
@@ -76,4 +97,5 @@ class RuntimeSettings:
             outbox_poll_s=env_float("OUTBOX_POLL_S", 0.5),
             schedule_poll_s=env_float("SCHEDULE_POLL_S", 1.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
+            role=_role(env_str("SERVICE_ROLE", "all")),
         )

@@ -63,8 +63,18 @@ BENCH_ENV = (
     ("BOOKING_HORIZON_MONTHS", "72"),
     ("BOOKING_MAX_ACTIVE_RESERVATIONS", "50"),
 )
+READS_HTTP_PORT = BOOKING_HTTP_PORT + 2
 SERVICES = (
     ServiceProcess("booking", "services.booking", BOOKING_HTTP_PORT, "booking", BENCH_ENV),
+    # the read API in a process of its own (SERVICE_ROLE=api), as it is deployed: heavy reads
+    # then compete for CPU but never hold up the consumer's event loop
+    ServiceProcess(
+        "booking-api",
+        "services.booking",
+        READS_HTTP_PORT,
+        "booking",
+        (*BENCH_ENV, ("SERVICE_ROLE", "api")),
+    ),
     ServiceProcess("notify", "services.notify", 38182, "notify"),
 )
 ORGANISATIONS = 2000  # ~25 future reservations each by the end of a full run
@@ -229,7 +239,7 @@ async def availability(args: argparse.Namespace, client: BookingClient, orgs: li
             response.raise_for_status()
             latencies.append((time.perf_counter() - started) * 1000)
 
-    base = f"http://127.0.0.1:{BOOKING_HTTP_PORT}"
+    base = f"http://127.0.0.1:{READS_HTTP_PORT}"
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         readers = [asyncio.create_task(reader(http)) for _ in range(args.readers)]
         started = time.perf_counter()
@@ -268,9 +278,9 @@ async def bench(args: argparse.Namespace, system: System) -> None:
         if args.case in ("all", "availability"):
             await availability(args, client, orgs)
     print()
-    for name in ("booking", "notify"):
+    for name in ("booking", "booking-api", "notify"):
         print(f"peak RSS {name}: {peak_rss_mb(system.stack.pid(name)):.0f} MB")
-    for name in ("booking", "notify", "kafka", "smtp"):
+    for name in ("booking", "booking-api", "notify", "kafka", "smtp"):
         print(f"CPU seconds {name}: {cpu_seconds(system.stack.pid(name)):.1f}")
     print(f"CPU seconds bench client: {time.process_time():.1f}")
 

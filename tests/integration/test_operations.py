@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -43,3 +45,21 @@ async def test_consumed_messages_are_counted_by_type_and_outcome(
                 ):
                     totals += float(line.rsplit(" ", 1)[1])
     assert totals >= 1
+
+
+async def test_an_api_only_instance_serves_reads_and_consumes_nothing(
+    system: System, client: BookingClient
+) -> None:
+    worker = system.by_name["booking-1"]
+    port = worker.http_port + 5
+    env = {**system.env(worker), "HTTP_PORT": str(port), "SERVICE_ROLE": "api"}
+    await asyncio.to_thread(system.stack.start_service, "booking-api", worker.module, env, port)
+    try:
+        await register(client)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            paths = (await http.get("/openapi.json")).json()["paths"]
+            metrics = (await http.get("/metrics")).text
+        assert any(path.endswith("/availability") for path in paths)
+        assert "messages_consumed_total{" not in metrics
+    finally:
+        await asyncio.to_thread(system.stack.stop_component, "booking-api")

@@ -27,3 +27,18 @@ def test_a_malformed_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("MAX_BATCH", "lots")
     with pytest.raises(ValueError, match="MAX_BATCH must be an integer"):
         RuntimeSettings.from_env("booking", 8081)
+
+
+def test_the_role_decides_what_a_process_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICE_ROLE", "api")
+    api = RuntimeSettings.from_env("booking", 8081)
+    assert api.serves_reads and not api.consumes
+    monkeypatch.setenv("SERVICE_ROLE", "worker")
+    worker = RuntimeSettings.from_env("booking", 8081)
+    assert worker.consumes and not worker.serves_reads
+
+
+def test_an_unknown_role_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICE_ROLE", "everything")
+    with pytest.raises(ValueError, match="SERVICE_ROLE must be one of"):
+        RuntimeSettings.from_env("booking", 8081)
