@@ -32,6 +32,7 @@ test: install
 
 bench: install
 	$(PY) -m tests.bench.booking
+	$(PY) -m tests.bench.notify
 
 lint: install
 	$(PY) -m ruff check .
