@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from contracts.booking import (
+    Channel,
     OrganisationRegistered,
     RejectionReason,
+    ReservationCancelled,
     ReservationConfirmed,
     ReservationRejected,
     SpaceId,
@@ -103,6 +105,31 @@ def reservation_confirmed_email(event: ReservationConfirmed) -> Email | None:
             when=tokyo_period(r.starts_at, r.ends_at),
             attendees=r.attendees,
             reservation_id=event.reservation_id,
+        ),
+    )
+
+
+def reservation_cancelled_email(event: ReservationCancelled) -> Email | None:
+    """Tells the organisation's contact that a reservation is cancelled, and whether the
+    organisation itself (web, kiosk) or the center's staff cancelled it."""
+    if event.contact is None:
+        return None
+    r = event.reservation
+    space_ja, space_en = SPACE_NAMES[r.space]
+    return Email(
+        kind="reservation_cancelled",
+        source_id=event.message_id,
+        recipient=str(event.contact.email),
+        subject="【市民協働推進センター】予約キャンセル / Reservation cancelled",
+        body=_render(
+            "reservation_cancelled",
+            contact_name=event.contact.name,
+            space_ja=space_ja,
+            space_en=space_en,
+            atrium=r.atrium,
+            when=tokyo_period(r.starts_at, r.ends_at),
+            reservation_id=event.reservation_id,
+            by_staff=event.cancelled_by is Channel.STAFF,
         ),
     )
 

@@ -90,6 +90,8 @@ class Handlers:
     async def on_reservation_cancelled(
         self, conn: asyncpg.Connection, event: ReservationCancelled
     ) -> Sequence[Outgoing]:
+        if email := domain.reservation_cancelled_email(event):
+            await store.queue_email(conn, email)
         await schedule.cancel(conn, REMINDER_JOB, str(event.reservation_id))
         return []
 

@@ -13,6 +13,7 @@ from contracts.booking import (
     OrganisationRegistered,
     RejectionReason,
     Reservation,
+    ReservationCancelled,
     ReservationConfirmed,
     ReservationRejected,
     SpaceId,
@@ -20,6 +21,7 @@ from contracts.booking import (
 from services.notify.domain import (
     Email,
     organisation_registered_email,
+    reservation_cancelled_email,
     reservation_confirmed_email,
     reservation_rejected_email,
 )
@@ -44,6 +46,18 @@ def confirmed(atrium: bool = False) -> ReservationConfirmed:
             channel=Channel.KIOSK,
         ),
         contact=CONTACT,
+    )
+
+
+def cancelled(by: Channel, contact: Contact | None = CONTACT) -> ReservationCancelled:
+    booked = confirmed()
+    return ReservationCancelled(
+        message_id=uuid4(),
+        request_id=uuid4(),
+        reservation_id=booked.reservation_id,
+        reservation=booked.reservation,
+        cancelled_by=by,
+        contact=contact,
     )
 
 
@@ -109,3 +123,39 @@ def test_user_text_is_not_html_escaped_in_plain_text_mail() -> None:
         contact=CONTACT,
     )
     assert "Tom & Jerry <club>" in organisation_registered_email(event).body
+
+
+def test_cancellation_goes_to_the_contact_with_space_tokyo_time_and_reservation_id() -> None:
+    event = cancelled(Channel.WEB)
+    email = reservation_cancelled_email(event)
+    assert email is not None and email.recipient == "hanako@example.org"
+    assert "キャンセル" in email.subject and "cancelled" in email.subject
+    assert email.source_id == event.message_id
+    text = email.body
+    assert "山田 花子 様" in text
+    assert "2030-01-07(月) 10:00-12:00" in text
+    assert "スペースA+B" in text and "Space A+B" in text
+    assert str(event.reservation_id) in text
+    assert "平日 9:00-20:00" in text and "weekends and holidays 9:00-17:00" in text
+
+
+def test_japanese_comes_before_the_english_line_in_a_cancellation() -> None:
+    text = body(reservation_cancelled_email(cancelled(Channel.WEB)))
+    assert text.index("キャンセルされました") < text.index("was cancelled")
+
+
+def test_a_cancellation_by_the_organisation_says_so() -> None:
+    for channel in (Channel.WEB, Channel.KIOSK):
+        text = body(reservation_cancelled_email(cancelled(channel)))
+        assert "貴団体のお申し出により" in text and "at your organisation's request" in text
+        assert "センター職員" not in text and "center's staff" not in text
+
+
+def test_a_cancellation_by_staff_says_so() -> None:
+    text = body(reservation_cancelled_email(cancelled(Channel.STAFF)))
+    assert "センター職員" in text and "by the center's staff" in text
+    assert "貴団体のお申し出により" not in text and "your organisation's request" not in text
+
+
+def test_a_cancellation_without_a_contact_sends_nothing() -> None:
+    assert reservation_cancelled_email(cancelled(Channel.STAFF, contact=None)) is None
