@@ -140,6 +140,13 @@ class SetBlackout(Message):
     reason: str = Field(default="", max_length=500)
 
 
+class LiftBlackout(Message):
+    """Staff reopen a day they blacked out: it is bookable again under the usual rules."""
+
+    type: Literal["day.blackout_lift"] = "day.blackout_lift"
+    day: date
+
+
 class LabCheckIn(Message):
     """People of a registered organisation arrive at the Lab reception (key `lab`)."""
 
@@ -162,6 +169,7 @@ BookingCommandT = (
     | SuspendOrganisation
     | ReinstateOrganisation
     | SetBlackout
+    | LiftBlackout
     | LabCheckIn
     | LabCheckOut
 )
@@ -289,10 +297,33 @@ class OrganisationCommandRejected(Message):
 
 
 class BlackoutSet(Message):
+    """The day is closed. `affected_reservation_ids`: the confirmed reservations of the day not
+    yet over, in order of their start; they stay confirmed until staff settle each one with its
+    organisation (cancelling with `reservation.cancel` or lifting the blackout)."""
+
     type: Literal["day.blacked_out"] = "day.blacked_out"
     request_id: UUID
     day: date
     reason: str
+    affected_reservation_ids: list[UUID] = Field(default_factory=list)
+
+
+class BlackoutLifted(Message):
+    """The blackout of the day is lifted: the day is open and bookable again."""
+
+    type: Literal["day.blackout_lifted"] = "day.blackout_lifted"
+    request_id: UUID
+    day: date
+
+
+class BlackoutLiftRejected(Message):
+    """A blackout that could not be lifted: none on that day, or the day is already over."""
+
+    type: Literal["day.blackout_lift_rejected"] = "day.blackout_lift_rejected"
+    request_id: UUID
+    day: date
+    reason: RejectionReason
+    detail: str
 
 
 class DayClosingTimeSet(Message):
@@ -353,6 +384,8 @@ BookingEventT = (
     | OrganisationExpired
     | OrganisationCommandRejected
     | BlackoutSet
+    | BlackoutLifted
+    | BlackoutLiftRejected
     | DayClosingTimeSet
     | LabCheckedIn
     | LabCheckInRejected

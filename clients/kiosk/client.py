@@ -22,6 +22,7 @@ from contracts.booking import (
     CancelReservation,
     LabCheckIn,
     LabCheckOut,
+    LiftBlackout,
     RegisterOrganisation,
     RequestReservation,
     SetBlackout,
@@ -37,8 +38,8 @@ Command = BookingCommandT
 def command_key(cmd: Command) -> str:
     """Reservations are keyed by space (one space's requests stay in order), cancellations by
     reservation, registrations by contact e-mail, other organisation commands by organisation,
-    the Lab's check-ins and check-outs by `lab` (its slips are numbered in order), blackouts by
-    day."""
+    the Lab's check-ins and check-outs by `lab` (its slips are numbered in order), blackouts and
+    their lifting by day (in order per day)."""
     if isinstance(cmd, RequestReservation):
         return cmd.space.value
     if isinstance(cmd, CancelReservation):
@@ -47,7 +48,7 @@ def command_key(cmd: Command) -> str:
         return str(cmd.contact_email)
     if isinstance(cmd, LabCheckIn | LabCheckOut):
         return "lab"
-    if isinstance(cmd, SetBlackout):
+    if isinstance(cmd, SetBlackout | LiftBlackout):
         return cmd.day.isoformat()
     return str(cmd.organisation_id)
 

@@ -8,7 +8,7 @@ can see concurrent requests, fed with the rooms (`units_of`) each reservation oc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -367,6 +367,44 @@ def needs_evening_recheck(
     closing time is then decided again (before the cut-off the scheduled decision sees it)."""
     day = starts_at.astimezone(TOKYO).date()
     return reaches_evening(starts_at, ends_at) and now >= evening_cutoff_at(day, policy)
+
+
+# --- blackouts --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A confirmed reservation as the blackout rules see it."""
+
+    id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+def affected_by_blackout(day: date, booked: Iterable[Booked], now: datetime) -> tuple[UUID, ...]:
+    """The confirmed reservations a blackout of `day` affects, in order of their start: those of
+    that day not yet over. They are not cancelled: staff decide with each organisation."""
+    hit = [b for b in booked if b.starts_at.astimezone(TOKYO).date() == day and b.ends_at > now]
+    return tuple(b.id for b in sorted(hit, key=lambda b: (b.starts_at, str(b.id))))
+
+
+def check_blackout_lift(blacked_out: bool, day: date, now: datetime) -> Rejection | None:
+    """Staff lift a blackout of today or a coming day; a day already over keeps its blackout, on
+    which the occupancy report's open hours rest."""
+    if not blacked_out:
+        return Rejection(RejectionReason.NOT_FOUND, f"There is no blackout on {day:%Y-%m-%d}.")
+    if day < now.astimezone(TOKYO).date():
+        return Rejection(
+            RejectionReason.OUT_OF_WINDOW,
+            f"{day:%Y-%m-%d} is over: its blackout stays on record.",
+        )
+    return None
+
+
+def needs_evening_decision_on_lift(day: date, now: datetime, policy: Policy) -> bool:
+    """The scheduled evening decision skips a blacked-out day; a weekday reopened after its
+    cut-off has its closing time decided at once."""
+    return has_evening(day) and now >= evening_cutoff_at(day, policy)
 
 
 # --- the Lab at the kiosk --------------------------------------------------------------------

@@ -11,11 +11,14 @@ time of a decision is the service's clock, never a time the client sent.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from contracts.booking import (
+    BlackoutLifted,
+    BlackoutLiftRejected,
     BlackoutSet,
     CancelReservation,
     Channel,
@@ -26,6 +29,7 @@ from contracts.booking import (
     LabCheckInRejected,
     LabCheckOut,
     LabCheckOutRejected,
+    LiftBlackout,
     OrganisationCommandRejected,
     OrganisationRegistered,
     OrganisationReinstated,
@@ -55,6 +59,7 @@ from services.booking.settings import BookingSettings
 from services.runtime.outbox import Outgoing
 
 LAB_KEY = "lab"
+ONE_DAY = timedelta(days=1)
 
 OrganisationCommand = (
     UpdateOrganisation | RenewOrganisation | SuspendOrganisation | ReinstateOrganisation
@@ -215,9 +220,40 @@ class BookingHandlers:
     # --- days ---------------------------------------------------------------------------------
 
     async def set_blackout(self, conn: asyncpg.Connection, cmd: SetBlackout) -> Sequence[Outgoing]:
-        """A one-off closed day; reservations already made for it stay for staff to handle."""
+        """A one-off closed day; reservations already made for it stay for staff to handle, and
+        the answer lists them so staff (and notify) can contact their organisations."""
+        now = self.settings.now()
         await store.set_blackout(conn, cmd.day, cmd.reason, cmd.message_id)
-        return [answer(cmd, cmd.day.isoformat(), BlackoutSet, day=cmd.day, reason=cmd.reason)]
+        start = domain.tokyo_midnight(cmd.day)
+        booked = await store.booked_during(conn, start, domain.tokyo_midnight(cmd.day + ONE_DAY))
+        affected = domain.affected_by_blackout(cmd.day, booked, now)
+        return [
+            answer(
+                cmd, cmd.day.isoformat(), BlackoutSet, day=cmd.day, reason=cmd.reason,
+                affected_reservation_ids=list(affected),
+            )
+        ]  # fmt: skip
+
+    async def lift_blackout(
+        self, conn: asyncpg.Connection, cmd: LiftBlackout
+    ) -> Sequence[Outgoing]:
+        """Reopen a blacked-out day; a weekday reopened after its evening cut-off has its closing
+        time decided at once (the schedule skipped it)."""
+        now = self.settings.now()
+        key = cmd.day.isoformat()
+        blacked_out = await store.is_blacked_out(conn, cmd.day)
+        if rejection := domain.check_blackout_lift(blacked_out, cmd.day, now):
+            return [
+                answer(
+                    cmd, key, BlackoutLiftRejected, day=cmd.day, reason=rejection.reason,
+                    detail=rejection.detail,
+                )
+            ]  # fmt: skip
+        await store.lift_blackout(conn, cmd.day)
+        outgoing = [answer(cmd, key, BlackoutLifted, day=cmd.day)]
+        if domain.needs_evening_decision_on_lift(cmd.day, now, self.policy):
+            outgoing += await evening_decision(conn, self.policy, cmd.day, cmd.correlation())
+        return outgoing
 
     # --- the Lab at the kiosk -----------------------------------------------------------------
 

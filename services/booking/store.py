@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from contracts.booking import Contact, RegisterOrganisation, RequestReservation, SpaceId
-from services.booking.domain import Standing
+from services.booking.domain import Booked, Standing
 
 
 async def insert_organisation(
@@ -283,6 +283,24 @@ async def set_blackout(conn: asyncpg.Connection, day: date, reason: str, request
         reason,
         request_id,
     )
+
+
+async def lift_blackout(conn: asyncpg.Connection, day: date) -> None:
+    await conn.execute("DELETE FROM blackouts WHERE day = $1", day)
+
+
+async def booked_during(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[Booked]:
+    """The confirmed reservations of any space during the time, through the indexes the hot path
+    keeps anyway: the rooms held (the exclusion index) and the Lab's own index."""
+    rows = await conn.fetch(
+        "SELECT id, starts_at, ends_at FROM reservations WHERE cancelled_at IS NULL AND id IN"
+        " (SELECT reservation_id FROM reservation_rooms WHERE during && tstzrange($1, $2))"
+        " UNION ALL SELECT id, starts_at, ends_at FROM reservations WHERE space = 'lab'"
+        " AND cancelled_at IS NULL AND tstzrange(starts_at, ends_at) && tstzrange($1, $2)",
+        start,
+        end,
+    )
+    return [Booked(r["id"], r["starts_at"], r["ends_at"]) for r in rows]
 
 
 async def is_blacked_out(conn: asyncpg.Connection, day: date) -> bool:

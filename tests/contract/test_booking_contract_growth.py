@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts.booking import (
+    BlackoutSet,
     OrganisationRegistered,
     RejectionReason,
     booking_command_adapter,
@@ -22,6 +23,7 @@ COMMANDS = [
     "organisation.suspend",
     "organisation.reinstate",
     "day.blackout",
+    "day.blackout_lift",
     "lab.check_in",
     "lab.check_out",
     "reservation.cancel",
@@ -34,6 +36,8 @@ EVENTS = [
     "organisation.expired",
     "organisation.rejected",
     "day.blacked_out",
+    "day.blackout_lifted",
+    "day.blackout_lift_rejected",
     "day.closing_time_set",
     "lab.checked_in",
     "lab.check_in_rejected",
@@ -60,6 +64,19 @@ def test_new_event_fixtures_parse(name: str) -> None:
 def test_a_registration_event_without_a_term_still_parses() -> None:
     event = booking_event_adapter.validate_python(fixture("organisation.registered"))
     assert isinstance(event, OrganisationRegistered) and event.valid_until is None
+
+
+def test_a_blackout_event_without_affected_reservations_still_parses() -> None:
+    event = booking_event_adapter.validate_python(fixture("day.blacked_out"))
+    assert isinstance(event, BlackoutSet) and event.affected_reservation_ids == []
+
+
+def test_a_blackout_event_lists_the_affected_reservations() -> None:
+    event = booking_event_adapter.validate_python(fixture("day.blacked_out.affected"))
+    assert isinstance(event, BlackoutSet)
+    assert [str(i) for i in event.affected_reservation_ids] == [
+        "2b3c4d5e-6f70-4a81-9b2c-3d4e5f607182"
+    ]
 
 
 def test_the_first_rejection_reasons_keep_their_values() -> None:

@@ -14,10 +14,13 @@ import pytest
 
 from clients.kiosk.client import BookingClient
 from contracts.booking import (
+    BlackoutLifted,
+    BlackoutLiftRejected,
     BlackoutSet,
     CancelReservation,
     Channel,
     DayClosingTimeSet,
+    LiftBlackout,
     OrganisationCommandRejected,
     OrganisationExpired,
     OrganisationRegistered,
@@ -96,6 +99,38 @@ async def test_a_blackout_set_by_staff_closes_the_day(client: BookingClient) -> 
     assert isinstance(outcome, BlackoutSet) and outcome.day == day
     cmd = reservation(org, SpaceId.A, at(day, 10), at(day, 11))
     assert await rejected_for(client, cmd) is RejectionReason.CLOSED
+
+
+async def test_a_blackout_lists_the_confirmed_reservations_and_once_lifted_the_day_is_bookable(
+    client: BookingClient,
+) -> None:
+    org = await register(client)
+    day = DAYS.next()
+    kept = await client.request(reservation(org, SpaceId.A, at(day, 10), at(day, 11)), 30)
+    lab = await client.request(reservation(org, SpaceId.LAB, at(day, 9), at(day, 10), 3), 30)
+    dropped = await client.request(reservation(org, SpaceId.B, at(day, 13), at(day, 14)), 30)
+    assert isinstance(kept, ReservationConfirmed) and isinstance(lab, ReservationConfirmed)
+    assert isinstance(dropped, ReservationConfirmed)
+    cancel = CancelReservation(
+        message_id=uuid4(), reservation_id=dropped.reservation_id, organisation_id=org
+    )
+    assert isinstance(await client.request(cancel, 30), ReservationCancelled)
+
+    blackout = SetBlackout(message_id=uuid4(), day=day, reason="投票所として使用")
+    set_ = await client.request(blackout, 30)
+    assert isinstance(set_, BlackoutSet)
+    assert set_.affected_reservation_ids == [lab.reservation_id, kept.reservation_id]
+    held = reservation(org, SpaceId.B, at(day, 15), at(day, 16))
+    assert await rejected_for(client, held) is RejectionReason.CLOSED
+
+    lift = LiftBlackout(message_id=uuid4(), day=day)
+    lifted = await client.request(lift, 30)
+    assert isinstance(lifted, BlackoutLifted) and lifted.day == day
+    again = reservation(org, SpaceId.B, at(day, 15), at(day, 16))
+    assert await rejected_for(client, again) is None
+
+    twice = await client.request(LiftBlackout(message_id=uuid4(), day=day), 30)
+    assert isinstance(twice, BlackoutLiftRejected) and twice.reason is RejectionReason.NOT_FOUND
 
 
 async def test_an_evening_after_the_cut_off_is_too_late_but_a_later_evening_is_not(
