@@ -86,51 +86,53 @@ def organisation_registered_email(event: OrganisationRegistered) -> Email:
     )
 
 
-def reservation_confirmed_email(event: ReservationConfirmed) -> Email | None:
+def _about_a_reservation(
+    kind: str,
+    subject: str,
+    event: ReservationConfirmed | ReservationCancelled,
+    **context: object,
+) -> Email | None:
+    """An e-mail to the organisation's contact about one of its reservations; None when no
+    contact is known (nobody to write to)."""
     if event.contact is None:
         return None
     r = event.reservation
     space_ja, space_en = SPACE_NAMES[r.space]
     return Email(
-        kind="reservation_confirmed",
+        kind=kind,
         source_id=event.message_id,
         recipient=str(event.contact.email),
-        subject="【市民協働推進センター】予約確定 / Reservation confirmed",
+        subject=subject,
         body=_render(
-            "reservation_confirmed",
+            kind,
             contact_name=event.contact.name,
             space_ja=space_ja,
             space_en=space_en,
             atrium=r.atrium,
             when=tokyo_period(r.starts_at, r.ends_at),
-            attendees=r.attendees,
             reservation_id=event.reservation_id,
+            **context,
         ),
+    )
+
+
+def reservation_confirmed_email(event: ReservationConfirmed) -> Email | None:
+    return _about_a_reservation(
+        "reservation_confirmed",
+        "【市民協働推進センター】予約確定 / Reservation confirmed",
+        event,
+        attendees=event.reservation.attendees,
     )
 
 
 def reservation_cancelled_email(event: ReservationCancelled) -> Email | None:
     """Tells the organisation's contact that a reservation is cancelled, and whether the
     organisation itself (web, kiosk) or the center's staff cancelled it."""
-    if event.contact is None:
-        return None
-    r = event.reservation
-    space_ja, space_en = SPACE_NAMES[r.space]
-    return Email(
-        kind="reservation_cancelled",
-        source_id=event.message_id,
-        recipient=str(event.contact.email),
-        subject="【市民協働推進センター】予約キャンセル / Reservation cancelled",
-        body=_render(
-            "reservation_cancelled",
-            contact_name=event.contact.name,
-            space_ja=space_ja,
-            space_en=space_en,
-            atrium=r.atrium,
-            when=tokyo_period(r.starts_at, r.ends_at),
-            reservation_id=event.reservation_id,
-            by_staff=event.cancelled_by is Channel.STAFF,
-        ),
+    return _about_a_reservation(
+        "reservation_cancelled",
+        "【市民協働推進センター】予約キャンセル / Reservation cancelled",
+        event,
+        by_staff=event.cancelled_by is Channel.STAFF,
     )
 
 
