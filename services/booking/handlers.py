@@ -51,11 +51,12 @@ from contracts.booking import (
     SuspendOrganisation,
     UpdateOrganisation,
 )
-from contracts.envelope import Message, new_message_id
+from contracts.envelope import Message
 from contracts.topics import BOOKING_EVENTS
 from services.booking import domain, store
 from services.booking.days import evening_decision, schedule_expiry
 from services.booking.settings import BookingSettings
+from services.runtime import outbox
 from services.runtime.outbox import Outgoing
 
 LAB_KEY = "lab"
@@ -67,14 +68,8 @@ OrganisationCommand = (
 
 
 def answer(cmd: Message, key: str, event_type: type[Message], **fields: object) -> Outgoing:
-    """An event answering `cmd`: its request_id and correlation follow the command."""
-    event = event_type(
-        message_id=new_message_id(),
-        correlation_id=cmd.correlation(),
-        request_id=cmd.message_id,
-        **fields,
-    )
-    return Outgoing(BOOKING_EVENTS, key, event)
+    """An event on booking.events answering `cmd`."""
+    return outbox.answer(cmd, BOOKING_EVENTS, key, event_type, **fields)
 
 
 class BookingHandlers:
@@ -317,40 +312,28 @@ def as_contract(held: store.StoredReservation) -> Reservation:
 
 
 def confirmed(cmd: RequestReservation, reservation_id: UUID, contact: Contact | None) -> Outgoing:
-    event = ReservationConfirmed(
-        message_id=new_message_id(),
-        correlation_id=cmd.correlation(),
-        request_id=cmd.message_id,
-        reservation_id=reservation_id,
-        reservation=Reservation(
-            organisation_id=cmd.organisation_id,
-            space=cmd.space,
-            starts_at=cmd.starts_at,
-            ends_at=cmd.ends_at,
-            attendees=cmd.attendees,
-            purpose=cmd.purpose,
-            atrium=cmd.atrium,
-            channel=cmd.channel,
-            session_id=cmd.session_id,
-        ),
-        contact=contact,
+    reservation = Reservation(
+        organisation_id=cmd.organisation_id,
+        space=cmd.space,
+        starts_at=cmd.starts_at,
+        ends_at=cmd.ends_at,
+        attendees=cmd.attendees,
+        purpose=cmd.purpose,
+        atrium=cmd.atrium,
+        channel=cmd.channel,
+        session_id=cmd.session_id,
     )
-    return Outgoing(BOOKING_EVENTS, cmd.space.value, event)
+    return answer(
+        cmd, cmd.space.value, ReservationConfirmed,
+        reservation_id=reservation_id, reservation=reservation, contact=contact,
+    )  # fmt: skip
 
 
 def rejected(
     cmd: RequestReservation, rejection: domain.Rejection, contact: Contact | None
 ) -> Outgoing:
-    event = ReservationRejected(
-        message_id=new_message_id(),
-        correlation_id=cmd.correlation(),
-        request_id=cmd.message_id,
-        reason=rejection.reason,
-        detail=rejection.detail,
-        organisation_id=cmd.organisation_id,
-        space=cmd.space,
-        starts_at=cmd.starts_at,
-        ends_at=cmd.ends_at,
-        contact=contact,
-    )
-    return Outgoing(BOOKING_EVENTS, cmd.space.value, event)
+    return answer(
+        cmd, cmd.space.value, ReservationRejected,
+        reason=rejection.reason, detail=rejection.detail, organisation_id=cmd.organisation_id,
+        space=cmd.space, starts_at=cmd.starts_at, ends_at=cmd.ends_at, contact=contact,
+    )  # fmt: skip

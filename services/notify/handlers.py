@@ -33,7 +33,7 @@ from services.notify import domain, links, store
 from services.notify.newsletter import markdown_to_html
 from services.notify.settings import NotifySettings
 from services.runtime import schedule
-from services.runtime.outbox import Outgoing
+from services.runtime.outbox import Outgoing, answer
 from services.runtime.schedule import Job
 
 REMINDER_JOB = "reminder.reservation"
@@ -50,14 +50,18 @@ class Handlers:
         self, conn: asyncpg.Connection, event: OrganisationRegistered
     ) -> Sequence[Outgoing]:
         await store.queue_email(conn, domain.organisation_registered_email(event))
-        if event.newsletter_consent:
-            email = domain.normalise_email(str(event.contact.email))
-            await store.subscribe_organisation(conn, email, event.organisation_id)
+        await self.follow_consent(conn, event)
         return []
 
     async def on_organisation_updated(
         self, conn: asyncpg.Connection, event: OrganisationUpdated
     ) -> Sequence[Outgoing]:
+        await self.follow_consent(conn, event)
+        return []
+
+    async def follow_consent(
+        self, conn: asyncpg.Connection, event: OrganisationRegistered | OrganisationUpdated
+    ) -> None:
         """Consent follows the organisation: given, its current address is subscribed; withdrawn,
         every address it had is unsubscribed."""
         if event.newsletter_consent:
@@ -65,7 +69,6 @@ class Handlers:
             await store.subscribe_organisation(conn, email, event.organisation_id)
         else:
             await store.unsubscribe_organisation(conn, event.organisation_id)
-        return []
 
     async def on_reservation_confirmed(
         self, conn: asyncpg.Connection, event: ReservationConfirmed
@@ -109,14 +112,12 @@ class Handlers:
             conn, issue_id, command.subject, command.body_markdown, html, send_at
         )
         await schedule.schedule(conn, FAN_OUT_JOB, str(issue_id), send_at)
-        answer = NewsletterScheduled(
-            message_id=new_message_id(),
-            correlation_id=command.correlation(),
-            request_id=command.message_id,
-            issue_id=issue_id,
-            send_at=send_at,
-        )
-        return [Outgoing(NOTIFY_EVENTS, str(issue_id), answer)]
+        return [
+            answer(
+                command, NOTIFY_EVENTS, str(issue_id), NewsletterScheduled,
+                issue_id=issue_id, send_at=send_at,
+            )
+        ]  # fmt: skip
 
     async def on_subscription_requested(
         self, conn: asyncpg.Connection, command: RequestSubscription

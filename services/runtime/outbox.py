@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import Message, header_fields
+from contracts.envelope import Message, header_fields, new_message_id
 from contracts.topics import Topic
 from services.runtime.metrics import Metrics
 
@@ -37,6 +37,20 @@ class Outgoing:
     topic: Topic
     key: str | None
     message: Message
+
+
+def answer(
+    cmd: Message, topic: Topic, key: str, event_type: type[Message], **fields: object
+) -> Outgoing:
+    """An event answering a command: its request_id is the command's message_id (so the client
+    finds it) and it continues the command's correlation."""
+    event = event_type(
+        message_id=new_message_id(),
+        correlation_id=cmd.correlation(),
+        request_id=cmd.message_id,
+        **fields,
+    )
+    return Outgoing(topic, key, event)
 
 
 def columns(
