@@ -87,6 +87,14 @@ async def test_an_invalid_address_is_refused_with_a_reason(http: httpx.AsyncClie
     assert "email" in answer.json()["error"]
 
 
+def tampered(token: str) -> str:
+    """The token with the first character of its signature changed. That character carries six
+    bits of the MAC, so the result always differs; the last character would not do: part of its
+    bits are padding that decoding ignores."""
+    payload, mac = token.split(".")
+    return f"{payload}.{'B' if mac[0] == 'A' else 'A'}{mac[1:]}"
+
+
 async def test_a_forged_link_is_refused_and_changes_nothing(
     system: System, http: httpx.AsyncClient
 ) -> None:
@@ -97,7 +105,7 @@ async def test_a_forged_link_is_refused_and_changes_nothing(
 
     forged = [
         links.unsubscribe_token(b"guessed-key", sid),
-        links.unsubscribe_token(DEV_SIGNING_KEY.encode(), sid)[:-2] + "AA",
+        tampered(links.unsubscribe_token(DEV_SIGNING_KEY.encode(), sid)),
         links.open_token(DEV_SIGNING_KEY.encode(), sid),  # genuine, but for another purpose
         "garbage",
     ]
