@@ -15,12 +15,13 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import uvloop
+from aiokafka import ConsumerRecord
 from fastapi import APIRouter
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -79,7 +80,8 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
         ctx.settings.kafka_bootstrap,
         middlewares=[KafkaPrometheusMiddleware(registry=ctx.metrics.registry, app_name=spec.name)],
         graceful_timeout=30.0,
-        logger=None,
+        logger=logging.getLogger("faststream"),
+        log_level=logging.DEBUG,  # a line per message is too many; errors still log as errors
     )
     for subscription in spec.subscriptions:
         handler = BatchHandler(subscription, ctx.pool, ctx.metrics, on_commit=ctx.relay.wake)
@@ -91,9 +93,25 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
             batch_timeout_ms=10,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=tolerant_headers,
             title=f"{spec.name}:{subscription.topic.name}",
         )(make_batch_callback(handler))
     return broker
+
+
+async def tolerant_headers(
+    records: tuple[ConsumerRecord[bytes, bytes], ...],
+    original: Callable[[tuple[ConsumerRecord[bytes, bytes], ...]], Awaitable[KafkaMessage]],
+) -> KafkaMessage:
+    """FastStream decodes every header of a batch as UTF-8 before the handler runs: one record
+    with a binary or empty header value would fail its whole batch on every redelivery and stall
+    the partition. Header values are free bytes in Kafka, and ours carry nothing the handler
+    needs (the body does), so they are passed on decoded leniently."""
+
+    def lenient(headers: Sequence[tuple[str, bytes | None]]) -> list[tuple[str, bytes]]:
+        return [(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in headers]
+
+    return await original(tuple(replace(r, headers=lenient(r.headers)) for r in records))
 
 
 def make_batch_callback(handler: BatchHandler) -> Callable[[KafkaMessage], Awaitable[None]]:

@@ -214,3 +214,26 @@ async def test_a_malformed_message_goes_to_the_dlq_and_the_partition_keeps_flowi
     assert reasons[0].startswith("invalid message") and "organisation_id" in reasons[0]
     assert reasons[1].startswith("not JSON")
     assert all(r["original_topic"] == "booking.commands" for r in records)
+
+
+async def test_a_command_with_binary_or_empty_headers_is_still_handled(
+    system: System, client: BookingClient
+) -> None:
+    """Headers are free-form bytes in Kafka; a client's odd header must not stall a partition."""
+    org = await register(client)
+    day = DAYS.next()
+    cmd = reservation(org, SpaceId.B, at(day, 16), at(day, 17))
+    future = client.waiting.setdefault(cmd.message_id, asyncio.get_running_loop().create_future())
+    producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            "booking.commands",
+            cmd.model_dump_json().encode(),
+            key=b"b",
+            headers=[("trace", b"\xff\xfe\x00binary"), ("empty", None)],
+        )
+    finally:
+        await producer.stop()
+    outcome = await asyncio.wait_for(future, 30)
+    assert isinstance(outcome, ReservationConfirmed)
