@@ -1,0 +1,143 @@
+"""Tokens prove who calls: signed by a known issuer, fresh at the time judged, within authority."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from contracts.identity import PrincipalKind, Role
+from services.runtime.identity import (
+    ANONYMOUS,
+    Keyring,
+    ProofError,
+    Signer,
+    bearer_token,
+    generate_key_pair,
+    staff,
+)
+
+NOW = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    generate_key_pair(tmp_path, "identity")
+    generate_key_pair(tmp_path, "events")
+    return tmp_path
+
+
+def claims_of(roles: list[str], lifetime_s: int) -> dict[str, object]:
+    issued = int(NOW.timestamp())
+    return {
+        "iss": "identity",
+        "aud": "ycc",
+        "sub": "s",
+        "kind": "staff",
+        "roles": roles,
+        "iat": issued,
+        "exp": issued + lifetime_s,
+    }
+
+
+def signer(keys: Path, issuer: str = "identity") -> Signer:
+    return Signer.load(issuer, keys / f"{issuer}.key")
+
+
+def test_a_staff_token_proves_the_member_and_roles(keys: Path) -> None:
+    token = signer(keys).issue(
+        PrincipalKind.STAFF, "s-1", roles=[Role.COORDINATOR], name="Sato", now=NOW
+    )
+    caller = Keyring.load(keys).verify(token, NOW + timedelta(minutes=1))
+    assert caller.is_staff(Role.COORDINATOR)
+    assert not caller.is_staff(Role.ADMINISTRATOR)
+    assert caller.actor() is not None and caller.actor().name == "Sato"
+
+
+def test_an_expired_token_proves_nothing(keys: Path) -> None:
+    token = signer(keys).issue(PrincipalKind.STAFF, "s-1", lifetime_s=60, now=NOW)
+    with pytest.raises(ProofError, match="expired"):
+        Keyring.load(keys).verify(token, NOW + timedelta(minutes=5))
+
+
+def test_a_token_is_judged_at_the_given_time_not_now(keys: Path) -> None:
+    token = signer(keys).issue(PrincipalKind.DEVICE, "kiosk-1", lifetime_s=60, now=NOW)
+    assert Keyring.load(keys).verify(token, NOW).kind is PrincipalKind.DEVICE
+
+
+def test_a_token_signed_by_another_key_is_refused(keys: Path) -> None:
+    forged = Signer("identity", Ed25519PrivateKey.generate()).issue(
+        PrincipalKind.STAFF, "s-1", roles=[Role.ADMINISTRATOR], now=NOW
+    )
+    with pytest.raises(ProofError, match="invalid"):
+        Keyring.load(keys).verify(forged, NOW)
+
+
+def test_an_unsigned_token_is_refused(keys: Path) -> None:
+    claims = {
+        "iss": "identity",
+        "aud": "ycc",
+        "sub": "s",
+        "kind": "staff",
+        "roles": ["administrator"],
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 60,
+    }
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    with pytest.raises(ProofError):
+        Keyring.load(keys).verify(unsigned, NOW)
+
+
+def test_a_service_may_sign_only_for_itself(keys: Path) -> None:
+    ring = Keyring.load(keys)
+    own = signer(keys, "events").issue(PrincipalKind.SERVICE, "events", now=NOW)
+    assert ring.verify(own, NOW).kind is PrincipalKind.SERVICE
+    staff_by_service = signer(keys, "events").issue(
+        PrincipalKind.STAFF, "s-1", roles=[Role.ADMINISTRATOR], now=NOW
+    )
+    with pytest.raises(ProofError, match="only for itself"):
+        ring.verify(staff_by_service, NOW)
+
+
+def test_only_staff_hold_roles(keys: Path) -> None:
+    token = signer(keys).issue(
+        PrincipalKind.ORGANISATION, "o-1", roles=[Role.ADMINISTRATOR], now=NOW
+    )
+    with pytest.raises(ProofError, match="only staff"):
+        Keyring.load(keys).verify(token, NOW)
+
+
+def test_a_token_claiming_a_long_life_is_refused(keys: Path) -> None:
+    key = signer(keys).key
+    claims = {
+        "iss": "identity",
+        "aud": "ycc",
+        "sub": "s",
+        "kind": "staff",
+        "roles": [],
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 86400,
+    }
+    with pytest.raises(ProofError, match="too long"):
+        Keyring.load(keys).verify(jwt.encode(claims, key, algorithm="EdDSA"), NOW)
+
+
+@pytest.mark.parametrize("value", [b"Basic abc", b"\xff\xfe", "Bearer " + "x" * 5000])
+def test_a_malformed_authorization_value_is_refused(value: str | bytes) -> None:
+    with pytest.raises(ProofError):
+        bearer_token(value)
+
+
+def test_no_authorization_value_is_an_anonymous_caller() -> None:
+    assert bearer_token(None) is None
+    assert ANONYMOUS.anonymous and not staff()(ANONYMOUS)
+
+
+def test_an_administrator_may_do_what_any_staff_role_may(keys: Path) -> None:
+    admin = Keyring.load(keys).verify(
+        signer(keys).issue(PrincipalKind.STAFF, "a", roles=[Role.ADMINISTRATOR], now=NOW), NOW
+    )
+    assert staff(Role.NEWSLETTER_EDITOR)(admin)
