@@ -55,6 +55,7 @@ from services.runtime.metrics import Metrics
 from services.runtime.schedule import Scheduler
 from services.runtime.service import ServiceContext, ServiceSpec, build_broker
 from services.runtime.settings import RuntimeSettings
+from tests import identity_support
 
 # How each topic's messages are read back from the outbox: the contract's own adapters.
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -135,6 +136,7 @@ class ServiceHarness:
             pool=pool,
             metrics=Metrics(),
             relay=self.relay,
+            keyring=identity_support.keyring(),
             clock=self.clock,
         )
         self.broker: KafkaBroker = build_broker(spec, self.context)

@@ -11,6 +11,7 @@ from deploy.local.errors import StackError
 from deploy.local.probes import http_status
 from deploy.local.supervisor import Supervisor
 from services.registry import Need, Process
+from services.runtime.identity import ensure_development_keys
 
 READY_TIMEOUT_S = 60.0
 
@@ -43,6 +44,7 @@ class Launcher:
         """Run ``python -m <module>`` as ``name`` and wait until its ``/readyz`` answers 200."""
         if name in self.reserved:
             raise StackError(f"{name!r} is the name of an infrastructure component")
+        ensure_development_keys()  # before any service reads them, so none races to make them
         if self.supervisor.pid(name) is not None:
             return
         self.supervisor.check_port_free(name, http_port)

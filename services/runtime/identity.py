@@ -14,6 +14,7 @@ cannot be replayed later because the broker stamps the replay with the time of t
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -123,23 +124,36 @@ def either(*rules: Allow) -> Allow:
 
 
 def generate_key_pair(directory: Path, issuer: str) -> None:
-    """Write `<issuer>.key` (private, mode 0600) and `<issuer>.pub` unless both exist."""
-    private_path, public_path = directory / f"{issuer}.key", directory / f"{issuer}.pub"
-    if private_path.exists() and public_path.exists():
-        return
+    """Write `<issuer>.key` (private, mode 0600) and `<issuer>.pub` unless both exist.
+
+    Under a lock: two test stacks starting at once must not each write half of a pair."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(pem)
-    public_path.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        private_path, public_path = directory / f"{issuer}.key", directory / f"{issuer}.pub"
+        if private_path.exists() and public_path.exists():
+            return
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
-    )
+        descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(pem)
+        public_path.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+
+def ensure_development_keys(issuers: Iterable[str] = (PEOPLE_ISSUER,)) -> Path:
+    """The development key pairs `make up` and the test stacks use, made when missing."""
+    for issuer in issuers:
+        generate_key_pair(DEV_KEYS_DIR, issuer)
+    return DEV_KEYS_DIR
 
 
 def keys_dir() -> Path:
@@ -171,7 +185,10 @@ class Keyring:
                 raise SecretError(f"{path} is not an Ed25519 public key")
             keys[path.stem] = key
         if PEOPLE_ISSUER not in keys:
-            raise SecretError(f"no {PEOPLE_ISSUER}.pub in {directory}: no token could be verified")
+            raise SecretError(
+                f"no {PEOPLE_ISSUER}.pub in {directory}: no token could be verified "
+                f"(`make up` makes the development keys)"
+            )
         return cls(keys)
 
     def verify(self, token: str, at: datetime) -> Caller:
@@ -271,8 +288,7 @@ class Signer:
                     f"{SIGNING_KEY_VARIABLE} is not set: it names {issuer}'s Ed25519 private key "
                     f"(PEM), or run with DEVELOPMENT=1 on a development machine"
                 )
-            generate_key_pair(DEV_KEYS_DIR, issuer)
-            path = DEV_KEYS_DIR / f"{issuer}.key"
+            path = ensure_development_keys([issuer]) / f"{issuer}.key"
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise SecretError(f"{SIGNING_KEY_VARIABLE} is not an Ed25519 private key")

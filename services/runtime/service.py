@@ -41,6 +41,7 @@ from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscripti
 from services.runtime.db import create_pool, ensure_database, migrate
 from services.runtime.errors import clean
 from services.runtime.http import build_http_app, build_server
+from services.runtime.identity import Keyring
 from services.runtime.logs import adopt, configure_logging
 from services.runtime.metrics import Metrics
 from services.runtime.outbox import OutboxRelay, measure_backlog
@@ -74,6 +75,7 @@ class ServiceContext:
     pool: asyncpg.Pool
     metrics: Metrics
     relay: Wakes  # the outbox relay; handlers and jobs only wake it after they commit
+    keyring: Keyring  # the token issuers' public keys: every call is verified here
     clock: Clock = field(default_factory=Clock)
 
 
@@ -227,7 +229,7 @@ async def serve(spec: ServiceSpec) -> None:
     relay = OutboxRelay(
         pool, settings.kafka_bootstrap, metrics, settings.outbox_batch, settings.outbox_poll_s
     )
-    ctx = ServiceContext(settings, pool, metrics, relay, Clock.from_env())
+    ctx = ServiceContext(settings, pool, metrics, relay, Keyring.load(), Clock.from_env())
     broker = build_broker(spec, ctx) if settings.consumes else None
     kafka = KafkaProbe(relay.producer)
     readiness = Readiness(pool, supervisor, [kafka])
