@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
 
 from contracts.envelope import Day, Instant, Message, NonEmptyText, Text
+from contracts.identity import Actor
 
 LAB_KEY = "lab"
 
@@ -38,9 +39,14 @@ class SpaceId(StrEnum):
 
 
 class Channel(StrEnum):
+    """Where a request came from. Booking takes it from the sender's proven identity (an
+    organisation signs in on the web, staff at the counter, the kiosk, the events service for a
+    session's venue); a `channel` written in a command is not believed."""
+
     WEB = "web"
     KIOSK = "kiosk"
     STAFF = "staff"
+    EVENTS = "events"
 
 
 class RejectionReason(StrEnum):
@@ -57,6 +63,8 @@ class RejectionReason(StrEnum):
     NOT_FOUND = "not_found"  # no such reservation, usage slip or organisation (or already ended)
     NOT_OWNER = "not_owner"  # the reservation belongs to another organisation
     ID_REUSED = "id_reused"  # the message_id was already used for a different request
+    UNAUTHORIZED = "unauthorized"  # no valid proof of who sent it (see `detail`)
+    FORBIDDEN = "forbidden"  # the proven sender may not do this
 
 
 class Contact(BaseModel):
@@ -228,6 +236,7 @@ class OrganisationRegistered(Message):
     contact: Contact
     newsletter_consent: bool = False
     valid_until: Instant | None = None  # end of the registration term
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class Reservation(BaseModel):
@@ -252,6 +261,7 @@ class ReservationConfirmed(Message):
     reservation_id: UUID
     reservation: Reservation
     contact: Contact | None = None
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class ReservationRejected(Message):
@@ -278,6 +288,7 @@ class OrganisationUpdated(Message):
     name: str
     contact: Contact
     newsletter_consent: bool
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class ReservationCancelled(Message):
@@ -287,6 +298,7 @@ class ReservationCancelled(Message):
     reservation: Reservation
     cancelled_by: Channel
     contact: Contact | None = None
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class ReservationCancelRejected(Message):
@@ -304,6 +316,7 @@ class OrganisationRenewed(Message):
     request_id: UUID
     organisation_id: UUID
     valid_until: Instant
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class OrganisationSuspended(Message):
@@ -311,12 +324,14 @@ class OrganisationSuspended(Message):
     request_id: UUID
     organisation_id: UUID
     reason: str
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class OrganisationReinstated(Message):
     type: Literal["organisation.reinstated"] = "organisation.reinstated"
     request_id: UUID
     organisation_id: UUID
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class OrganisationExpired(Message):
@@ -348,6 +363,7 @@ class BlackoutSet(Message):
     day: Day
     reason: str
     affected_reservation_ids: list[UUID] = Field(default_factory=list)
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class BlackoutLifted(Message):
@@ -356,6 +372,7 @@ class BlackoutLifted(Message):
     type: Literal["day.blackout_lifted"] = "day.blackout_lifted"
     request_id: UUID
     day: Day
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class BlackoutRejected(Message):
@@ -395,6 +412,7 @@ class LabCheckedIn(Message):
     organisation_id: UUID
     people: int
     checked_in_at: Instant
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class LabCheckInRejected(Message):
@@ -413,6 +431,7 @@ class LabCheckedOut(Message):
     organisation_id: UUID
     people: int
     checked_out_at: Instant
+    actor: Actor | None = None  # who did it, as proven by a token
 
 
 class LabCheckOutRejected(Message):

@@ -19,6 +19,7 @@ from uuid import UUID
 from pydantic import EmailStr, Field, TypeAdapter
 
 from contracts.envelope import Instant, Message, NonEmptyText
+from contracts.identity import Actor
 
 
 class Language(StrEnum):
@@ -33,6 +34,8 @@ class CommandRejectionReason(StrEnum):
 
     INVALID = "invalid"  # the command could be identified but not read (see `detail`)
     ID_REUSED = "id_reused"  # its message_id was used before for a different request
+    UNAUTHORIZED = "unauthorized"  # no valid proof of who sent it (see `detail`)
+    FORBIDDEN = "forbidden"  # the proven sender may not do this
 
 
 class FailureKind(StrEnum):
@@ -92,6 +95,7 @@ class NewsletterScheduled(Message):
     request_id: UUID
     issue_id: UUID
     send_at: Instant
+    actor: Actor | None = None  # the editor who published it, as proven by a token
 
 
 class NewsletterRejected(Message):

@@ -27,6 +27,7 @@ never see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 import shutil
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ from contracts.notify import notify_command_adapter, notify_event_adapter
 from contracts.topics import Topic
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.clock import Clock
-from services.runtime.consumer import TRANSIENT_ERRORS, message_type_of
+from services.runtime.consumer import LOG_APPEND_TIME, TRANSIENT_ERRORS, message_type_of
 from services.runtime.db import create_pool, migrate
 from services.runtime.http import build_http_app
 from services.runtime.metrics import Metrics
@@ -115,6 +116,18 @@ class AlwaysReady:
         return True, "ready"
 
 
+class Default:
+    """The default proof: what `identity_support.token_for` gives the message's sender."""
+
+
+DEFAULT = Default()
+
+
+def proven_headers(message: Message) -> dict[str, str]:
+    return {**header_fields(message),
+            **identity_support.kafka_headers(identity_support.token_for(message))}  # fmt: skip
+
+
 class ServiceHarness:
     """One instance of a service: its broker in memory, its database, its schedule on demand.
 
@@ -169,13 +182,17 @@ class ServiceHarness:
                 return subscription.topic
         raise AssertionError(f"{self.spec.name} consumes no {mtype}")
 
-    async def send(self, message: Message, key: str | None = None) -> list[Message]:
-        """Publish one message to the topic that takes it, keyed as its producer would key it;
-        what handling it made the service publish (dead letters aside: `dead_letters()`)."""
+    async def send(
+        self, message: Message, key: str | None = None, token: str | Default | None = DEFAULT
+    ) -> list[Message]:
+        """Publish one message to the topic that takes it, keyed as its producer would key it,
+        with the proof its sender would hold (`token`; by default `token_for(message)`, None for
+        none); what handling it made the service publish (dead letters aside)."""
         topic = self.topic_of(message)
         payload = message.model_dump_json().encode()
         record_key = (key if key is not None else message.partition_key()).encode()
-        headers = header_fields(message)
+        bearer = identity_support.token_for(message) if isinstance(token, Default) else token
+        headers = {**header_fields(message), **identity_support.kafka_headers(bearer)}
 
         async def publish() -> None:
             await self.broker.publish(payload, topic.name, key=record_key, headers=headers)
@@ -183,11 +200,13 @@ class ServiceHarness:
         rows = await self._published_by(publish)
         return messages_of(rows, flow=message.correlation())
 
-    async def request(self, command: Message, key: str | None = None) -> Message:
+    async def request(
+        self, command: Message, key: str | None = None, token: str | Default | None = DEFAULT
+    ) -> Message:
         """The answer to a command, as a client awaits it (the event whose request_id is the
         command's message_id); exactly one is expected."""
         answers = [
-            m for m in await self.send(command, key)
+            m for m in await self.send(command, key, token)
             if getattr(m, "request_id", None) == command.message_id
         ]  # fmt: skip
         assert len(answers) == 1, f"{len(answers)} answers to {command!r}: {answers}"
@@ -199,7 +218,7 @@ class ServiceHarness:
         assert len(topics) == 1, f"one batch is one topic, got {topics}"
         records = [
             RawRecord(m.model_dump_json().encode(), m.partition_key().encode(),
-                      [(k, v.encode()) for k, v in header_fields(m).items()])
+                      [(k, v.encode()) for k, v in proven_headers(m).items()])
             for m in messages
         ]  # fmt: skip
         rows = await self._published_by(lambda: self._process(topics.pop(), records))
@@ -222,7 +241,8 @@ class ServiceHarness:
         offset = self._offsets.get(topic, 0)
         self._offsets[topic] = offset + 1
         return ConsumerRecord(
-            topic=topic, partition=0, offset=offset, timestamp=0, timestamp_type=0,
+            topic=topic, partition=0, offset=offset, timestamp_type=LOG_APPEND_TIME,
+            timestamp=int(time.time() * 1000),  # as the broker stamps command topics
             key=raw.key, value=raw.value, checksum=None,
             serialized_key_size=len(raw.key or b""), serialized_value_size=len(raw.value or b""),
             headers=list(raw.headers),

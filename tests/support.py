@@ -286,7 +286,7 @@ def reservation(
         attendees=attendees,
         purpose=purpose,
         atrium=atrium,
-        channel=Channel.KIOSK,
+        channel=Channel.WEB,  # an organisation's own request; its proof says so
     )
 
 

@@ -21,6 +21,7 @@ from contracts.booking import (
     UpdateOrganisation,
 )
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS
+from services.booking import access
 from services.booking.api import build_routers
 from services.booking.days import evening_planner, job_handlers
 from services.booking.handlers import BookingHandlers
@@ -47,17 +48,17 @@ def build_spec(settings: BookingSettings | None = None) -> ServiceSpec:
             Subscription(
                 BOOKING_COMMANDS,
                 Routes()
-                .on(RegisterOrganisation, h.register_organisation)
-                .on(UpdateOrganisation, h.update_organisation)
-                .on(RenewOrganisation, h.renew_organisation)
-                .on(SuspendOrganisation, h.suspend_organisation)
-                .on(ReinstateOrganisation, h.reinstate_organisation)
-                .on(RequestReservation, h.request_reservation)
-                .on(CancelReservation, h.cancel_reservation)
-                .on(SetBlackout, h.set_blackout)
-                .on(LiftBlackout, h.lift_blackout)
-                .on(LabCheckIn, h.lab_check_in)
-                .on(LabCheckOut, h.lab_check_out),
+                .on(RegisterOrganisation, h.register_organisation, allow=access.REGISTER)
+                .on(UpdateOrganisation, h.update_organisation, allow=access.UPDATE)
+                .on(RenewOrganisation, h.renew_organisation, allow=access.RENEW)
+                .on(SuspendOrganisation, h.suspend_organisation, allow=access.SUSPEND)
+                .on(ReinstateOrganisation, h.reinstate_organisation, allow=access.REINSTATE)
+                .on(RequestReservation, h.request_reservation, allow=access.REQUEST)
+                .on(CancelReservation, h.cancel_reservation, allow=access.CANCEL)
+                .on(SetBlackout, h.set_blackout, allow=access.BLACKOUT)
+                .on(LiftBlackout, h.lift_blackout, allow=access.BLACKOUT)
+                .on(LabCheckIn, h.lab_check_in, allow=access.LAB)
+                .on(LabCheckOut, h.lab_check_out, allow=access.LAB),
                 rejections=COMMAND_REJECTIONS,
                 answers_on=BOOKING_EVENTS,
             )

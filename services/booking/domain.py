@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from contracts.booking import Channel, RejectionReason, SpaceId
+from contracts.identity import PrincipalKind
+from services.runtime.identity import Caller
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SLOT = timedelta(minutes=30)
@@ -194,6 +196,30 @@ def renewed_until(now: datetime, valid_until: datetime, policy: Policy) -> datet
     return registration_valid_until(max(now, valid_until), policy)
 
 
+def channel_of(caller: Caller) -> Channel:
+    """Where a request came from, by who proved to send it (a command's own `channel` is not
+    believed): staff at the counter, the kiosk, the events service, or an organisation's contact
+    on the web."""
+    if caller.kind is PrincipalKind.STAFF:
+        return Channel.STAFF
+    if caller.kind is PrincipalKind.DEVICE:
+        return Channel.KIOSK
+    if caller.kind is PrincipalKind.SERVICE:
+        return Channel.EVENTS
+    return Channel.WEB
+
+
+def acts_for(caller: Caller, organisation_id: UUID | None) -> bool:
+    """An organisation acts only in its own name; staff and services act for any."""
+    if caller.kind is PrincipalKind.ORGANISATION:
+        return caller.subject == str(organisation_id)
+    return True
+
+
+def not_in_own_name() -> Rejection:
+    return Rejection(RejectionReason.FORBIDDEN, "An organisation may act only in its own name.")
+
+
 def on_behalf_of_city(channel: Channel, session_id: UUID | None) -> bool:
     """Staff at the counter and the events service (a session's venue) book for the city:
     no registration and no quota apply (DOMAIN.md, spaces booked by the center itself)."""
@@ -365,18 +391,27 @@ class Held:
     organisation_id: UUID
     ends_at: datetime
     cancelled: bool
+    session_id: UUID | None = None
 
 
-def check_cancel(
-    held: Held | None, organisation_id: UUID | None, by_staff: bool, now: datetime
-) -> Rejection | None:
-    """An organisation cancels its own reservations; staff cancel any. What is unknown, already
-    cancelled or already over cannot be cancelled."""
+def may_cancel(caller: Caller, held: Held) -> bool:
+    """Staff cancel any reservation; the events service its sessions' venues; an organisation
+    its own (the organisation it proved to be, not one a command names)."""
+    if caller.kind is PrincipalKind.STAFF:
+        return True
+    if caller.kind is PrincipalKind.SERVICE:
+        return held.session_id is not None
+    return caller.kind is PrincipalKind.ORGANISATION and caller.subject == str(held.organisation_id)
+
+
+def check_cancel(held: Held | None, caller: Caller, now: datetime) -> Rejection | None:
+    """What is unknown, already cancelled or already over cannot be cancelled, and only who
+    may cancel a reservation does."""
     if held is None:
         return Rejection(RejectionReason.NOT_FOUND, "There is no such reservation.")
     if held.cancelled:
         return Rejection(RejectionReason.NOT_FOUND, "This reservation is already cancelled.")
-    if not by_staff and held.organisation_id != organisation_id:
+    if not may_cancel(caller, held):
         return Rejection(
             RejectionReason.NOT_OWNER, "Only the organisation that made it may cancel it."
         )

@@ -56,6 +56,7 @@ from services.booking import domain, store
 from services.booking.days import evening_decision, schedule_expiry
 from services.booking.settings import BookingSettings
 from services.runtime import outbox
+from services.runtime.identity import Caller
 from services.runtime.outbox import Outgoing
 
 LAB_KEY = "lab"
@@ -75,7 +76,7 @@ class BookingHandlers:
     # --- organisations ------------------------------------------------------------------------
 
     async def register_organisation(
-        self, conn: asyncpg.Connection, cmd: RegisterOrganisation
+        self, conn: asyncpg.Connection, cmd: RegisterOrganisation, caller: Caller
     ) -> Sequence[Outgoing]:
         organisation_id = uuid4()
         now = self.settings.now()
@@ -88,14 +89,17 @@ class BookingHandlers:
                 organisation_id=organisation_id, name=cmd.name, kind=cmd.kind,
                 contact=Contact(name=cmd.contact_name, email=cmd.contact_email),
                 newsletter_consent=cmd.newsletter_consent, valid_until=valid_until,
+                actor=caller.actor(),
             )
         ]  # fmt: skip
 
     async def update_organisation(
-        self, conn: asyncpg.Connection, cmd: UpdateOrganisation
+        self, conn: asyncpg.Connection, cmd: UpdateOrganisation, caller: Caller
     ) -> Sequence[Outgoing]:
         """Contact details travel in `organisation.updated`, which notify reads; notify ends the
         newsletter when the consent is withdrawn."""
+        if not domain.acts_for(caller, cmd.organisation_id):
+            return [not_theirs(cmd, cmd.organisation_id)]
         org = await store.load_organisation(conn, cmd.organisation_id)
         if org is None:
             return [unknown_organisation(cmd, cmd.organisation_id)]
@@ -116,11 +120,12 @@ class BookingHandlers:
             answer(
                 cmd, str(org.id), OrganisationUpdated, organisation_id=org.id, name=updated.name,
                 contact=updated.contact, newsletter_consent=updated.newsletter_consent,
+                actor=caller.actor(),
             )
         ]  # fmt: skip
 
     async def renew_organisation(
-        self, conn: asyncpg.Connection, cmd: RenewOrganisation
+        self, conn: asyncpg.Connection, cmd: RenewOrganisation, caller: Caller
     ) -> Sequence[Outgoing]:
         org = await store.load_organisation(conn, cmd.organisation_id)
         if org is None:
@@ -131,36 +136,43 @@ class BookingHandlers:
         await schedule_expiry(conn, self.settings, org.id, valid_until)
         return [
             answer(cmd, str(org.id), OrganisationRenewed, organisation_id=org.id,
-                   valid_until=valid_until)
+                   valid_until=valid_until, actor=caller.actor())
         ]  # fmt: skip
 
     async def suspend_organisation(
-        self, conn: asyncpg.Connection, cmd: SuspendOrganisation
+        self, conn: asyncpg.Connection, cmd: SuspendOrganisation, caller: Caller
     ) -> Sequence[Outgoing]:
         org = await store.load_organisation(conn, cmd.organisation_id)
         if org is None:
             return [unknown_organisation(cmd, cmd.organisation_id)]
         await store.set_suspended(conn, org.id, self.settings.now(), cmd.reason)
         return [answer(cmd, str(org.id), OrganisationSuspended, organisation_id=org.id,
-                       reason=cmd.reason)]  # fmt: skip
+                       reason=cmd.reason, actor=caller.actor())]  # fmt: skip
 
     async def reinstate_organisation(
-        self, conn: asyncpg.Connection, cmd: ReinstateOrganisation
+        self, conn: asyncpg.Connection, cmd: ReinstateOrganisation, caller: Caller
     ) -> Sequence[Outgoing]:
         org = await store.load_organisation(conn, cmd.organisation_id)
         if org is None:
             return [unknown_organisation(cmd, cmd.organisation_id)]
         await store.set_suspended(conn, org.id, None, "")
-        return [answer(cmd, str(org.id), OrganisationReinstated, organisation_id=org.id)]
+        return [answer(cmd, str(org.id), OrganisationReinstated, organisation_id=org.id,
+                       actor=caller.actor())]  # fmt: skip
 
     # --- reservations -------------------------------------------------------------------------
 
     async def request_reservation(
-        self, conn: asyncpg.Connection, cmd: RequestReservation
+        self, conn: asyncpg.Connection, cmd: RequestReservation, caller: Caller
     ) -> Sequence[Outgoing]:
         """The rooms are claimed in the round trip that reads the rules' facts, as nearly every
         request passes the rules; a request the rules refuse gives its claim back at once, and
-        the rules' reason comes before a conflict's, as if they had been judged first."""
+        the rules' reason comes before a conflict's, as if they had been judged first.
+
+        The channel is the proven sender's, whatever the command says; an organisation books
+        only in its own name."""
+        cmd = cmd.model_copy(update={"channel": domain.channel_of(caller)})
+        if not domain.acts_for(caller, cmd.organisation_id):
+            return [rejected(cmd, domain.not_in_own_name(), None)]
         now = self.settings.now()
         day = cmd.starts_at.astimezone(domain.TOKYO).date()
         quota = self.policy.max_active_reservations
@@ -178,20 +190,20 @@ class BookingHandlers:
         rejection = domain.check_reservation(request, situation, self.policy,
                                              context.lab_attendees)  # fmt: skip
         if rejection is None and stored:
-            return [confirmed(cmd, reservation_id, context.contact)]
+            return [confirmed(cmd, reservation_id, context.contact, caller)]
         if rooms or stored:  # a claim, whole or partial, goes back
             await store.release(conn, reservation_id)
         return [rejected(cmd, rejection or domain.conflict(), context.contact)]
 
     async def cancel_reservation(
-        self, conn: asyncpg.Connection, cmd: CancelReservation
+        self, conn: asyncpg.Connection, cmd: CancelReservation, caller: Caller
     ) -> Sequence[Outgoing]:
         now = self.settings.now()
         held = await store.load_reservation(conn, cmd.reservation_id, lock=True)
-        by_staff = cmd.channel is Channel.STAFF
+        channel = domain.channel_of(caller)
         facts = None if held is None else domain.Held(held.organisation_id, held.ends_at,
-                                                      held.cancelled)  # fmt: skip
-        if rejection := domain.check_cancel(facts, cmd.organisation_id, by_staff, now):
+                                                      held.cancelled, held.session_id)  # fmt: skip
+        if rejection := domain.check_cancel(facts, caller, now):
             return [
                 answer(
                     cmd, str(cmd.reservation_id), ReservationCancelRejected,
@@ -200,11 +212,12 @@ class BookingHandlers:
                 )
             ]  # fmt: skip
         assert held is not None
-        await store.cancel_reservation(conn, held.id, now, cmd.channel.value)
+        await store.cancel_reservation(conn, held.id, now, channel.value)
         outgoing = [
             answer(
                 cmd, held.space.value, ReservationCancelled, reservation_id=held.id,
-                reservation=as_contract(held), cancelled_by=cmd.channel, contact=held.contact,
+                reservation=as_contract(held), cancelled_by=channel, contact=held.contact,
+                actor=caller.actor(),
             )
         ]  # fmt: skip
         if domain.needs_evening_recheck(held.starts_at, held.ends_at, now, self.policy):
@@ -214,7 +227,9 @@ class BookingHandlers:
 
     # --- days ---------------------------------------------------------------------------------
 
-    async def set_blackout(self, conn: asyncpg.Connection, cmd: SetBlackout) -> Sequence[Outgoing]:
+    async def set_blackout(
+        self, conn: asyncpg.Connection, cmd: SetBlackout, caller: Caller
+    ) -> Sequence[Outgoing]:
         """A one-off closed day; reservations already made for it stay for staff to handle, and
         the answer lists them so staff (and notify) can contact their organisations."""
         now = self.settings.now()
@@ -225,12 +240,12 @@ class BookingHandlers:
         return [
             answer(
                 cmd, cmd.day.isoformat(), BlackoutSet, day=cmd.day, reason=cmd.reason,
-                affected_reservation_ids=list(affected),
+                affected_reservation_ids=list(affected), actor=caller.actor(),
             )
         ]  # fmt: skip
 
     async def lift_blackout(
-        self, conn: asyncpg.Connection, cmd: LiftBlackout
+        self, conn: asyncpg.Connection, cmd: LiftBlackout, caller: Caller
     ) -> Sequence[Outgoing]:
         """Reopen a blacked-out day; a weekday reopened after its evening cut-off has its closing
         time decided at once (the schedule skipped it)."""
@@ -245,14 +260,16 @@ class BookingHandlers:
                 )
             ]  # fmt: skip
         await store.lift_blackout(conn, cmd.day)
-        outgoing = [answer(cmd, key, BlackoutLifted, day=cmd.day)]
+        outgoing = [answer(cmd, key, BlackoutLifted, day=cmd.day, actor=caller.actor())]
         if domain.needs_evening_decision_on_lift(cmd.day, now, self.policy):
             outgoing += await evening_decision(conn, self.policy, cmd.day, cmd.correlation())
         return outgoing
 
     # --- the Lab at the kiosk -----------------------------------------------------------------
 
-    async def lab_check_in(self, conn: asyncpg.Connection, cmd: LabCheckIn) -> Sequence[Outgoing]:
+    async def lab_check_in(
+        self, conn: asyncpg.Connection, cmd: LabCheckIn, caller: Caller
+    ) -> Sequence[Outgoing]:
         now = self.settings.now()
         day = now.astimezone(domain.TOKYO).date()
         lab = await store.lab_context(conn, cmd.organisation_id, now, day)
@@ -273,11 +290,13 @@ class BookingHandlers:
         return [
             answer(
                 cmd, LAB_KEY, LabCheckedIn, slip_number=slip, organisation_id=cmd.organisation_id,
-                people=cmd.people, checked_in_at=now,
+                people=cmd.people, checked_in_at=now, actor=caller.actor(),
             )
         ]  # fmt: skip
 
-    async def lab_check_out(self, conn: asyncpg.Connection, cmd: LabCheckOut) -> Sequence[Outgoing]:
+    async def lab_check_out(
+        self, conn: asyncpg.Connection, cmd: LabCheckOut, caller: Caller
+    ) -> Sequence[Outgoing]:
         now = self.settings.now()
         visit = await store.check_out(conn, cmd.slip_number, now)
         if visit is None:
@@ -293,6 +312,7 @@ class BookingHandlers:
             answer(
                 cmd, LAB_KEY, LabCheckedOut, slip_number=cmd.slip_number,
                 organisation_id=organisation_id, people=people, checked_out_at=now,
+                actor=caller.actor(),
             )
         ]  # fmt: skip
 
@@ -318,7 +338,17 @@ def as_contract(held: store.StoredReservation) -> Reservation:
     )
 
 
-def confirmed(cmd: RequestReservation, reservation_id: UUID, contact: Contact | None) -> Outgoing:
+def not_theirs(cmd: Message, organisation_id: UUID) -> Outgoing:
+    rejection = domain.not_in_own_name()
+    return answer(
+        cmd, str(organisation_id), OrganisationCommandRejected, organisation_id=organisation_id,
+        reason=rejection.reason, detail=rejection.detail,
+    )  # fmt: skip
+
+
+def confirmed(
+    cmd: RequestReservation, reservation_id: UUID, contact: Contact | None, caller: Caller
+) -> Outgoing:
     reservation = Reservation(
         organisation_id=cmd.organisation_id,
         space=cmd.space,
@@ -333,6 +363,7 @@ def confirmed(cmd: RequestReservation, reservation_id: UUID, contact: Contact | 
     return answer(
         cmd, cmd.space.value, ReservationConfirmed,
         reservation_id=reservation_id, reservation=reservation, contact=contact,
+        actor=caller.actor(),
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from contracts.booking import (
     ReservationConfirmed,
     ReservationRejected,
 )
+from contracts.identity import Role
 from contracts.notify import COMMAND_REJECTIONS, PublishNewsletter, RequestSubscription
 from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS
 from services.notify import api, domain, store
@@ -25,6 +26,7 @@ from services.notify.sender import Sender, SenderSettings
 from services.notify.settings import NotifySettings
 from services.registry import service
 from services.runtime.consumer import Routes, Subscription
+from services.runtime.identity import anyone, staff
 from services.runtime.periodic import every
 from services.runtime.schedule import JobHandler
 from services.runtime.service import ServiceContext, ServiceSpec
@@ -33,6 +35,9 @@ from services.runtime.settings import env_float, env_int
 log = logging.getLogger(__name__)
 
 HTTP_PORT = service("notify").http_port
+
+
+EDITORS = staff(Role.NEWSLETTER_EDITOR)
 
 
 def build_spec() -> ServiceSpec:
@@ -65,19 +70,22 @@ def build_spec() -> ServiceSpec:
         subscriptions=[
             Subscription(
                 BOOKING_EVENTS,
+                # only booking may write booking.events (the broker's ACLs): its events are
+                # believed as they come
                 Routes()
-                .on(OrganisationRegistered, handlers.on_organisation_registered)
-                .on(OrganisationUpdated, handlers.on_organisation_updated)
-                .on(ReservationConfirmed, handlers.on_reservation_confirmed)
-                .on(ReservationRejected, handlers.on_reservation_rejected)
-                .on(ReservationCancelled, handlers.on_reservation_cancelled),
+                .on(OrganisationRegistered, handlers.on_organisation_registered, allow=anyone)
+                .on(OrganisationUpdated, handlers.on_organisation_updated, allow=anyone)
+                .on(ReservationConfirmed, handlers.on_reservation_confirmed, allow=anyone)
+                .on(ReservationRejected, handlers.on_reservation_rejected, allow=anyone)
+                .on(ReservationCancelled, handlers.on_reservation_cancelled, allow=anyone),
                 ignore_unknown_types=True,
             ),
             Subscription(
                 NOTIFY_COMMANDS,
                 Routes()
-                .on(PublishNewsletter, handlers.on_publish_newsletter)
-                .on(RequestSubscription, handlers.on_subscription_requested),
+                .on(PublishNewsletter, handlers.on_publish_newsletter, allow=EDITORS)
+                # double opt-in is the proof: only who reads the mailbox confirms it
+                .on(RequestSubscription, handlers.on_subscription_requested, allow=anyone),
                 rejections=COMMAND_REJECTIONS,
                 answers_on=NOTIFY_EVENTS,
             ),

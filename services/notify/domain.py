@@ -89,6 +89,14 @@ REASONS: dict[RejectionReason, tuple[str, str]] = {
         "同じ受付番号で別の内容のご依頼が既に届いています。お手数ですが、改めてお申し込みください。",
         "the request's number was already used for a different request; please ask again.",
     ),
+    RejectionReason.UNAUTHORIZED: (
+        "ご本人確認ができませんでした。もう一度サインインしてからお申し込みください。",
+        "we could not confirm who sent the request; please sign in again and retry.",
+    ),
+    RejectionReason.FORBIDDEN: (
+        "この操作を行う権限がありません。",
+        "the request was made by someone not permitted to make it.",
+    ),
 }
 
 CANCELLED_BY: dict[Channel, tuple[str, str]] = {
@@ -101,6 +109,10 @@ CANCELLED_BY: dict[Channel, tuple[str, str]] = {
         "at your organisation's request (kiosk)",
     ),
     Channel.STAFF: ("センター職員により", "by the center's staff"),
+    Channel.EVENTS: (
+        "センター主催事業の変更により",
+        "because a program of the center changed",
+    ),
 }
 
 ORGANISATION_KINDS: dict[OrganisationKind, tuple[str, str]] = {

@@ -35,6 +35,7 @@ from services.notify import domain, links, store
 from services.notify.newsletter import markdown_to_html
 from services.notify.settings import NotifySettings
 from services.runtime import schedule
+from services.runtime.identity import Caller
 from services.runtime.outbox import Outgoing, answer
 from services.runtime.schedule import Job
 
@@ -49,14 +50,14 @@ class Handlers:
     # --- booking events ---------------------------------------------------------------------
 
     async def on_organisation_registered(
-        self, conn: asyncpg.Connection, event: OrganisationRegistered
+        self, conn: asyncpg.Connection, event: OrganisationRegistered, caller: Caller
     ) -> Sequence[Outgoing]:
         await store.queue_email(conn, domain.organisation_registered_email(event))
         await self.follow_consent(conn, event)
         return []
 
     async def on_organisation_updated(
-        self, conn: asyncpg.Connection, event: OrganisationUpdated
+        self, conn: asyncpg.Connection, event: OrganisationUpdated, caller: Caller
     ) -> Sequence[Outgoing]:
         await self.follow_consent(conn, event)
         return []
@@ -78,7 +79,7 @@ class Handlers:
             await store.unsubscribe_organisation(conn, event.organisation_id)
 
     async def on_reservation_confirmed(
-        self, conn: asyncpg.Connection, event: ReservationConfirmed
+        self, conn: asyncpg.Connection, event: ReservationConfirmed, caller: Caller
     ) -> Sequence[Outgoing]:
         if email := domain.reservation_confirmed_email(event):
             await store.queue_email(conn, email)
@@ -93,14 +94,14 @@ class Handlers:
         return []
 
     async def on_reservation_rejected(
-        self, conn: asyncpg.Connection, event: ReservationRejected
+        self, conn: asyncpg.Connection, event: ReservationRejected, caller: Caller
     ) -> Sequence[Outgoing]:
         if email := domain.reservation_rejected_email(event):
             await store.queue_email(conn, email)
         return []
 
     async def on_reservation_cancelled(
-        self, conn: asyncpg.Connection, event: ReservationCancelled
+        self, conn: asyncpg.Connection, event: ReservationCancelled, caller: Caller
     ) -> Sequence[Outgoing]:
         if email := domain.reservation_cancelled_email(event):
             await store.queue_email(conn, email)
@@ -110,7 +111,7 @@ class Handlers:
     # --- notify commands --------------------------------------------------------------------
 
     async def on_publish_newsletter(
-        self, conn: asyncpg.Connection, command: PublishNewsletter
+        self, conn: asyncpg.Connection, command: PublishNewsletter, caller: Caller
     ) -> Sequence[Outgoing]:
         """Store the issue, rendered, and schedule its fan-out: a publication for later survives
         restarts like any other scheduled work. Its deliveries continue the command's flow."""
@@ -126,12 +127,12 @@ class Handlers:
         return [
             answer(
                 command, NOTIFY_EVENTS, str(issue_id), NewsletterScheduled,
-                issue_id=issue_id, send_at=send_at,
+                issue_id=issue_id, send_at=send_at, actor=caller.actor(),
             )
         ]  # fmt: skip
 
     async def on_subscription_requested(
-        self, conn: asyncpg.Connection, command: RequestSubscription
+        self, conn: asyncpg.Connection, command: RequestSubscription, caller: Caller
     ) -> Sequence[Outgoing]:
         """The same rules as the HTTP form; an address the center cannot write to is answered
         with `subscription.rejected` (reason invalid, the readable reason as detail)."""

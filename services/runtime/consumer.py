@@ -17,6 +17,10 @@ dead-lettered, and the partition moves on:
   sender is not left waiting; a copy goes to the DLQ as well.
 - A command retried with the same `message_id` gets the same answer; the same id with different
   content is answered `id_reused`.
+- Who sent a command is proven by the token in its `authorization` header, judged at the time the
+  broker appended the record, and checked against the rule its route declares before the handler
+  runs: no proof or a bad one is answered `unauthorized`, a proven caller the rule does not allow
+  `forbidden`; both are audited. The handler gets the proven Caller, never a field of the body.
 - Should even a dead letter fail to be written in full, a minimal one (the bytes alone) is written.
 Lost connections and races between instances are not a message's fault: they abort the batch,
 which is then redelivered.
@@ -30,6 +34,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, Self, TypeVar, Union
 from uuid import UUID
 
@@ -38,9 +43,13 @@ from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from contracts.envelope import Message, new_message_id
+from contracts.identity import AUTHORIZATION_HEADER
 from contracts.topics import Topic
-from services.runtime import inbox, outbox
+from services.runtime import audit, inbox, outbox
+from services.runtime.audit import AuditEntry
+from services.runtime.clock import Clock
 from services.runtime.errors import RETRY_BATCH_ERRORS, clean
+from services.runtime.identity import ANONYMOUS, Allow, Caller, Keyring, ProofError, bearer_token
 from services.runtime.kafka_records import UNREADABLE, WHY
 from services.runtime.logs import correlation_id
 from services.runtime.metrics import Metrics
@@ -48,11 +57,17 @@ from services.runtime.outbox import Outgoing
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Any], Awaitable[Sequence[Outgoing]]]
+Handler = Callable[[asyncpg.Connection, Any, Caller], Awaitable[Sequence[Outgoing]]]
 M = TypeVar("M", bound=Message)
 
 TRANSIENT_ERRORS = RETRY_BATCH_ERRORS  # what makes a batch be redelivered rather than judged
 REASON_LIMIT = 500
+LOG_APPEND_TIME = 1  # a record's timestamp type when the broker, not the producer, stamped it
+UNAUTHORIZED_DETAIL = (
+    "The request carries no valid proof of who sent it ({why}); "
+    "send it with a current token in the 'authorization' header."
+)
+FORBIDDEN_DETAIL = "The signed-in caller may not send this request."
 ID_REUSED_DETAIL = (
     "This message_id was already used for a different request; "
     "send the new request with a new message_id."
@@ -74,6 +89,10 @@ class Record(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def timestamp_type(self) -> int: ...
 
 
 class PoisonMessage(Exception):
@@ -129,21 +148,27 @@ def read_uuid(value: object) -> UUID | None:
 
 
 class Routes:
-    """The handler of each message type on a topic, one registration per type. `on` is typed:
-    mypy checks that a handler takes the very message class it is registered for, so a handler
-    never receives `Any` and never re-dispatches with isinstance."""
+    """The handler of each message type on a topic, one registration per type, and who may send
+    it. `on` is typed: mypy checks that a handler takes the very message class it is registered
+    for, so a handler never receives `Any` and never re-dispatches with isinstance. `allow` is
+    required: no message type is handled without saying who may send it (an event on another
+    service's topic is `anyone`, as the broker lets only that service write it)."""
 
     def __init__(self) -> None:
         self.handlers: dict[type[Message], Handler] = {}
+        self.rules: dict[type[Message], Allow] = {}
 
     def on(
         self,
         cls: type[M],
-        handler: Callable[[asyncpg.Connection, M], Awaitable[Sequence[Outgoing]]],
+        handler: Callable[[asyncpg.Connection, M, Caller], Awaitable[Sequence[Outgoing]]],
+        *,
+        allow: Allow,
     ) -> Self:
         if cls in self.handlers:
             raise ValueError(f"{message_type_of(cls)} has a handler already")
         self.handlers[cls] = handler
+        self.rules[cls] = allow
         return self
 
 
@@ -206,6 +231,8 @@ class Parsed:
     poison: str | None = None
     invalid: Invalid | None = None
     digest: bytes | None = None
+    caller: Caller = ANONYMOUS
+    unproven: str | None = None  # why the record's proof of identity proves nothing
 
 
 class BatchHandler:
@@ -214,11 +241,16 @@ class BatchHandler:
         subscription: Subscription,
         pool: asyncpg.Pool,
         metrics: Metrics,
+        keyring: Keyring,
+        clock: Clock | None = None,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.subscription = subscription
         self.topic = subscription.topic.name
         self.routes = subscription.by_type()
+        self.rules = subscription.routes.rules
+        self.keyring = keyring
+        self.clock = clock or Clock()
         self.adapter = subscription.adapter()
         self.pool = pool
         self.metrics = metrics
@@ -295,7 +327,27 @@ class BatchHandler:
             except PoisonMessage as poison:
                 return Parsed(record, None, None, poison=str(poison))
         handler = self.routes[message_type_of(type(message))][1]
-        return Parsed(record, message, handler, digest=inbox.digest(message))
+        try:
+            caller = self.prove(record)
+        except ProofError as exc:
+            return Parsed(record, message, handler, digest=inbox.digest(message), unproven=str(exc))
+        return Parsed(record, message, handler, digest=inbox.digest(message), caller=caller)
+
+    def prove(self, record: Record) -> Caller:
+        """The caller the record's `authorization` header proves, judged at the time the broker
+        appended it (on a topic where the producer sets the time, at the time of handling)."""
+        values = [v for k, v in record.headers if k.lower() == AUTHORIZATION_HEADER]
+        if not values:
+            return ANONYMOUS
+        if len(values) > 1:
+            raise ProofError("more than one authorization header")
+        token = bearer_token(values[0])
+        if token is None:
+            return ANONYMOUS
+        at = self.clock.now()
+        if record.timestamp_type == LOG_APPEND_TIME and record.timestamp > 0:
+            at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        return self.keyring.verify(token, at)
 
     def explain(self, record: Record, value: bytes, exc: ValidationError) -> Parsed:
         """Why a record failed validation: it cannot be read (PoisonMessage), it is an event
@@ -365,15 +417,20 @@ class BatchHandler:
             seen = Seen(message.message_id, mtype, message.correlation(), rejection)
             return await self.repeated(conn, item, seen, done)
         done[message.message_id] = item.digest
+        refusal = self.refusal(item, mtype)
+        if refusal is not None:
+            return await self.refuse_caller(conn, item, mtype, refusal, safe, handled)
         token = correlation_id.set(str(message.correlation()))
         try:
             if not safe:
-                outgoing = await item.handler(conn, message)
-                handled.append(inbox.Entry(message.message_id, mtype, outgoing, item.digest))
+                outgoing = await item.handler(conn, message, item.caller)
+                handled.append(inbox.Entry(message.message_id, mtype, outgoing, item.digest,
+                                           item.caller.label()))  # fmt: skip
+                await self.audit_done(conn, item, mtype)
                 return mtype, "handled"
             try:
                 async with conn.transaction():
-                    await self.decide(conn, message, mtype, item.handler, item.digest)
+                    await self.decide(conn, item, mtype)
                 return mtype, "handled"
             except TRANSIENT_ERRORS:
                 raise
@@ -388,16 +445,60 @@ class BatchHandler:
         finally:
             correlation_id.reset(token)
 
-    async def decide(
+    async def decide(self, conn: asyncpg.Connection, item: Parsed, mtype: str) -> None:
+        assert item.message is not None and item.handler is not None
+        outgoing = await item.handler(conn, item.message, item.caller)
+        await inbox.record(conn, item.message.message_id, mtype, outgoing, item.digest,
+                           item.caller.label())  # fmt: skip
+        await self.audit_done(conn, item, mtype)
+
+    async def audit_done(self, conn: asyncpg.Connection, item: Parsed, mtype: str) -> None:
+        if audit.audited(item.caller) and item.message is not None:
+            entry = AuditEntry(item.caller, mtype, item.message.message_id, "done")
+            await audit.write(conn, [entry])
+
+    # --- who may send it -----------------------------------------------------------------------
+
+    def refusal(self, item: Parsed, mtype: str) -> tuple[str, str, str] | None:
+        """(reason, detail, why for the audit) when the caller may not send this message."""
+        assert item.message is not None
+        if item.unproven is not None:
+            return "unauthorized", UNAUTHORIZED_DETAIL.format(why=item.unproven), item.unproven
+        if self.rules[type(item.message)](item.caller):
+            return None
+        if item.caller.anonymous:
+            return "unauthorized", UNAUTHORIZED_DETAIL.format(why="none given"), "no proof"
+        return "forbidden", FORBIDDEN_DETAIL, f"not allowed to send {mtype}"
+
+    async def refuse_caller(
         self,
         conn: asyncpg.Connection,
-        message: Message,
+        item: Parsed,
         mtype: str,
-        handler: Handler,
-        digest: bytes | None,
-    ) -> None:
-        outgoing = await handler(conn, message)
-        await inbox.record(conn, message.message_id, mtype, outgoing, digest)
+        refusal: tuple[str, str, str],
+        safe: bool,
+        handled: list[inbox.Entry],
+    ) -> tuple[str, str]:
+        """Answer a command its sender may not send, remember the answer for its retries, and
+        audit it. A message that has no rejection to answer with is dead-lettered."""
+        assert item.message is not None
+        reason, detail, why = refusal
+        message = item.message
+        log.warning("%s %s refused: %s (%s)", mtype, message.message_id, reason, why)
+        await audit.write(conn, [AuditEntry(item.caller, mtype, message.message_id, reason, why)])
+        rejection = self.subscription.rejections.get(type(message))
+        if rejection is None or self.subscription.answers_on is None:
+            await self.dead_letter(conn, item.record, f"{reason}: {why}")
+            return mtype, reason
+        answer = self.rejection(rejection, message.message_id, message.correlation(), reason,
+                                detail, item.record)  # fmt: skip
+        entry = inbox.Entry(message.message_id, mtype, [answer], item.digest, item.caller.label())
+        if safe:
+            await inbox.record(conn, entry.message_id, mtype, entry.outgoing, entry.digest,
+                               entry.sender)  # fmt: skip
+        else:
+            handled.append(entry)
+        return mtype, reason
 
     async def refuse(
         self,

@@ -56,20 +56,23 @@ async def record(
     message_type: str,
     outgoing: Sequence[Outgoing],
     content_digest: bytes | None = None,
+    sender: str | None = None,
 ) -> None:
     """Record the message as handled, queue its outgoing messages, and remember them as its
-    replies. Raises UniqueViolationError if another consumer recorded it meanwhile."""
+    replies, and who sent it (the caller who may read the answers). Raises
+    UniqueViolationError if another consumer recorded it meanwhile."""
     await conn.execute(
         "WITH queued AS ("
         "  INSERT INTO outbox (topic, key, value, headers)"
         "  SELECT * FROM unnest($3::text[], $4::text[], $5::bytea[], $6::jsonb[])"
         "  RETURNING id)"
-        " INSERT INTO inbox (message_id, type, replies, digest)"
-        " SELECT $1, $2, coalesce(array_agg(id ORDER BY id), '{}'), $7 FROM queued",
+        " INSERT INTO inbox (message_id, type, replies, digest, sender)"
+        " SELECT $1, $2, coalesce(array_agg(id ORDER BY id), '{}'), $7, $8 FROM queued",
         message_id,
         message_type,
         *outbox.columns(outgoing),
         content_digest,
+        sender,
     )
 
 
@@ -81,6 +84,7 @@ class Entry:
     message_type: str
     outgoing: Sequence[Outgoing]
     digest: bytes | None
+    sender: str | None = None  # the proven caller, `kind:subject`
 
 
 async def record_many(conn: asyncpg.Connection, entries: Sequence[Entry]) -> None:
@@ -108,15 +112,17 @@ async def record_many(conn: asyncpg.Connection, entries: Sequence[Entry]) -> Non
         "WITH queued AS ("
         "  INSERT INTO outbox (id, topic, key, value, headers)"
         "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]))"
-        " INSERT INTO inbox (message_id, type, replies, digest)"
-        " SELECT m, t, r::bigint[], d"
-        " FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bytea[]) AS x(m, t, r, d)",
+        " INSERT INTO inbox (message_id, type, replies, digest, sender)"
+        " SELECT m, t, r::bigint[], d, s"
+        " FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bytea[], $10::text[])"
+        " AS x(m, t, r, d, s)",
         ids,
         *outbox.columns(outgoing),
         [e.message_id for e in entries],
         [e.message_type for e in entries],
         replies,
         [e.digest for e in entries],
+        [e.sender for e in entries],
     )
 
 

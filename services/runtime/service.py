@@ -111,7 +111,8 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
     )
     adopt("faststream")
     for subscription in spec.subscriptions:
-        handler = BatchHandler(subscription, ctx.pool, ctx.metrics, on_commit=ctx.relay.wake)
+        handler = BatchHandler(subscription, ctx.pool, ctx.metrics, ctx.keyring, ctx.clock,
+                               on_commit=ctx.relay.wake)  # fmt: skip
         broker.subscriber(
             subscription.topic.name,
             group_id=ctx.settings.consumer_group,

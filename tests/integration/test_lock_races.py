@@ -24,6 +24,7 @@ from services.runtime.clock import Clock
 from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler
 from services.runtime.db import ensure_database, migrate
 from services.runtime.metrics import Metrics
+from tests import identity_support
 from tests.support import CLOCK_SHIFT, DAYS, System, at
 
 pytestmark = pytest.mark.stack
@@ -71,7 +72,7 @@ async def test_a_deadlock_between_two_instances_is_retried_not_dead_lettered(
     # the test services' horizon: the session's days may lie further ahead than three months
     settings = BookingSettings(replace(DEFAULT_POLICY, horizon_months=12), Clock(CLOCK_SHIFT))
     (subscription,) = build_spec(settings).subscriptions
-    first, second = (BatchHandler(subscription, pool, Metrics()) for _ in range(2))
+    first, second = (BatchHandler(subscription, pool, Metrics(), identity_support.keyring()) for _ in range(2))
     slots = [(day, hour) for day in [DAYS.next() for _ in range(4)] for hour in range(9, 20)]
     # A+B walks the slots backwards while A walks them forwards: each transaction ends up
     # holding a room the other one wants next

@@ -16,9 +16,8 @@ from contracts.booking import (
     RejectionReason,
     SpaceId,
 )
-from contracts.envelope import header_fields
 from contracts.topics import BOOKING_COMMANDS
-from tests.harness import RawRecord, ServiceHarness
+from tests.harness import RawRecord, ServiceHarness, proven_headers
 from tests.support import DAYS, at, register_command, reservation
 
 pytestmark = pytest.mark.middle
@@ -51,7 +50,7 @@ async def test_a_record_nobody_can_read_is_dead_lettered_as_it_came(
 
 async def test_header_values_of_any_bytes_do_not_stop_the_batch(booking: ServiceHarness) -> None:
     command = register_command()
-    headers = [(k, v.encode()) for k, v in header_fields(command).items()]
+    headers = [(k, v.encode()) for k, v in proven_headers(command).items()]
     headers += [("trace", b"\xff\xfe"), ("empty", None), ("nul", b"\x00")]
     record = RawRecord(command.model_dump_json().encode(), b"k", headers)
     (row,) = await booking.deliver(BOOKING_COMMANDS, record)

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from contracts.booking import RejectionReason, SpaceId
+from contracts.booking import Channel, RejectionReason, SpaceId
+from contracts.identity import PrincipalKind, Role
 from services.booking.domain import (
     DEFAULT_POLICY,
     Held,
     Request,
     Situation,
     Standing,
+    acts_for,
     add_months,
+    channel_of,
     check_cancel,
     check_request,
     check_standing,
@@ -26,6 +29,7 @@ from services.booking.domain import (
     reaches_evening,
     registration_valid_until,
 )
+from services.runtime.identity import Caller
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 MONDAY = date(2030, 1, 7)
@@ -198,29 +202,67 @@ def test_a_suspended_organisation_is_not_registered_and_told_whom_to_ask() -> No
 # --- cancellation ----------------------------------------------------------------------------
 
 
+def as_org(org: UUID) -> Caller:
+    return Caller(PrincipalKind.ORGANISATION, str(org))
+
+
+STAFF = Caller(PrincipalKind.STAFF, "s-1", frozenset({Role.RECEPTION}))
+EVENTS = Caller(PrincipalKind.SERVICE, "events")
+
+
 def test_an_organisation_cancels_its_own_future_reservation() -> None:
     org = uuid4()
-    assert check_cancel(Held(org, at(MONDAY, 12), False), org, False, NOW) is None
+    assert check_cancel(Held(org, at(MONDAY, 12), False), as_org(org), NOW) is None
 
 
 def test_cancelling_anothers_reservation_is_not_owner_but_staff_may() -> None:
     held = Held(uuid4(), at(MONDAY, 12), False)
-    rejection = check_cancel(held, uuid4(), False, NOW)
+    rejection = check_cancel(held, as_org(uuid4()), NOW)
     assert rejection is not None and rejection.reason is RejectionReason.NOT_OWNER
-    assert check_cancel(held, None, True, NOW) is None
+    assert check_cancel(held, STAFF, NOW) is None
+
+
+def test_the_events_service_cancels_only_its_sessions_venues() -> None:
+    plain = Held(uuid4(), at(MONDAY, 12), False)
+    venue = Held(uuid4(), at(MONDAY, 12), False, session_id=uuid4())
+    assert check_cancel(venue, EVENTS, NOW) is None
+    rejection = check_cancel(plain, EVENTS, NOW)
+    assert rejection is not None and rejection.reason is RejectionReason.NOT_OWNER
+
+
+def test_a_device_cancels_nothing() -> None:
+    held = Held(uuid4(), at(MONDAY, 12), False)
+    assert check_cancel(held, Caller(PrincipalKind.DEVICE, "kiosk"), NOW) is not None
 
 
 def test_cancelling_an_unknown_or_cancelled_reservation_is_not_found() -> None:
     org = uuid4()
     for held in (None, Held(org, at(MONDAY, 12), True)):
-        rejection = check_cancel(held, org, False, NOW)
+        rejection = check_cancel(held, as_org(org), NOW)
         assert rejection is not None and rejection.reason is RejectionReason.NOT_FOUND
 
 
 def test_a_reservation_that_has_ended_cannot_be_cancelled() -> None:
     org = uuid4()
-    rejection = check_cancel(Held(org, at(MONDAY, 12), False), org, False, at(MONDAY, 13))
+    rejection = check_cancel(Held(org, at(MONDAY, 12), False), as_org(org), at(MONDAY, 13))
     assert rejection is not None and rejection.reason is RejectionReason.OUT_OF_WINDOW
+
+
+# --- who sent it -------------------------------------------------------------------------------
+
+
+def test_the_channel_is_the_proven_senders() -> None:
+    assert channel_of(STAFF) is Channel.STAFF
+    assert channel_of(as_org(uuid4())) is Channel.WEB
+    assert channel_of(Caller(PrincipalKind.DEVICE, "kiosk")) is Channel.KIOSK
+    assert channel_of(EVENTS) is Channel.EVENTS
+
+
+def test_an_organisation_acts_only_in_its_own_name_staff_for_any() -> None:
+    org = uuid4()
+    assert acts_for(as_org(org), org)
+    assert not acts_for(as_org(org), uuid4())
+    assert acts_for(STAFF, uuid4())
 
 
 # --- decisions moved out of the handlers ---------------------------------------------------------

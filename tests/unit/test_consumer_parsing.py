@@ -18,23 +18,31 @@ from contracts.booking import (
 )
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS
 from services.runtime.consumer import BatchHandler, Parsed, Routes, Subscription, text_key
+from services.runtime.identity import anyone
 from services.runtime.kafka_records import UNREADABLE
 from services.runtime.metrics import Metrics
+from tests import identity_support
 
 FIXTURES = Path(__file__).parents[1] / "contract" / "fixtures"
 
 
-async def nothing(conn: Any, message: Any) -> list[Any]:
+async def nothing(conn: Any, message: Any, caller: Any) -> list[Any]:
     return []
 
 
 def handler(ignore_unknown: bool = False) -> BatchHandler:
     topic = BOOKING_EVENTS if ignore_unknown else BOOKING_COMMANDS
-    routes = Routes().on(RequestReservation, nothing).on(OrganisationRegistered, nothing)
+    routes = (
+        Routes()
+        .on(RequestReservation, nothing, allow=anyone)
+        .on(OrganisationRegistered, nothing, allow=anyone)
+    )
     subscription = Subscription(
         topic, routes, ignore_unknown, rejections=COMMAND_REJECTIONS, answers_on=BOOKING_EVENTS
     )
-    return BatchHandler(subscription, pool=None, metrics=Metrics())
+    return BatchHandler(
+        subscription, pool=None, metrics=Metrics(), keyring=identity_support.keyring()
+    )
 
 
 class FakeRecord:
@@ -42,6 +50,7 @@ class FakeRecord:
         self.topic, self.partition, self.offset = BOOKING_COMMANDS.name, 0, 7
         self.key, self.value = key, value
         self.headers: list[tuple[str, bytes | None]] = []
+        self.timestamp, self.timestamp_type = 0, 0
 
 
 def classify(value: bytes, ignore_unknown: bool = False) -> Parsed:
@@ -112,9 +121,10 @@ def test_a_command_that_names_itself_but_fails_validation_is_answered_invalid(
     parsed = classify(request(**change))
     assert parsed.invalid is not None, parsed.poison
     assert parsed.invalid.rejection is ReservationRejected
-    assert parsed.invalid.message_id == RequestReservation.model_validate(
-        fixture("reservation.requested")
-    ).message_id
+    assert (
+        parsed.invalid.message_id
+        == RequestReservation.model_validate(fixture("reservation.requested")).message_id
+    )
     assert field in parsed.invalid.reason
     for value in change.values():
         if isinstance(value, str) and len(value) > 3:
@@ -174,7 +184,9 @@ def test_a_record_the_kafka_client_could_not_decode_is_dead_lettered() -> None:
 
 def test_a_type_gets_one_handler() -> None:
     with pytest.raises(ValueError, match="has a handler already"):
-        Routes().on(RequestReservation, nothing).on(RequestReservation, nothing)
+        Routes().on(RequestReservation, nothing, allow=anyone).on(
+            RequestReservation, nothing, allow=anyone
+        )
 
 
 def test_an_unknown_type_is_not_quoted_in_the_reason_it_may_be_personal_data() -> None:

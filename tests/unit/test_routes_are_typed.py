@@ -9,18 +9,21 @@ from pathlib import Path
 
 import pytest
 
-PROGRAM = '''
+PROGRAM = """
 from collections.abc import Sequence
 import asyncpg
 from contracts.booking import LabCheckIn, RequestReservation
 from services.runtime.consumer import Routes
+from services.runtime.identity import Caller, anyone
 from services.runtime.outbox import Outgoing
 
-async def reserve(conn: asyncpg.Connection, cmd: RequestReservation) -> Sequence[Outgoing]:
+async def reserve(
+    conn: asyncpg.Connection, cmd: RequestReservation, caller: Caller
+) -> Sequence[Outgoing]:
     return []
 
-Routes().on({registered}, reserve)
-'''
+Routes().on({registered}, reserve, allow=anyone)
+"""
 
 
 def mypy(source: str, folder: Path) -> subprocess.CompletedProcess[str]:
