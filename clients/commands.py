@@ -1,29 +1,48 @@
 """Publishing commands and awaiting their answers: one client for the kiosk, the web client and
 services alike.
 
-A command's answer carries `request_id` = the command's `message_id`. The client reads the
-answering service's events topic from its end, without a consumer group (every client sees every
-answer), and resolves the waiting request whose id comes back. It starts reading before it
-publishes, so an answer can never slip past. Publishing the same command again (same message_id)
-is safe: the service answers it with the very same outcome and acts once. The record's key is
-the command's own `partition_key()`, so every client keys a command the same way.
+A command's answer carries `request_id` = the command's `message_id`. Each command carries the
+sender's proof of identity (`credentials` gives the bearer token for it), from which the service
+decides what the sender may do.
+
+Answers come one of two ways. A service (trusted to read the answering service's events topic)
+reads that topic from its end, without a consumer group, and resolves the waiting request whose
+id comes back; it starts reading before it publishes, so an answer can never slip past. A client
+that may not read events topics (the kiosk, the web client: those topics carry everyone's
+contacts) gives `answers_url`, the answering service's HTTP address, and fetches the answer to
+each of its own commands there, with the same proof (`GET /answers/{request_id}`).
+
+Publishing the same command again (same message_id) is safe: the service answers it with the
+very same outcome and acts once. The record's key is the command's own `partition_key()`, so
+every client keys a command the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import TypeAdapter
 
 from contracts.envelope import Message, header_fields
+from contracts.identity import AUTHORIZATION_HEADER, BEARER
 from contracts.topics import Topic
 
 Answer = TypeVar("Answer", bound=Message)
+Credentials = Callable[[Message], str | None]
+"""The bearer token to send a command with (None: send it without proof)."""
+
+ANSWER_WAIT_S = 10.0  # one long poll of GET /answers; the service holds it at most this long
+
+
+def no_credentials(_: Message) -> str | None:
+    return None
 
 
 class CommandClient(Generic[Answer]):
@@ -33,12 +52,18 @@ class CommandClient(Generic[Answer]):
         commands: Topic,
         answers: Topic,
         answer_adapter: TypeAdapter[Any],
+        *,
+        credentials: Credentials = no_credentials,
+        answers_url: str | None = None,
     ) -> None:
         self.commands, self.answers, self.adapter = commands, answers, answer_adapter
+        self.credentials = credentials
+        self.http = httpx.AsyncClient(base_url=answers_url) if answers_url else None
+        self.fetches: set[asyncio.Task[None]] = set()
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=1
         )
-        self.consumer = AIOKafkaConsumer(
+        self.consumer = None if answers_url else AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
         )
         self.waiting: dict[UUID, asyncio.Future[Answer]] = {}
@@ -55,6 +80,8 @@ class CommandClient(Generic[Answer]):
 
     async def start(self) -> None:
         await self.producer.start()
+        if self.consumer is None:
+            return
         await self.consumer.start()
         partitions = await self.producer.partitions_for(self.answers.name)
         tps = [TopicPartition(self.answers.name, p) for p in sorted(partitions)]
@@ -62,19 +89,22 @@ class CommandClient(Generic[Answer]):
         await self.consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the end offsets now, before anything is published
             await self.consumer.position(tp)
-        self.reader = asyncio.create_task(self._read())
+        self.reader = asyncio.create_task(self._read(self.consumer))
 
     async def stop(self) -> None:
-        if self.reader:
-            self.reader.cancel()
+        for task in [*self.fetches, *([self.reader] if self.reader else [])]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.reader
-        await self.consumer.stop()
+                await task
+        if self.http is not None:
+            await self.http.aclose()
+        if self.consumer is not None:
+            await self.consumer.stop()
         await self.producer.stop()
 
-    async def _read(self) -> None:
+    async def _read(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            batches = await self.consumer.getmany(timeout_ms=200)
+            batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
                     if record.value is None:
@@ -101,6 +131,9 @@ class CommandClient(Generic[Answer]):
             future = asyncio.get_running_loop().create_future()
             self.waiting[cmd.message_id] = future
         headers = [(k, v.encode()) for k, v in header_fields(cmd).items()]
+        token = self.credentials(cmd)
+        if token is not None:
+            headers.append((AUTHORIZATION_HEADER, (BEARER + token).encode()))
         delivery = await self.producer.send(
             self.commands.name,
             cmd.model_dump_json().encode(),
@@ -109,7 +142,33 @@ class CommandClient(Generic[Answer]):
         )
         if wait_ack:
             await delivery
+        if self.http is not None and token is not None:
+            task = asyncio.create_task(self._fetch(cmd.message_id, token, future))
+            self.fetches.add(task)
+            task.add_done_callback(self.fetches.discard)
         return future
+
+    async def _fetch(self, request_id: UUID, token: str, future: asyncio.Future[Answer]) -> None:
+        """Long-poll the service for the answer until it comes (the caller's timeout ends it)."""
+        assert self.http is not None
+        headers = {"Authorization": BEARER + token}
+        while not future.done():
+            try:
+                response = await self.http.get(f"/answers/{request_id}",
+                                               params={"wait": ANSWER_WAIT_S}, headers=headers,
+                                               timeout=ANSWER_WAIT_S + 5)  # fmt: skip
+            except httpx.TransportError:
+                await asyncio.sleep(1.0)  # the service restarts: ask again
+                continue
+            if response.status_code == 200:
+                answers = response.json().get("answers") or []
+                if answers and not future.done():
+                    future.set_result(self.adapter.validate_python(answers[0]))
+                    return
+            elif response.status_code != 404:
+                future.set_exception(RuntimeError(f"answer refused: {response.status_code} "
+                                                  f"{response.text[:200]}"))  # fmt: skip
+                return
 
     async def flush(self) -> None:
         await self.producer.flush()

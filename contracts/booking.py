@@ -101,7 +101,7 @@ class RequestReservation(Message):
     attendees: int = Field(le=10_000)  # fewer than 1 the domain refuses in its own words
     purpose: Text = ""
     atrium: bool = False
-    channel: Channel = Channel.WEB
+    channel: Channel = Channel.WEB  # not believed: the channel is the proven sender's
     session_id: UUID | None = None
 
     def partition_key(self) -> str:
@@ -110,12 +110,13 @@ class RequestReservation(Message):
 
 
 class CancelReservation(Message):
-    """Cancel by the organisation (channel web/kiosk) or by staff (channel staff)."""
+    """Cancel by the organisation that holds it, by staff, or by the events service (a
+    session's venue): who it is comes from the command's proof, not from its fields."""
 
     type: Literal["reservation.cancel"] = "reservation.cancel"
     reservation_id: UUID
-    organisation_id: UUID | None = None  # required unless channel is staff: it must own it
-    channel: Channel = Channel.WEB
+    organisation_id: UUID | None = None  # informative; ownership is the proven sender's
+    channel: Channel = Channel.WEB  # not believed: the channel is the proven sender's
     reason: Text = ""
 
     def partition_key(self) -> str:

@@ -21,6 +21,7 @@ import pytest
 from clients.kiosk.client import BookingClient
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.db import create_pool, ensure_database, migrate
+from tests import identity_support
 from tests.support import PORT_OFFSET, SLOT, System
 
 TEST_ROOT = (
@@ -56,7 +57,9 @@ def system(stack: Stack) -> Iterator[System]:
 
 @pytest.fixture
 async def client(system: System) -> AsyncIterator[BookingClient]:
-    async with BookingClient(system.stack.kafka_bootstrap) as client:
+    async with BookingClient(
+        system.stack.kafka_bootstrap, credentials=identity_support.token_for
+    ) as client:
         yield client
 
 

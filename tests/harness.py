@@ -27,9 +27,9 @@ never see each other's rows.
 from __future__ import annotations
 
 import asyncio
-import time
 import json
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,7 +54,7 @@ from services.runtime.db import create_pool, migrate
 from services.runtime.http import build_http_app
 from services.runtime.metrics import Metrics
 from services.runtime.schedule import Scheduler
-from services.runtime.service import ServiceContext, ServiceSpec, build_broker
+from services.runtime.service import ServiceContext, ServiceSpec, answer_routes, build_broker
 from services.runtime.settings import RuntimeSettings
 from tests import identity_support
 
@@ -312,7 +312,7 @@ class ServiceHarness:
                 self.spec.name,
                 self.context.metrics,
                 AlwaysReady(),
-                self.spec.routers(self.context),
+                [*self.spec.routers(self.context), *answer_routes(self.spec, self.context)],
             )
             self._http = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://service.test"

@@ -28,10 +28,11 @@ from uuid import UUID, uuid4
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from contracts.envelope import Message, header_fields
+from contracts.envelope import Message
 from contracts.notify import PublishNewsletter
 from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, Topic
 from deploy.local.stack import Stack
+from tests.harness import proven_headers
 
 FAR_FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 
@@ -204,7 +205,7 @@ async def publish(bootstrap: str, topic: str, key: str, message: Message) -> Non
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:
-        headers = [(k, v.encode()) for k, v in header_fields(message).items()]
+        headers = [(k, v.encode()) for k, v in proven_headers(message).items()]
         await producer.send_and_wait(
             topic, message.model_dump_json().encode(), key=key.encode(), headers=headers
         )

@@ -122,6 +122,11 @@ class System:
         self.stack = stack
         self.by_name = {s.name: s for s in services}
 
+    def http_port(self, service: str) -> int:
+        """The HTTP port of the service's first process (every instance answers the same)."""
+        return next(p.http_port for name, p in self.by_name.items()
+                    if name == service or name.startswith(f"{service}-"))  # fmt: skip
+
     def env(self, service: ServiceProcess) -> dict[str, str]:
         return {
             "DEVELOPMENT": "1",  # the test stack may use development secrets

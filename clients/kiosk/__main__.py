@@ -1,10 +1,17 @@
-"""The kiosk's command line.
+"""The command line of the reception desk and the Lab kiosk.
+
+Every command is sent with the caller's proof of identity, a short-lived token (`--token`, or
+the CENTER_TOKEN environment variable): a staff member's, an organisation's or the kiosk
+device's. What the command may do, and the channel it is recorded under, follow from that token.
+On a development machine `python -m deploy.local token staff reception` prints one. The answer
+is fetched from the booking service over HTTP (`--answers-url`, BOOKING_URL), for this caller
+only: the kiosk never reads the events topic, which carries every organisation's contacts.
 
     python -m clients.kiosk register --name 港北みどりの会 --kind citizen_group \
         --contact-name "山田 花子" --email hanako@example.org
     python -m clients.kiosk book --org ORG_ID --space ab \
         --from 2030-01-07T10:00 --to 2030-01-07T12:00
-    python -m clients.kiosk cancel --reservation RESERVATION_ID --org ORG_ID
+    python -m clients.kiosk cancel --reservation RESERVATION_ID
     python -m clients.kiosk check-in --org ORG_ID --people 3     # prints the usage slip number
     python -m clients.kiosk check-out --slip 20300107-012
 
@@ -30,7 +37,6 @@ from clients.kiosk.client import BookingClient, Outcome
 from contracts.booking import BookingCommandT as Command
 from contracts.booking import (
     CancelReservation,
-    Channel,
     LabCheckedIn,
     LabCheckedOut,
     LabCheckIn,
@@ -67,6 +73,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the outcome")
     p.add_argument("--message-id", type=UUID, help="repeat an earlier command (safe retry)")
+    p.add_argument("--token", default=os.environ.get("CENTER_TOKEN", ""),
+                   help="the caller's proof of identity (default: $CENTER_TOKEN)")  # fmt: skip
+    p.add_argument("--answers-url", default=os.environ.get("BOOKING_URL", "http://127.0.0.1:8081"),
+                   help="the booking service, where the answer is fetched")  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
 
     reg = sub.add_parser("register", help="register an organisation")
@@ -87,8 +97,7 @@ def parser() -> argparse.ArgumentParser:
 
     cancel = sub.add_parser("cancel", help="cancel a reservation")
     cancel.add_argument("--reservation", type=UUID, required=True, help="reservation id")
-    cancel.add_argument("--org", type=UUID, help="the organisation that made it")
-    cancel.add_argument("--staff", action="store_true", help="cancel as staff (any reservation)")
+    cancel.add_argument("--org", type=UUID, help="the organisation that made it (for the record)")
     cancel.add_argument("--reason", default="")
 
     check_in = sub.add_parser("check-in", help="check people into the Collaboration Lab")
@@ -112,13 +121,10 @@ def build_command(args: argparse.Namespace) -> Command:
             newsletter_consent=args.newsletter,
         )
     if args.command == "cancel":
-        if not args.staff and args.org is None:
-            raise ValueError("--org is required unless --staff: only the owner may cancel")
         return CancelReservation(
             message_id=message_id,
             reservation_id=args.reservation,
             organisation_id=args.org,
-            channel=Channel.STAFF if args.staff else Channel.KIOSK,
             reason=args.reason,
         )
     if args.command == "check-in":
@@ -134,7 +140,6 @@ def build_command(args: argparse.Namespace) -> Command:
         attendees=args.attendees,
         purpose=args.purpose,
         atrium=args.atrium,
-        channel=Channel.KIOSK,
     )
 
 
@@ -174,8 +179,14 @@ async def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 2
+    if not args.token:
+        print("invalid: no --token (or CENTER_TOKEN): every command proves who sends it",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    token: str = args.token
     print(f"message_id={cmd.message_id}")
-    async with BookingClient(args.bootstrap) as client:
+    async with BookingClient(args.bootstrap, credentials=lambda _: token,
+                             answers_url=args.answers_url) as client:  # fmt: skip
         outcome = await client.request(cmd, args.timeout)
     if outcome is None:
         print(

@@ -47,7 +47,6 @@ from contracts.identity import AUTHORIZATION_HEADER
 from contracts.topics import Topic
 from services.runtime import audit, inbox, outbox
 from services.runtime.audit import AuditEntry
-from services.runtime.clock import Clock
 from services.runtime.errors import RETRY_BATCH_ERRORS, clean
 from services.runtime.identity import ANONYMOUS, Allow, Caller, Keyring, ProofError, bearer_token
 from services.runtime.kafka_records import UNREADABLE, WHY
@@ -242,7 +241,6 @@ class BatchHandler:
         pool: asyncpg.Pool,
         metrics: Metrics,
         keyring: Keyring,
-        clock: Clock | None = None,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.subscription = subscription
@@ -250,7 +248,6 @@ class BatchHandler:
         self.routes = subscription.by_type()
         self.rules = subscription.routes.rules
         self.keyring = keyring
-        self.clock = clock or Clock()
         self.adapter = subscription.adapter()
         self.pool = pool
         self.metrics = metrics
@@ -335,7 +332,8 @@ class BatchHandler:
 
     def prove(self, record: Record) -> Caller:
         """The caller the record's `authorization` header proves, judged at the time the broker
-        appended it (on a topic where the producer sets the time, at the time of handling)."""
+        appended it (on a topic where the producer sets the time, at the time of handling).
+        Real time, never the service's shiftable clock: a token's life is measured in it."""
         values = [v for k, v in record.headers if k.lower() == AUTHORIZATION_HEADER]
         if not values:
             return ANONYMOUS
@@ -344,7 +342,7 @@ class BatchHandler:
         token = bearer_token(values[0])
         if token is None:
             return ANONYMOUS
-        at = self.clock.now()
+        at = datetime.now(UTC)
         if record.timestamp_type == LOG_APPEND_TIME and record.timestamp > 0:
             at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
         return self.keyring.verify(token, at)

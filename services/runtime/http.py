@@ -81,6 +81,8 @@ class ReadinessCheck(Protocol):
 
 ERROR_TEXT = {
     400: "A parameter or the body is not valid; `error` names it.",
+    401: "No valid proof of who calls; `WWW-Authenticate` says how to give it.",
+    403: "The caller may not do this.",
     404: "No such route or no such thing.",
     405: "The route does not take this method.",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes.",

@@ -169,11 +169,21 @@ def keys_dir() -> Path:
     )
 
 
+VERIFIED_CACHE = 4096
+
+
 @dataclass(frozen=True)
 class Keyring:
-    """The public keys of the issuers a service trusts."""
+    """The public keys of the issuers a service trusts.
+
+    A client sends many commands with one token, so the claims of a token whose signature was
+    checked are remembered (a bounded number): its signature is checked once, its times and
+    authority at every use."""
 
     keys: Mapping[str, Ed25519PublicKey]
+    verified: dict[str, tuple[str, Mapping[str, object]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def load(cls, directory: Path | None = None) -> Keyring:
@@ -195,6 +205,16 @@ class Keyring:
         """The caller `token` proves at time `at`, or ProofError saying why it proves nothing."""
         if len(token) > MAX_TOKEN_BYTES:
             raise ProofError("token too long")
+        known = self.verified.get(token)
+        if known is not None:
+            return caller_of(known[1], known[0], at)
+        issuer, claims = self.check_signature(token)
+        if len(self.verified) >= VERIFIED_CACHE:
+            self.verified.clear()
+        self.verified[token] = (issuer, claims)
+        return caller_of(claims, issuer, at)
+
+    def check_signature(self, token: str) -> tuple[str, Mapping[str, object]]:
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
             issuer = unverified.get("iss")
@@ -212,7 +232,7 @@ class Keyring:
             raise
         except (jwt.PyJWTError, ValueError, TypeError):
             raise ProofError("token invalid") from None
-        return caller_of(claims, issuer, at)
+        return issuer, claims
 
 
 def caller_of(claims: Mapping[str, object], issuer: str, at: datetime) -> Caller:

@@ -36,6 +36,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from contracts.topics import Topic
 from services.runtime import kafka_records
+from services.runtime.answers import answers_router
 from services.runtime.clock import Clock
 from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscription
 from services.runtime.db import create_pool, ensure_database, migrate
@@ -100,6 +101,11 @@ class ServiceSpec:
         return [*consumed, *(t.dlq for t in consumed), *self.produces]
 
 
+def answer_routes(spec: ServiceSpec, ctx: ServiceContext) -> list[APIRouter]:
+    """`GET /answers/{request_id}` for a service that answers commands."""
+    return [answers_router(ctx)] if any(s.answers_on for s in spec.subscriptions) else []
+
+
 def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
     kafka_records.install()
     broker = KafkaBroker(
@@ -111,7 +117,7 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
     )
     adopt("faststream")
     for subscription in spec.subscriptions:
-        handler = BatchHandler(subscription, ctx.pool, ctx.metrics, ctx.keyring, ctx.clock,
+        handler = BatchHandler(subscription, ctx.pool, ctx.metrics, ctx.keyring,
                                on_commit=ctx.relay.wake)  # fmt: skip
         broker.subscriber(
             subscription.topic.name,
@@ -234,7 +240,7 @@ async def serve(spec: ServiceSpec) -> None:
     broker = build_broker(spec, ctx) if settings.consumes else None
     kafka = KafkaProbe(relay.producer)
     readiness = Readiness(pool, supervisor, [kafka])
-    routers = spec.routers(ctx) if settings.serves_reads else ()
+    routers = [*spec.routers(ctx), *answer_routes(spec, ctx)] if settings.serves_reads else ()
     app = build_http_app(spec.name, metrics, readiness, routers)
     server = build_server(app, settings.http_host, settings.http_port)
 

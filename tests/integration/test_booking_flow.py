@@ -18,6 +18,7 @@ from contracts.booking import (
     ReservationRejected,
     SpaceId,
 )
+from tests.harness import proven_headers
 from tests.support import DAYS, System, at, register, reservation, unique_email
 
 pytestmark = pytest.mark.stack
@@ -231,7 +232,11 @@ async def test_a_command_with_binary_or_empty_headers_is_still_handled(
             "booking.commands",
             cmd.model_dump_json().encode(),
             key=b"b",
-            headers=[("trace", b"\xff\xfe\x00binary"), ("empty", None)],
+            headers=[
+                ("trace", b"\xff\xfe\x00binary"),
+                ("empty", None),
+                *[(k, v.encode()) for k, v in proven_headers(cmd).items()],
+            ],
         )
     finally:
         await producer.stop()

@@ -25,6 +25,7 @@ from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler
 from services.runtime.db import ensure_database, migrate
 from services.runtime.metrics import Metrics
 from tests import identity_support
+from tests.harness import proven_headers
 from tests.support import CLOCK_SHIFT, DAYS, System, at
 
 pytestmark = pytest.mark.stack
@@ -40,6 +41,8 @@ class Record:
     topic: str = "booking.commands"
     partition: int = 0
     headers: Sequence[tuple[str, bytes | None]] = ()
+    timestamp: int = 0
+    timestamp_type: int = 0  # the producer's time: judged at the time of handling
 
 
 @pytest.fixture
@@ -62,7 +65,8 @@ def staff_booking(space: SpaceId, day: object, hour: int) -> RequestReservation:
 
 
 def records(commands: list[RequestReservation]) -> list[Record]:
-    return [Record(c.model_dump_json().encode(), c.partition_key().encode(), i)
+    return [Record(c.model_dump_json().encode(), c.partition_key().encode(), i,
+                   headers=[(k, v.encode()) for k, v in proven_headers(c).items()])
             for i, c in enumerate(commands)]  # fmt: skip
 
 
@@ -72,7 +76,8 @@ async def test_a_deadlock_between_two_instances_is_retried_not_dead_lettered(
     # the test services' horizon: the session's days may lie further ahead than three months
     settings = BookingSettings(replace(DEFAULT_POLICY, horizon_months=12), Clock(CLOCK_SHIFT))
     (subscription,) = build_spec(settings).subscriptions
-    first, second = (BatchHandler(subscription, pool, Metrics(), identity_support.keyring()) for _ in range(2))
+    keyring = identity_support.keyring()
+    first, second = (BatchHandler(subscription, pool, Metrics(), keyring) for _ in range(2))
     slots = [(day, hour) for day in [DAYS.next() for _ in range(4)] for hour in range(9, 20)]
     # A+B walks the slots backwards while A walks them forwards: each transaction ends up
     # holding a room the other one wants next

@@ -146,3 +146,34 @@ async def test_only_newsletter_editors_publish(notify: ServiceHarness) -> None:
     anonymous = await notify.request(cmd.model_copy(update={"message_id": uuid4()}), token=None)
     assert isinstance(anonymous, NewsletterRejected)
     assert anonymous.reason is CommandRejectionReason.UNAUTHORIZED
+
+
+# --- answers over HTTP, to their sender alone -----------------------------------------------
+
+
+async def test_the_sender_fetches_its_answer_over_http_and_no_one_else(
+    booking: ServiceHarness,
+) -> None:
+    org = await registered(booking)
+    own = ids.organisation_token(org.organisation_id)
+    cmd = tomorrow_request(org.organisation_id)
+    sent = await booking.request(cmd, token=own)
+    path = f"/answers/{cmd.message_id}"
+    mine = await booking.http.get(path, headers=ids.http_headers(own))
+    assert mine.status_code == 200
+    assert [a["message_id"] for a in mine.json()["answers"]] == [str(sent.message_id)]
+    other = ids.organisation_token((await registered(booking)).organisation_id)
+    assert (await booking.http.get(path, headers=ids.http_headers(other))).status_code == 404
+    assert (await booking.http.get(path)).status_code == 401
+    bad = await booking.http.get(path, headers={"Authorization": "Bearer not.a.token"})
+    assert bad.status_code == 401
+
+
+async def test_an_answer_not_there_yet_is_404_after_the_wait(booking: ServiceHarness) -> None:
+    token = ids.staff_token(Role.RECEPTION)
+    answer = await booking.http.get(f"/answers/{uuid4()}?wait=0.1",
+                                    headers=ids.http_headers(token))  # fmt: skip
+    assert answer.status_code == 404
+    too_long = await booking.http.get(f"/answers/{uuid4()}?wait=99",
+                                      headers=ids.http_headers(token))  # fmt: skip
+    assert too_long.status_code == 400

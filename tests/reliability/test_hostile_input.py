@@ -31,7 +31,10 @@ from contracts.booking import (
     RejectionReason,
     ReservationRejected,
 )
+from contracts.envelope import Message
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS, Topic
+from tests.harness import proven_headers
+from tests.identity_support import DESK_ROLES, kafka_headers, staff_token
 from tests.support import System, register_command, topic_records
 
 pytestmark = pytest.mark.stack
@@ -258,12 +261,18 @@ async def test_an_invalid_command_is_answered_with_its_own_rejection_event(
     assert "attendees" in producer_answer.detail
 
 
+def proof(message: Message) -> list[tuple[str, bytes]]:
+    return [(k, v.encode()) for k, v in proven_headers(message).items()]
+
+
 async def send_raw_and_wait(client: BookingClient, data: dict[str, Any]) -> Any:
     """Publish hand-made JSON (no model could build it) and await its answer by request_id."""
     request_id = UUID(data["message_id"])
     future = asyncio.get_running_loop().create_future()
     client.waiting[request_id] = future
-    await client.producer.send_and_wait(BOOKING_COMMANDS.name, encode(data), key=b"a")
+    proof = [(k, v.encode()) for k, v in kafka_headers(staff_token(*DESK_ROLES)).items()]
+    await client.producer.send_and_wait(BOOKING_COMMANDS.name, encode(data), key=b"a",
+                                        headers=proof)  # fmt: skip
     return await asyncio.wait_for(future, ANSWER_WITHIN_S)
 
 
@@ -416,7 +425,7 @@ async def test_a_command_from_an_aborted_transaction_is_never_carried_out(
     try:
         await producer.begin_transaction()
         await producer.send_and_wait(BOOKING_COMMANDS.name, aborted.model_dump_json().encode(),
-                                     key=key)  # fmt: skip
+                                     key=key, headers=proof(aborted))  # fmt: skip
         await producer.abort_transaction()
         waiting = asyncio.get_running_loop().create_future()
         client.waiting[aborted.message_id] = waiting
@@ -424,7 +433,7 @@ async def test_a_command_from_an_aborted_transaction_is_never_carried_out(
         client.waiting[after.message_id] = later
         async with producer.transaction():
             await producer.send_and_wait(BOOKING_COMMANDS.name, after.model_dump_json().encode(),
-                                         key=key)  # fmt: skip
+                                         key=key, headers=proof(after))  # fmt: skip
     finally:
         await producer.stop()
     assert isinstance(await asyncio.wait_for(later, ANSWER_WITHIN_S), OrganisationRegistered)

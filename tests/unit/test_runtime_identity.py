@@ -19,6 +19,7 @@ from services.runtime.identity import (
     generate_key_pair,
     staff,
 )
+from services.runtime.secrets import SecretError
 
 NOW = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
 
@@ -141,3 +142,27 @@ def test_an_administrator_may_do_what_any_staff_role_may(keys: Path) -> None:
         signer(keys).issue(PrincipalKind.STAFF, "a", roles=[Role.ADMINISTRATOR], now=NOW), NOW
     )
     assert staff(Role.NEWSLETTER_EDITOR)(admin)
+
+
+def test_outside_development_the_keys_must_be_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEVELOPMENT", raising=False)
+    monkeypatch.delenv("TOKEN_KEYS_DIR", raising=False)
+    monkeypatch.delenv("TOKEN_SIGNING_KEY_FILE", raising=False)
+    with pytest.raises(SecretError, match="TOKEN_KEYS_DIR"):
+        Keyring.load()
+    with pytest.raises(SecretError, match="TOKEN_SIGNING_KEY_FILE"):
+        Signer.load("identity")
+
+
+def test_a_keys_directory_without_the_people_issuer_is_refused(tmp_path: Path) -> None:
+    generate_key_pair(tmp_path, "events")
+    with pytest.raises(SecretError, match=r"identity\.pub"):
+        Keyring.load(tmp_path)
+
+
+def test_a_verified_token_is_checked_again_for_time_at_every_use(keys: Path) -> None:
+    ring = Keyring.load(keys)
+    token = signer(keys).issue(PrincipalKind.DEVICE, "kiosk-1", lifetime_s=60, now=NOW)
+    assert ring.verify(token, NOW).subject == "kiosk-1"
+    with pytest.raises(ProofError, match="expired"):
+        ring.verify(token, NOW + timedelta(minutes=10))  # remembered, yet expired

@@ -1,0 +1,92 @@
+"""A command's answer over HTTP, to the caller who sent it and to no one else.
+
+Clients such as the Lab kiosk and the web client may write commands to Kafka but may not read
+the services' events topics: those carry every organisation's contacts and purposes. They fetch
+the answer to their own command here instead: `GET /answers/{request_id}`, with the same proof
+they sent the command with. The inbox remembers who sent each command (the proven caller, as
+`kind:subject`), so another caller, even one who learnt the request id, gets 404, as for an id
+never seen. `wait` holds the request open until the answer is there (long polling), so a client
+needs no loop of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from services.runtime.http import error_responses
+from services.runtime.identity import ANONYMOUS, Caller, Keyring, ProofError, bearer_token
+
+MAX_WAIT_S = 10.0
+POLL_S = 0.05
+NO_ANSWER = "no answer to this request for this caller (yet)"
+
+
+class Context(Protocol):
+    """What the route uses of the service's ServiceContext."""
+
+    pool: asyncpg.Pool
+    keyring: Keyring
+
+
+def answers_router(ctx: Context) -> APIRouter:
+    router = APIRouter(tags=["answers"])
+
+    def caller_of(request: Request) -> Caller:
+        try:
+            token = bearer_token(request.headers.get("authorization"))
+            if token is None:
+                return ANONYMOUS
+            return ctx.keyring.verify(token, datetime.now(UTC))  # real time, not a shifted clock
+        except ProofError as exc:
+            raise HTTPException(401, f"no valid proof of identity: {exc}",
+                                headers={"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
+
+    @router.get(
+        "/answers/{request_id}",
+        responses=error_responses(401, 404),
+        openapi_extra={"security": [{"bearer": []}]},
+    )
+    async def answer(
+        request: Request,
+        request_id: UUID,
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)] = 0.0,
+    ) -> dict[str, Any]:
+        """The events that answered the caller's command `request_id` (usually one)."""
+        caller = caller_of(request)
+        if caller.anonymous:
+            raise HTTPException(401, "sign in: an answer is shown only to who sent the request",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        deadline = time.monotonic() + wait
+        while True:
+            found = await answers_for(ctx.pool, request_id, caller.label())
+            if found is not None:
+                return {"request_id": str(request_id), "answers": found}
+            if time.monotonic() >= deadline:
+                raise HTTPException(404, NO_ANSWER)
+            await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+
+    return router
+
+
+async def answers_for(pool: asyncpg.Pool, request_id: UUID, sender: str) -> list[Any] | None:
+    """The answers recorded for the request if `sender` sent it; None otherwise."""
+    rows = await pool.fetch(
+        "SELECT o.value FROM inbox i JOIN outbox o ON o.id = ANY(i.replies)"
+        " WHERE i.message_id = $1 AND i.sender = $2 ORDER BY o.id",
+        request_id,
+        sender,
+    )
+    if not rows:
+        known = await pool.fetchval(
+            "SELECT true FROM inbox WHERE message_id = $1 AND sender = $2", request_id, sender
+        )
+        return [] if known else None
+    return [json.loads(bytes(row["value"])) for row in rows]
