@@ -16,9 +16,7 @@ from tests.support import DAYS, System, unique_email
 pytestmark = pytest.mark.stack
 
 
-def kiosk(
-    system: System, *args: str, token: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def kiosk(system: System, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
     """The command line at the reception desk, signed in as reception staff by default."""
     env = {**os.environ, "CENTER_TOKEN": token or staff_token(Role.RECEPTION)}
     return subprocess.run(

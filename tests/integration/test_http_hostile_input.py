@@ -37,7 +37,7 @@ def slashed_paths(document: dict[str, object]) -> list[str]:
     paths = document["paths"]
     assert isinstance(paths, dict)
     filled = {"{space}": "a", "{organisation_id}": str(uuid4()), "{reservation_id}": str(uuid4()),
-              "{issue_id}": str(uuid4()), "{token}": "x"}  # fmt: skip
+              "{issue_id}": str(uuid4()), "{token}": "x", "{request_id}": str(uuid4())}  # fmt: skip
     found = []
     for path, operations in paths.items():
         if "get" not in operations:

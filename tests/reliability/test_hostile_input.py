@@ -32,6 +32,7 @@ from contracts.booking import (
     ReservationRejected,
 )
 from contracts.envelope import Message
+from contracts.identity import Role
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS, Topic
 from tests.harness import proven_headers
 from tests.identity_support import DESK_ROLES, kafka_headers, staff_token
@@ -302,7 +303,10 @@ async def test_hostile_notify_commands_are_answered_or_dead_lettered_and_the_top
 
     # a valid command afterwards: an issue for far in the future (nobody gets it now)
     valid = fixture("newsletter.publish", send_at="2999-01-01T00:00:00+00:00")
-    await throw(bootstrap, NOTIFY_COMMANDS.name, [answered("valid", valid)])
+    editor = kafka_headers(staff_token(Role.NEWSLETTER_EDITOR, subject="editor-1"))
+    proven = replace(answered("valid", valid),
+                     headers=tuple((k, v.encode()) for k, v in editor.items()))  # fmt: skip
+    await throw(bootstrap, NOTIFY_COMMANDS.name, [proven])
 
     async def scheduled() -> dict[UUID, dict[str, Any]]:
         return await answers(bootstrap, NOTIFY_EVENTS, {UUID(valid["message_id"])})
@@ -407,7 +411,8 @@ async def test_a_command_compressed_with_any_codec_kafka_has_is_answered(
     written = await asyncio.to_thread(
         subprocess.run,
         [kcat, "-P", "-b", system.stack.kafka_bootstrap, "-t", BOOKING_COMMANDS.name,
-         "-k", command.partition_key(), "-z", codec],
+         "-k", command.partition_key(), "-z", codec,
+         "-H", f"authorization={proof(command)[-1][1].decode()}"],
         input=command.model_dump_json().encode(), capture_output=True, timeout=30, check=False,
     )  # fmt: skip
     assert written.returncode == 0, written.stderr
