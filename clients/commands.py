@@ -7,6 +7,11 @@ answer), and resolves the waiting request whose id comes back. It starts reading
 publishes, so an answer can never slip past. Publishing the same command again (same message_id)
 is safe: the service answers it with the very same outcome and acts once. The record's key is
 the command's own `partition_key()`, so every client keys a command the same way.
+
+Kafka knows every client by its principal (deploy/kafka_acls.py): `sender` publishes the
+commands, and `reader` (the sender unless given) reads the answers. A client principal such as
+`kiosk` may write its command topics but read no events topic, so until answers reach clients
+over HTTP, reading them here takes a principal that may (the tests' `admin`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pydantic import TypeAdapter
 
 from contracts.envelope import Message, header_fields
 from contracts.topics import Topic
+from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs
 
 Answer = TypeVar("Answer", bound=Message)
 
@@ -33,13 +39,22 @@ class CommandClient(Generic[Answer]):
         commands: Topic,
         answers: Topic,
         answer_adapter: TypeAdapter[Any],
+        *,
+        sender: KafkaCredentials,
+        reader: KafkaCredentials | None = None,
     ) -> None:
         self.commands, self.answers, self.adapter = commands, answers, answer_adapter
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=1
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,
+            linger_ms=1,
+            **connection_kwargs(sender),
         )
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+            **connection_kwargs(reader or sender),
         )
         self.waiting: dict[UUID, asyncio.Future[Answer]] = {}
         self.reader: asyncio.Task[None] | None = None

@@ -73,7 +73,7 @@ ANY, ALLOW, MATCH_ANY = 1, 3, 1
 ANY_HOST = "*"
 
 
-class CreateAcls(Request[CreateAclsRequest_v1]):
+class CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]  # aiokafka ships no type hints
     API_KEY = 30
 
     def __init__(self, grants: Iterable[Grant]) -> None:
@@ -86,16 +86,14 @@ class CreateAcls(Request[CreateAclsRequest_v1]):
         return request_struct_class(self.rows)
 
 
-class DescribeAllAcls(Request[DescribeAclsRequest_v1]):
+class DescribeAllAcls(Request[DescribeAclsRequest_v1]):  # type: ignore[misc]  # aiokafka ships no type hints
     API_KEY = 29
 
-    def build(
-        self, request_struct_class: type[DescribeAclsRequest_v1]
-    ) -> DescribeAclsRequest_v1:
+    def build(self, request_struct_class: type[DescribeAclsRequest_v1]) -> DescribeAclsRequest_v1:
         return request_struct_class(ANY, None, MATCH_ANY, None, None, ANY, ANY)
 
 
-class DeleteAcls(Request[DeleteAclsRequest_v1]):
+class DeleteAcls(Request[DeleteAclsRequest_v1]):  # type: ignore[misc]  # aiokafka ships no type hints
     API_KEY = 31
 
     def __init__(self, entries: Iterable[tuple[Any, ...]]) -> None:
@@ -111,7 +109,7 @@ SCRAM_MECHANISMS = {"SCRAM-SHA-256": (1, "sha256"), "SCRAM-SHA-512": (2, "sha512
 SCRAM_ITERATIONS = 8192  # Kafka's minimum is 4096
 
 
-class AlterUserScramCredentialsResponse_v0(Response):  # noqa: N801 (aiokafka's naming)
+class AlterUserScramCredentialsResponse_v0(Response):  # type: ignore[misc]  # aiokafka ships no type hints
     API_KEY = 51
     API_VERSION = 0
     SCHEMA = Schema(
@@ -129,7 +127,7 @@ class AlterUserScramCredentialsResponse_v0(Response):  # noqa: N801 (aiokafka's 
     )
 
 
-class AlterUserScramCredentialsRequest_v0(RequestStruct):  # noqa: N801
+class AlterUserScramCredentialsRequest_v0(RequestStruct):  # type: ignore[misc]  # aiokafka ships no type hints
     FLEXIBLE_VERSION = True
     API_KEY = 51
     API_VERSION = 0
@@ -155,7 +153,7 @@ class AlterUserScramCredentialsRequest_v0(RequestStruct):  # noqa: N801
     )  # fmt: skip
 
 
-class UpsertScramUsers(Request[AlterUserScramCredentialsRequest_v0]):
+class UpsertScramUsers(Request[AlterUserScramCredentialsRequest_v0]):  # type: ignore[misc]  # aiokafka ships no type hints
     """Set each user's SCRAM credentials. The broker never sees a password: the client sends a
     random salt and the salted password (RFC 5802's Hi(), which is PBKDF2 with HMAC)."""
 
@@ -163,7 +161,7 @@ class UpsertScramUsers(Request[AlterUserScramCredentialsRequest_v0]):
 
     def __init__(self, passwords: dict[str, str], mechanism: str) -> None:
         code, digest = SCRAM_MECHANISMS[mechanism]
-        self.rows = []
+        self.rows: list[tuple[Any, ...]] = []
         for user, password in sorted(passwords.items()):
             salt = secrets.token_bytes(32)
             salted = hashlib.pbkdf2_hmac(digest, password.encode(), salt, SCRAM_ITERATIONS)
@@ -193,7 +191,7 @@ def principal_passwords(names: Iterable[str]) -> dict[str, str]:
 async def upsert_users(
     admin: AIOKafkaAdminClient, passwords: dict[str, str], mechanism: str
 ) -> None:
-    response = await admin._send_request(UpsertScramUsers(passwords, mechanism))  # noqa: SLF001
+    response = await admin._send_request(UpsertScramUsers(passwords, mechanism))
     for user, code, message, _tags in response.results:
         _raise_for(code, message, f"setting the SCRAM credentials of {user}")
 
@@ -208,7 +206,7 @@ def _raise_for(code: int, message: str | None, what: str) -> None:
 
 async def current_acls(admin: AIOKafkaAdminClient) -> set[tuple[Any, ...]]:
     """Every ACL entry the broker holds, as (type, name, pattern, principal, host, op, perm)."""
-    response = await admin._send_request(DescribeAllAcls())  # noqa: SLF001 (see module doc)
+    response = await admin._send_request(DescribeAllAcls())
     _raise_for(response.error_code, response.error_message, "describing the ACLs")
     return {
         (rtype, rname, rpattern, principal, host, operation, permission)
@@ -232,11 +230,11 @@ async def apply_acls(admin: AIOKafkaAdminClient, table: Iterable[Grant]) -> tupl
     missing = target - existing
     stale = existing - target
     if missing:
-        response = await admin._send_request(CreateAcls(_as_grants(missing)))  # noqa: SLF001
+        response = await admin._send_request(CreateAcls(_as_grants(missing)))
         for code, message in response.creation_responses:
             _raise_for(code, message, "creating an ACL")
     if stale:
-        response = await admin._send_request(DeleteAcls(sorted(stale)))  # noqa: SLF001
+        response = await admin._send_request(DeleteAcls(sorted(stale)))
         for code, message, _matching in response.filter_responses:
             _raise_for(code, message, "removing an ACL")
     return len(missing), len(stale)

@@ -21,7 +21,7 @@ import pytest
 from clients.kiosk.client import BookingClient
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.db import create_pool, ensure_database, migrate
-from tests.support import PORT_OFFSET, SLOT, System
+from tests.support import PORT_OFFSET, SLOT, System, credentials
 
 TEST_ROOT = (
     Path(__file__).resolve().parents[1] / ".local" / ("test" if not SLOT else f"test-{SLOT}")
@@ -56,7 +56,11 @@ def system(stack: Stack) -> Iterator[System]:
 
 @pytest.fixture
 async def client(system: System) -> AsyncIterator[BookingClient]:
-    async with BookingClient(system.stack.kafka_bootstrap) as client:
+    """Sends as the kiosk; reads the answers as admin (a kiosk may not read booking.events)."""
+    bootstrap = system.stack.kafka_bootstrap
+    async with BookingClient(
+        bootstrap, sender=credentials("kiosk"), reader=credentials("admin")
+    ) as client:
         yield client
 
 

@@ -11,7 +11,13 @@
 Times without an offset are Asia/Tokyo. To retry a command safely, pass the `--message-id` printed
 by the first try: the service answers it again with the same outcome and never acts twice.
 Exit status: 0 done (confirmed, registered, cancelled, checked in or out), 1 refused, 2 bad input,
-3 still pending at the timeout.
+3 still pending at the timeout, 4 refused by Kafka (login or permission).
+
+Kafka: commands are sent as the kiosk's own principal (KAFKA_USERNAME/KAFKA_PASSWORD; with
+DEVELOPMENT=1 by default `kiosk` and its development password), which may write
+booking.commands and nothing else. The kiosk principal reads no events topic, so the answer is
+read as KAFKA_ANSWERS_USERNAME/KAFKA_ANSWERS_PASSWORD, or on a development machine as the local
+stack's `admin`; this lasts until answers reach clients over HTTP.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from clients.kiosk.client import BookingClient, Outcome
@@ -48,6 +55,12 @@ from contracts.booking import (
     SpaceId,
 )
 from contracts.envelope import new_message_id
+from services.runtime.kafka_auth import (
+    KafkaCredentials,
+    credentials_from_env,
+    development_credentials,
+)
+from services.runtime.secrets import SecretError, development_mode
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -98,6 +111,21 @@ def parser() -> argparse.ArgumentParser:
     check_out = sub.add_parser("check-out", help="end a Lab visit")
     check_out.add_argument("--slip", required=True, help="usage slip number, e.g. 20300107-012")
     return p
+
+
+KIOSK_PRINCIPAL = "kiosk"
+
+
+def answers_reader(sender: KafkaCredentials) -> KafkaCredentials:
+    """Who reads the answers: KAFKA_ANSWERS_USERNAME/PASSWORD, the development stack's admin
+    with DEVELOPMENT=1, else the sender (whom the broker will refuse, said plainly)."""
+    username = os.environ.get("KAFKA_ANSWERS_USERNAME", "").strip()
+    if username:
+        password = os.environ.get("KAFKA_ANSWERS_PASSWORD", "")
+        return KafkaCredentials(username, password, sender.mechanism, sender.protocol)
+    if development_mode():
+        return development_credentials("admin")
+    return sender
 
 
 def build_command(args: argparse.Namespace) -> Command:
@@ -175,8 +203,18 @@ async def main(argv: list[str]) -> int:
         print(f"invalid: {exc}", file=sys.stderr)
         return 2
     print(f"message_id={cmd.message_id}")
-    async with BookingClient(args.bootstrap) as client:
-        outcome = await client.request(cmd, args.timeout)
+    try:
+        sender = credentials_from_env(KIOSK_PRINCIPAL)
+        reader = answers_reader(sender)
+    except SecretError as exc:
+        print(f"kafka: {exc}", file=sys.stderr)
+        return 2
+    try:
+        async with BookingClient(args.bootstrap, sender=sender, reader=reader) as client:
+            outcome = await client.request(cmd, args.timeout)
+    except KafkaError as exc:  # a refused login or topic: say which, never a traceback
+        print(f"kafka refused the kiosk: {type(exc).__name__} {exc}", file=sys.stderr)
+        return 4
     if outcome is None:
         print(
             f"pending: no answer within {args.timeout:.0f}s; retry with --message-id"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clients.commands import CommandClient
 from contracts.booking import BookingEventT, booking_event_adapter
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS
+from services.runtime.kafka_auth import KafkaCredentials
 
 Outcome = BookingEventT
 
@@ -12,5 +13,18 @@ Outcome = BookingEventT
 class BookingClient(CommandClient[BookingEventT]):
     """Publishes on `booking.commands`, awaits answers on `booking.events`."""
 
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(bootstrap, BOOKING_COMMANDS, BOOKING_EVENTS, booking_event_adapter)
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        sender: KafkaCredentials,
+        reader: KafkaCredentials | None = None,
+    ) -> None:
+        super().__init__(
+            bootstrap,
+            BOOKING_COMMANDS,
+            BOOKING_EVENTS,
+            booking_event_adapter,
+            sender=sender,
+            reader=reader,
+        )

@@ -130,9 +130,7 @@ def ensure_development_credentials(
     return {p: development_password(p, directory) for p in principals}
 
 
-def development_credentials(
-    principal: str, directory: Path = DEV_SECRETS_DIR
-) -> KafkaCredentials:
+def development_credentials(principal: str, directory: Path = DEV_SECRETS_DIR) -> KafkaCredentials:
     """A principal's development credentials, as the local stack created them."""
     return KafkaCredentials(principal, development_password(principal, directory))
 

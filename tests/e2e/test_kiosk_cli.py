@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,10 +15,12 @@ pytestmark = pytest.mark.stack
 
 
 def kiosk(system: System, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI on a development machine: it sends as `kiosk` with its development password."""
     return subprocess.run(
         [sys.executable, "-m", "clients.kiosk", "--bootstrap", system.stack.kafka_bootstrap,
          "--timeout", "30", *args],
         capture_output=True, text=True, timeout=90, check=False,
+        env={**os.environ, "DEVELOPMENT": "1"},
     )  # fmt: skip
 
 
