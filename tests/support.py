@@ -39,7 +39,8 @@ from deploy.kafka_acls import ADMIN
 from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
 from services.booking.domain import DEFAULT_POLICY, day_hours, has_evening
-from services.registry import SERVICES, Service, processes
+from services.registry import SERVICES as REGISTRY_SERVICES
+from services.registry import Service, processes
 from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs, development_credentials
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -125,7 +126,7 @@ def kcat_login(principal: str) -> list[str]:
 
 def principal_of(module: str) -> str:
     """The Kafka principal of the registry's service run as ``python -m <module>``."""
-    return next(s.name for s in SERVICES if s.module == module)
+    return next(s.name for s in REGISTRY_SERVICES if s.module == module)
 
 
 # What the test stack adds to a service's environment, by service; a service not named here

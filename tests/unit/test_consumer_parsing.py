@@ -112,10 +112,9 @@ def test_a_command_that_names_itself_but_fails_validation_is_answered_invalid(
     parsed = classify(request(**change))
     assert parsed.invalid is not None, parsed.poison
     assert parsed.invalid.rejection is ReservationRejected
-    assert (
-        parsed.invalid.message_id
-        == RequestReservation.model_validate(fixture("reservation.requested")).message_id
-    )
+    assert parsed.invalid.message_id == RequestReservation.model_validate(
+        fixture("reservation.requested")
+    ).message_id
     assert field in parsed.invalid.reason
     for value in change.values():
         if isinstance(value, str) and len(value) > 3:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PROGRAM = """
+PROGRAM = '''
 from collections.abc import Sequence
 import asyncpg
 from contracts.booking import LabCheckIn, RequestReservation
@@ -20,7 +20,7 @@ async def reserve(conn: asyncpg.Connection, cmd: RequestReservation) -> Sequence
     return []
 
 Routes().on({registered}, reserve)
-"""
+'''
 
 
 def mypy(source: str, folder: Path) -> subprocess.CompletedProcess[str]:
