@@ -23,6 +23,7 @@ from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import TypeAdapter
 
 from contracts.envelope import Message, header_fields
@@ -69,10 +70,20 @@ class CommandClient(Generic[Answer]):
         await self.stop()
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:  # a refused login or topic: close what was opened, then say so
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         await self.producer.start()
         await self.consumer.start()
-        partitions = await self.producer.partitions_for(self.answers.name)
-        tps = [TopicPartition(self.answers.name, p) for p in sorted(partitions)]
+        # asked as the reader (the sender may not even describe the answers' topic), which
+        # is created with its declared partitions
+        if self.answers.name not in await self.consumer.topics():
+            raise TopicAuthorizationFailedError(self.answers.name)
+        tps = [TopicPartition(self.answers.name, p) for p in range(self.answers.partitions)]
         self.consumer.assign(tps)
         await self.consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the end offsets now, before anything is published
