@@ -43,7 +43,8 @@ from contracts.topics import (
     Topic,
     owned_topics,
 )
-from services.registry import SERVICES, Service
+from services import registry
+from services.registry import Service
 
 ADMIN = "admin"
 CLIENTS: Mapping[str, tuple[Topic, ...]] = {
@@ -112,9 +113,16 @@ class Grant:
         return f"User:{self.principal}"
 
 
-def principals(services: Iterable[Service] = SERVICES) -> tuple[str, ...]:
-    """Every SCRAM user a stack creates: admin, one per service, the clients."""
-    return (ADMIN, *(s.name for s in services), *CLIENTS)
+def principals(services: Iterable[Service] | None = None) -> tuple[str, ...]:
+    """Every SCRAM user a stack creates: admin, one per service of the registry (read at each
+    call), the clients."""
+    found = registry.SERVICES if services is None else services
+    return (ADMIN, *(s.name for s in found), *CLIENTS)
+
+
+def password_variable(principal: str) -> str:
+    """Where a deployment passes a principal's password to the set-up: KAFKA_PASSWORD_<NAME>."""
+    return "KAFKA_PASSWORD_" + principal.upper().replace("-", "_")
 
 
 def _topic(principal: str, topic: Topic, *operations: Operation) -> list[Grant]:
@@ -141,13 +149,13 @@ def service_grants(name: str, traffic: Traffic) -> list[Grant]:
 
 
 def acl_table(
-    services: Iterable[Service] = SERVICES, traffic: Mapping[str, Traffic] = TRAFFIC
+    services: Iterable[Service] | None = None, traffic: Mapping[str, Traffic] = TRAFFIC
 ) -> tuple[Grant, ...]:
     """Every ALLOW entry the broker holds, sorted and without repeats. A service of the
     registry without a declaration in ``traffic`` is an error: it could not start without
     its grants, and the reason would be hidden in its log."""
     grants: set[Grant] = set()
-    for service in services:
+    for service in registry.SERVICES if services is None else services:
         if service.name not in traffic:
             raise KeyError(f"service {service.name!r} has no Kafka traffic in deploy/kafka_acls.py")
         grants.update(service_grants(service.name, traffic[service.name]))
@@ -158,11 +166,11 @@ def acl_table(
 
 
 def declared_topics(
-    services: Iterable[Service] = SERVICES, traffic: Mapping[str, Traffic] = TRAFFIC
+    services: Iterable[Service] | None = None, traffic: Mapping[str, Traffic] = TRAFFIC
 ) -> tuple[Topic, ...]:
     """Every topic the services of the registry own, once: what the set-up creates."""
     found: dict[str, Topic] = {}
-    for service in services:
+    for service in registry.SERVICES if services is None else services:
         for topic in traffic[service.name].owned():
             found.setdefault(topic.name, topic)
     return tuple(found.values())

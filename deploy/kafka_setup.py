@@ -27,6 +27,7 @@ import os
 import secrets
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -56,6 +57,7 @@ from deploy.kafka_acls import (
     Resource,
     acl_table,
     declared_topics,
+    password_variable,
     principals,
 )
 from services.runtime.kafka_auth import (
@@ -180,7 +182,7 @@ def principal_passwords(names: Iterable[str]) -> dict[str, str]:
     for name in names:
         if name == ADMIN:
             continue
-        variable = "KAFKA_PASSWORD_" + name.upper().replace("-", "_")
+        variable = password_variable(name)
         value = os.environ.get(variable, "")
         if not value and not development_mode():
             raise SecretError(f"{variable} is not set: the password of Kafka principal {name}")
@@ -261,10 +263,38 @@ async def setup(bootstrap: str, credentials: KafkaCredentials) -> tuple[int, int
         await admin.close()
 
 
+COMPOSE_ENV = Path(__file__).resolve().parents[1] / ".local" / "secrets" / "compose.env"
+
+
+def write_compose_env(path: Path = COMPOSE_ENV) -> Path:
+    """The passwords ``docker compose --env-file`` needs, from the development passwords (the
+    same as ``make up``'s): KAFKA_ADMIN_PASSWORD, KAFKA_CONTROLLER_PASSWORD and one
+    KAFKA_PASSWORD_<NAME> per principal. Mode 0600; never committed (``.local/``)."""
+    lines = [
+        f"KAFKA_ADMIN_PASSWORD={development_password(ADMIN)}",
+        f"KAFKA_CONTROLLER_PASSWORD={development_password('controller')}",
+        *(f"{password_variable(p)}={development_password(p)}" for p in principals() if p != ADMIN),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.kafka_setup", description=__doc__)
-    parser.add_argument("--bootstrap", required=True)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--bootstrap", help="set up the broker there")
+    group.add_argument(
+        "--compose-env",
+        action="store_true",
+        help=f"write the development passwords for docker compose to {COMPOSE_ENV}",
+    )
     args = parser.parse_args(argv)
+    if args.compose_env:
+        print(f"wrote {write_compose_env()}: docker compose --env-file <that file> up")
+        return 0
     logging.basicConfig(level=logging.WARNING)
     credentials = credentials_from_env(ADMIN)
     added, removed = asyncio.run(setup(args.bootstrap, credentials))
