@@ -2,11 +2,13 @@
 services alike.
 
 A command's answer carries `request_id` = the command's `message_id`. Each command carries the
-sender's proof of identity (`credentials` gives the bearer token for it), from which the service
-decides what the sender may do.
+sender's proof of identity (`proof` gives the bearer token for it), from which the service
+decides what the sender may do. Kafka knows the client by its principal (`sender`,
+deploy/kafka_acls.py), which may write the command topics it needs.
 
 Answers come one of two ways. A service (trusted to read the answering service's events topic)
-reads that topic from its end, without a consumer group, and resolves the waiting request whose
+reads that topic from its end (as `reader`, the sender unless given), without a consumer
+group, and resolves the waiting request whose
 id comes back; it starts reading before it publishes, so an answer can never slip past. A client
 that may not read events topics (the kiosk, the web client: those topics carry everyone's
 contacts) gives `answers_url`, the answering service's HTTP address, and fetches the answer to
@@ -28,20 +30,22 @@ from uuid import UUID
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import TypeAdapter
 
 from contracts.envelope import Message, header_fields
 from contracts.identity import AUTHORIZATION_HEADER, BEARER
 from contracts.topics import Topic
+from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs
 
 Answer = TypeVar("Answer", bound=Message)
-Credentials = Callable[[Message], str | None]
+Proof = Callable[[Message], str | None]
 """The bearer token to send a command with (None: send it without proof)."""
 
 ANSWER_WAIT_S = 10.0  # one long poll of GET /answers; the service holds it at most this long
 
 
-def no_credentials(_: Message) -> str | None:
+def no_proof(_: Message) -> str | None:
     return None
 
 
@@ -53,18 +57,30 @@ class CommandClient(Generic[Answer]):
         answers: Topic,
         answer_adapter: TypeAdapter[Any],
         *,
-        credentials: Credentials = no_credentials,
+        sender: KafkaCredentials,
+        reader: KafkaCredentials | None = None,
+        proof: Proof = no_proof,
         answers_url: str | None = None,
     ) -> None:
         self.commands, self.answers, self.adapter = commands, answers, answer_adapter
-        self.credentials = credentials
+        self.proof = proof
         self.http = httpx.AsyncClient(base_url=answers_url) if answers_url else None
         self.fetches: set[asyncio.Task[None]] = set()
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=1
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,
+            linger_ms=1,
+            **connection_kwargs(sender),
         )
-        self.consumer = None if answers_url else AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+        self.consumer = (
+            None
+            if answers_url
+            else AIOKafkaConsumer(
+                bootstrap_servers=bootstrap,
+                enable_auto_commit=False,
+                fetch_max_wait_ms=20,
+                **connection_kwargs(reader or sender),
+            )
         )
         self.waiting: dict[UUID, asyncio.Future[Answer]] = {}
         self.reader: asyncio.Task[None] | None = None
@@ -79,12 +95,22 @@ class CommandClient(Generic[Answer]):
         await self.stop()
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:  # a refused login or topic: close what was opened, then say so
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         await self.producer.start()
         if self.consumer is None:
             return
         await self.consumer.start()
-        partitions = await self.producer.partitions_for(self.answers.name)
-        tps = [TopicPartition(self.answers.name, p) for p in sorted(partitions)]
+        # asked as the reader (the sender may not even describe the answers' topic), which
+        # is created with its declared partitions
+        if self.answers.name not in await self.consumer.topics():
+            raise TopicAuthorizationFailedError(self.answers.name)
+        tps = [TopicPartition(self.answers.name, p) for p in range(self.answers.partitions)]
         self.consumer.assign(tps)
         await self.consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the end offsets now, before anything is published
@@ -131,7 +157,7 @@ class CommandClient(Generic[Answer]):
             future = asyncio.get_running_loop().create_future()
             self.waiting[cmd.message_id] = future
         headers = [(k, v.encode()) for k, v in header_fields(cmd).items()]
-        token = self.credentials(cmd)
+        token = self.proof(cmd)
         if token is not None:
             headers.append((AUTHORIZATION_HEADER, (BEARER + token).encode()))
         delivery = await self.producer.send(

@@ -4,8 +4,10 @@
 ``python -m deploy.generate --check`` (run by ``make lint`` and ``tests/unit/test_registry.py``)
 names any that is out of date. What is generated:
 
-* ``docker-compose.yml``: the entries of the services, between two marker comments (the
-  infrastructure above them is written by hand);
+* ``docker-compose.yml``: the entries of the services, each logging in to Kafka as its own
+  principal, and the ``kafka-setup`` step that creates every principal's user and applies the
+  ACL table (``deploy/kafka_acls.py``), between two marker comments (the infrastructure above
+  them is written by hand);
 * ``deploy/prometheus/targets/local.json`` and ``targets/compose.json``: the scrape targets of
   ``prometheus.yml`` (``make up``'s ports) and ``prometheus.compose.yml`` (container names);
 * ``README.md``: the table of the services' addresses after ``make up``, between marker comments.
@@ -21,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.kafka_acls import ADMIN, password_variable, principals
 from deploy.targets import by_service_name, loopback, targets_json
 from services import registry
 from services.registry import Need, Service, processes
@@ -36,10 +39,46 @@ README_END = "<!-- end of the generated services -->\n"
 COMPOSE_SMTP = {"SMTP_HOST": "mail", "SMTP_PORT": "1025"}  # the `mail` container
 
 
+def compose_secret(variable: str) -> str:
+    """A password compose takes from its environment, refusing to start without it."""
+    return f'"${{{variable}:?make it with python -m deploy.kafka_setup --compose-env}}"'
+
+
+def compose_kafka_setup(services: Sequence[Service]) -> str:
+    """The one-shot step that creates every principal's SCRAM user, the topics and the ACLs,
+    before any service starts."""
+    passwords = {
+        password_variable(p): compose_secret(password_variable(p))
+        for p in principals(services)
+        if p != ADMIN
+    }
+    command = (
+        "pip install -q -r requirements.lock && python -m deploy.kafka_setup --bootstrap kafka:9092"
+    )
+    return "".join(
+        [
+            "  kafka-setup:\n",
+            "    <<: *service\n",
+            f'    command: ["sh", "-c", "{command}"]\n',
+            "    environment:\n",
+            "      <<: *service-env\n",
+            f"      KAFKA_USERNAME: {ADMIN}\n",
+            f"      KAFKA_PASSWORD: {compose_secret('KAFKA_ADMIN_PASSWORD')}\n",
+            *(f"      {key}: {value}\n" for key, value in passwords.items()),
+            "    depends_on:\n",
+            "      kafka:\n",
+            "        condition: service_healthy\n",
+            '    restart: "no"\n',
+        ]
+    )
+
+
 def compose_entry(service: Service) -> str:
-    """One service of docker-compose.yml: the shared `*service` settings, its module, its
-    database on the `postgres` container, its port, SMTP when it needs it."""
+    """One service of docker-compose.yml: the shared `*service` settings, its module, its Kafka
+    login, its database on the `postgres` container, its port, SMTP when it needs it."""
     env = {
+        "KAFKA_USERNAME": service.name,
+        "KAFKA_PASSWORD": compose_secret(password_variable(service.name)),
         "DATABASE_URL": f"postgresql://postgres@postgres:5432/{service.database}",
         "HTTP_PORT": str(service.http_port),
         **(COMPOSE_SMTP if Need.SMTP in service.needs else {}),
@@ -60,7 +99,7 @@ def compose_entry(service: Service) -> str:
 
 
 def compose_services(services: Sequence[Service]) -> str:
-    return "\n".join(compose_entry(s) for s in services)
+    return "\n".join([compose_kafka_setup(services), *(compose_entry(s) for s in services)])
 
 
 def readme_services(services: Sequence[Service]) -> str:

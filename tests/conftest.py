@@ -22,7 +22,7 @@ from clients.kiosk.client import BookingClient
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.db import create_pool, ensure_database, migrate
 from tests import identity_support
-from tests.support import PORT_OFFSET, SLOT, System
+from tests.support import PORT_OFFSET, SLOT, System, credentials
 
 TEST_ROOT = (
     Path(__file__).resolve().parents[1] / ".local" / ("test" if not SLOT else f"test-{SLOT}")
@@ -57,8 +57,14 @@ def system(stack: Stack) -> Iterator[System]:
 
 @pytest.fixture
 async def client(system: System) -> AsyncIterator[BookingClient]:
+    """Sends as the kiosk principal with each command's sender's proof; reads the answers as
+    admin (a kiosk may not read booking.events)."""
+    bootstrap = system.stack.kafka_bootstrap
     async with BookingClient(
-        system.stack.kafka_bootstrap, credentials=identity_support.token_for
+        bootstrap,
+        sender=credentials("kiosk"),
+        reader=credentials("admin"),
+        proof=identity_support.token_for,
     ) as client:
         yield client
 

@@ -39,6 +39,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
+import pytest
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pydantic import TypeAdapter
@@ -143,7 +144,11 @@ class ServiceHarness:
         self.dsn = dsn
         self.clock = clock or Clock()
         self.relay = NoRelay()
-        settings = RuntimeSettings.from_env(spec.name, spec.default_http_port)
+        with pytest.MonkeyPatch.context() as env:
+            # no broker here: a login is still part of a service's settings
+            env.setenv("KAFKA_USERNAME", spec.name)
+            env.setenv("KAFKA_PASSWORD", "in-memory-broker")
+            settings = RuntimeSettings.from_env(spec.name, spec.default_http_port)
         self.context = ServiceContext(
             settings=replace(settings, database_url=dsn),
             pool=pool,

@@ -31,8 +31,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from contracts.envelope import Message
 from contracts.notify import PublishNewsletter
 from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, Topic
+from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
 from tests.harness import proven_headers
+from tests.support import as_admin, as_sender
 
 FAR_FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 
@@ -111,6 +113,7 @@ class NotifyInstance:
         self.env = {
             "DEVELOPMENT": "1",  # development secrets: tests sign links with the public key
             "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            **kafka_login("notify"),
             "DATABASE_URL": stack.postgres_dsn(self.database),
             "HTTP_PORT": str(http_port),
             "CONSUMER_GROUP": self.database,
@@ -167,7 +170,7 @@ def begin_at_end(bootstrap: str, group: str, topics: Sequence[Topic]) -> None:
 
     async def commit_ends() -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **as_admin()
         )
         await consumer.start()
         try:
@@ -202,7 +205,10 @@ async def seed_subscribers(dsn: str, emails: Sequence[str], language: str = "ja"
 
 
 async def publish(bootstrap: str, topic: str, key: str, message: Message) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    """As a client would (`web`) on a command topic; as admin, playing a service, elsewhere."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, **as_sender(topic)
+    )
     await producer.start()
     try:
         headers = [(k, v.encode()) for k, v in proven_headers(message).items()]

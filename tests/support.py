@@ -34,10 +34,14 @@ from contracts.booking import (
     SpaceId,
     booking_event_adapter,
 )
-from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, Topic
+from contracts.topics import BOOKING_EVENTS, COMMAND_TOPICS, NOTIFY_COMMANDS, Topic
+from deploy.kafka_acls import ADMIN
+from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
 from services.booking.domain import DEFAULT_POLICY, day_hours, has_evening
+from services.registry import SERVICES as REGISTRY_SERVICES
 from services.registry import Service, processes
+from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs, development_credentials
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 T = TypeVar("T")
@@ -88,6 +92,43 @@ PORT_OFFSET = 10 * SLOT
 
 SERVICE_PORT_OFFSET = 20000 + PORT_OFFSET  # each registry port + 20000, + 10 per slot
 
+
+# --- who the tests are on Kafka (deploy/kafka_acls.py) -------------------------------------------
+# Tests send commands as a client would (`kiosk` for booking's, `web` for any command topic) and
+# observe topics, or play a broken service, as `admin`, the super user of the test stack.
+
+
+def credentials(principal: str) -> KafkaCredentials:
+    return development_credentials(principal)
+
+
+def login(principal: str) -> dict[str, Any]:
+    """aiokafka's keyword arguments to connect as ``principal``."""
+    return connection_kwargs(credentials(principal))
+
+
+def as_admin() -> dict[str, Any]:
+    return login(ADMIN)
+
+
+def as_sender(topic: str) -> dict[str, Any]:
+    """A client (`web`) for a command topic; anything else only a service writes (admin)."""
+    return login("web") if topic in {t.name for t in COMMAND_TOPICS} else as_admin()
+
+
+def kcat_login(principal: str) -> list[str]:
+    """kcat's options to log in as ``principal``: SASL/PLAIN, which the local stack offers for
+    Debian's kcat (its librdkafka fails Kafka 4's SCRAM check)."""
+    return ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=PLAIN",
+            "-X", f"sasl.username={principal}",
+            "-X", f"sasl.password={credentials(principal).password}"]  # fmt: skip
+
+
+def principal_of(module: str) -> str:
+    """The Kafka principal of the registry's service run as ``python -m <module>``."""
+    return next(s.name for s in REGISTRY_SERVICES if s.module == module)
+
+
 # What the test stack adds to a service's environment, by service; a service not named here
 # runs with the stack's defaults.
 TEST_ENV: dict[str, tuple[tuple[str, str], ...]] = {
@@ -131,6 +172,7 @@ class System:
         return {
             "DEVELOPMENT": "1",  # the test stack may use development secrets
             "KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
+            **kafka_login(principal_of(service.module)),
             "DATABASE_URL": self.stack.postgres_dsn(service.database),
             "HTTP_PORT": str(service.http_port),
             "CONSUMER_GROUP": service.database,
@@ -201,8 +243,9 @@ NOTIFY_INPUTS = (BOOKING_EVENTS, NOTIFY_COMMANDS)  # what notify consumes, dead 
 async def consumer_caught_up(bootstrap: str, group: str, topics: Sequence[Topic]) -> bool:
     """Whether the consumer group has committed the end of each partition of the topics:
     every record on them handled."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **as_admin())
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                **as_admin())  # fmt: skip
     await admin.start()
     await consumer.start()
     try:
@@ -314,7 +357,9 @@ class TopicLog:
     ) -> list[ConsumerRecord[bytes, bytes]]:
         """Every record so far: read on to the end offsets of this moment, then, with `until`,
         keep consuming as records arrive until it holds or `timeout` seconds have passed."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **as_admin()
+        )
         await consumer.start()
         try:
             tps = [TopicPartition(self.topic.name, p) for p in range(self.topic.partitions)]

@@ -7,6 +7,10 @@ On a development machine `python -m deploy.local token staff reception` prints o
 is fetched from the booking service over HTTP (`--answers-url`, BOOKING_URL), for this caller
 only: the kiosk never reads the events topic, which carries every organisation's contacts.
 
+Kafka: commands are sent as the kiosk's own principal (KAFKA_USERNAME/KAFKA_PASSWORD; with
+DEVELOPMENT=1 by default `kiosk` and its development password), which may write
+booking.commands and nothing else.
+
     python -m clients.kiosk register --name 港北みどりの会 --kind citizen_group \
         --contact-name "山田 花子" --email hanako@example.org
     python -m clients.kiosk book --org ORG_ID --space ab \
@@ -18,7 +22,7 @@ only: the kiosk never reads the events topic, which carries every organisation's
 Times without an offset are Asia/Tokyo. To retry a command safely, pass the `--message-id` printed
 by the first try: the service answers it again with the same outcome and never acts twice.
 Exit status: 0 done (confirmed, registered, cancelled, checked in or out), 1 refused, 2 bad input,
-3 still pending at the timeout.
+3 still pending at the timeout, 4 refused by Kafka (login or permission).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from clients.kiosk.client import BookingClient, Outcome
@@ -54,6 +59,8 @@ from contracts.booking import (
     SpaceId,
 )
 from contracts.envelope import new_message_id
+from services.runtime.kafka_auth import credentials_from_env
+from services.runtime.secrets import SecretError
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -107,6 +114,9 @@ def parser() -> argparse.ArgumentParser:
     check_out = sub.add_parser("check-out", help="end a Lab visit")
     check_out.add_argument("--slip", required=True, help="usage slip number, e.g. 20300107-012")
     return p
+
+
+KIOSK_PRINCIPAL = "kiosk"
 
 
 def build_command(args: argparse.Namespace) -> Command:
@@ -185,9 +195,18 @@ async def main(argv: list[str]) -> int:
         return 2
     token: str = args.token
     print(f"message_id={cmd.message_id}")
-    async with BookingClient(args.bootstrap, credentials=lambda _: token,
-                             answers_url=args.answers_url) as client:  # fmt: skip
-        outcome = await client.request(cmd, args.timeout)
+    try:
+        sender = credentials_from_env(KIOSK_PRINCIPAL)
+    except SecretError as exc:
+        print(f"kafka: {exc}", file=sys.stderr)
+        return 2
+    try:
+        async with BookingClient(args.bootstrap, sender=sender, proof=lambda _: token,
+                                 answers_url=args.answers_url) as client:  # fmt: skip
+            outcome = await client.request(cmd, args.timeout)
+    except KafkaError as exc:  # a refused login or topic: say which, never a traceback
+        print(f"kafka refused the kiosk: {type(exc).__name__} {exc}", file=sys.stderr)
+        return 4
     if outcome is None:
         print(
             f"pending: no answer within {args.timeout:.0f}s; retry with --message-id"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy.local.stack import Stack, StackConfig, StackError
+from services.runtime.kafka_auth import DEV_SECRETS_DIR
 
 
 def _importable(module: str) -> bool:
@@ -48,7 +49,8 @@ def up(stack: Stack, *, infra_only: bool) -> None:
     for process in processes:
         _timed(process.name, functools.partial(stack.start_process, process))
     print()
-    print(f"Kafka bootstrap   {stack.kafka_bootstrap}")
+    print(f"Kafka bootstrap   {stack.kafka_bootstrap}  (SASL/SCRAM-SHA-512, users: admin,")
+    print(f"                  the services, kiosk, web; passwords in {DEV_SECRETS_DIR})")
     print(f"PostgreSQL        {stack.postgres_dsn('<db>')}")
     print(f"Mail (Maildir)    {stack.maildir}  (SMTP 127.0.0.1:{stack.config.smtp_port})")
     print(f"Prometheus        {stack.prometheus_url}")

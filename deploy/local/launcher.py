@@ -12,6 +12,7 @@ from deploy.local.probes import http_status
 from deploy.local.supervisor import Supervisor
 from services.registry import Need, Process
 from services.runtime.identity import ensure_development_keys
+from services.runtime.kafka_auth import development_password
 
 READY_TIMEOUT_S = 60.0
 
@@ -20,10 +21,12 @@ def service_env(
     process: Process, *, kafka_bootstrap: str, database_url: str, smtp_port: int
 ) -> dict[str, str]:
     """The environment a service process is started with. DEVELOPMENT=1: a local stack is the
-    explicit development mode, where secrets may keep their public development defaults."""
+    explicit development mode, where secrets may keep their public development defaults. Each
+    service logs in to Kafka as its own principal (``deploy/kafka_acls.py``)."""
     env = {
         "DEVELOPMENT": "1",
         "KAFKA_BOOTSTRAP": kafka_bootstrap,
+        **kafka_login(process.service.name),
         "DATABASE_URL": database_url,
         "HTTP_PORT": str(process.http_port),
     }
@@ -31,6 +34,11 @@ def service_env(
         env["SMTP_HOST"] = "127.0.0.1"
         env["SMTP_PORT"] = str(smtp_port)
     return env
+
+
+def kafka_login(principal: str) -> dict[str, str]:
+    """The environment that makes a process log in to the local Kafka as ``principal``."""
+    return {"KAFKA_USERNAME": principal, "KAFKA_PASSWORD": development_password(principal)}
 
 
 class Launcher:

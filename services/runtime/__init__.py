@@ -10,6 +10,7 @@ schedule.py       the durable schedule (time-based work that survives restarts)
 supervisor.py     supervised background tasks and /readyz
 periodic.py       work every N seconds that survives passing faults
 probes.py         whether Kafka answers
+kafka_auth.py     the service's Kafka login, and the arguments of every Kafka connection
 retention.py      tables that stop growing
 clock.py          the service's (shiftable) clock
 errors.py         what is transient, and error texts that are safe to store and log

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from contracts.envelope import Message, header_fields, new_message_id
 from contracts.topics import Topic
 from services.runtime.errors import clean
+from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs
 from services.runtime.metrics import Metrics
 from services.runtime.supervisor import beat
 
@@ -129,6 +130,8 @@ class OutboxRelay:
         metrics: Metrics,
         batch: int = 1000,
         poll_s: float = 0.5,
+        *,
+        credentials: KafkaCredentials,
     ) -> None:
         self.pool = pool
         self.metrics = metrics
@@ -141,6 +144,7 @@ class OutboxRelay:
             linger_ms=2,
             max_batch_size=256 * 1024,
             max_request_size=MAX_REQUEST_BYTES,
+            **connection_kwargs(credentials),
         )
         self._wake = asyncio.Event()
         self._stopping = False

@@ -34,7 +34,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
-from contracts.topics import Topic
+from contracts.topics import Topic, owned_topics
 from services.runtime import kafka_records
 from services.runtime.answers import answers_router
 from services.runtime.clock import Clock
@@ -43,6 +43,7 @@ from services.runtime.db import create_pool, ensure_database, migrate
 from services.runtime.errors import clean
 from services.runtime.http import build_http_app, build_server
 from services.runtime.identity import Keyring
+from services.runtime.kafka_auth import faststream_security
 from services.runtime.logs import adopt, configure_logging
 from services.runtime.metrics import Metrics
 from services.runtime.outbox import OutboxRelay, measure_backlog
@@ -96,9 +97,9 @@ class ServiceSpec:
     routers: RoutersFactory = field(default=lambda ctx: ())
     jobs: JobsFactory = field(default=lambda ctx: {})
 
-    def topics(self) -> list[Topic]:
-        consumed = [s.topic for s in self.subscriptions]
-        return [*consumed, *(t.dlq for t in consumed), *self.produces]
+    def owned_topics(self) -> tuple[Topic, ...]:
+        """What the service creates and configures at start: not other services' events."""
+        return owned_topics([s.topic for s in self.subscriptions], self.produces)
 
 
 def answer_routes(spec: ServiceSpec, ctx: ServiceContext) -> list[APIRouter]:
@@ -110,6 +111,7 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
     kafka_records.install()
     broker = KafkaBroker(
         ctx.settings.kafka_bootstrap,
+        security=faststream_security(ctx.settings.kafka_credentials),
         middlewares=[KafkaPrometheusMiddleware(registry=ctx.metrics.registry, app_name=spec.name)],
         graceful_timeout=30.0,
         logger=logging.getLogger("faststream"),
@@ -228,13 +230,18 @@ async def serve(spec: ServiceSpec) -> None:
     await ensure_database(settings.database_url)
     pool = await create_pool(settings.database_url)
     await migrate(pool, spec.migrations)
-    await ensure_topics(settings.kafka_bootstrap, spec.topics())
+    await ensure_topics(settings.kafka_bootstrap, spec.owned_topics(), settings.kafka_credentials)
 
     metrics = Metrics()
     repeats.on_suppressed = lambda logger: metrics.log_suppressed.labels(logger).inc()
     supervisor = Supervisor(metrics)
     relay = OutboxRelay(
-        pool, settings.kafka_bootstrap, metrics, settings.outbox_batch, settings.outbox_poll_s
+        pool,
+        settings.kafka_bootstrap,
+        metrics,
+        settings.outbox_batch,
+        settings.outbox_poll_s,
+        credentials=settings.kafka_credentials,
     )
     ctx = ServiceContext(settings, pool, metrics, relay, Keyring.load(), Clock.from_env())
     broker = build_broker(spec, ctx) if settings.consumes else None

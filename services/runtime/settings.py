@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import TypeVar
 
+from services.runtime.kafka_auth import KafkaCredentials, credentials_from_env
+
 
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -46,6 +48,12 @@ class RuntimeSettings:
     """What every service reads from its environment.
 
     KAFKA_BOOTSTRAP   Kafka bootstrap servers            (default 127.0.0.1:19092)
+    KAFKA_USERNAME    the service's Kafka principal       (DEVELOPMENT=1: default the service name)
+    KAFKA_PASSWORD    its SCRAM password                  (DEVELOPMENT=1: default its development
+                      password from .local/secrets/kafka/; required otherwise)
+    KAFKA_SASL_MECHANISM     SCRAM-SHA-512 or SCRAM-SHA-256 (default SCRAM-SHA-512)
+    KAFKA_SECURITY_PROTOCOL  SASL_SSL or SASL_PLAINTEXT (default SASL_SSL; DEVELOPMENT=1:
+                      SASL_PLAINTEXT, the local broker listens on loopback only)
     DATABASE_URL      the service's own database          (default .../<service> on port 15432)
     HTTP_HOST         address of /metrics, /healthz ...   (default 127.0.0.1)
     HTTP_PORT         port of the same                    (default per service)
@@ -65,6 +73,7 @@ class RuntimeSettings:
 
     service: str
     kafka_bootstrap: str
+    kafka_credentials: KafkaCredentials
     database_url: str
     http_host: str
     http_port: int
@@ -90,6 +99,7 @@ class RuntimeSettings:
         return cls(
             service=service,
             kafka_bootstrap=env_str("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+            kafka_credentials=credentials_from_env(service),
             database_url=env_str(
                 "DATABASE_URL", f"postgresql://postgres@127.0.0.1:15432/{service}"
             ),

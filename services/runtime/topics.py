@@ -1,6 +1,7 @@
 """Creating the topics a service declares, with their partition counts and settings (no broker
 auto-create). Settings of topics that exist already are brought up to date, so a stack created
-before a setting was added (the dead-letter topics' record size) gets it too."""
+before a setting was added (the dead-letter topics' record size, the command topics' append
+time) gets it too."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from contracts.topics import Topic
+from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs
 
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[Topic]) -> None:
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[Topic], credentials: KafkaCredentials
+) -> None:
+    """Create what is missing and bring the settings of the others up to date. Only topics
+    the caller may describe are listed by Kafka: a service passes the topics it owns
+    (``deploy/kafka_acls.py`` grants it their creation and settings)."""
     wanted = {t.name: t for t in topics}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **connection_kwargs(credentials))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -46,6 +53,12 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic]) -> None:
             if name in existing and t.config
         ]
         if configured:
-            await admin.alter_configs(configured)
+            for response in await admin.alter_configs(configured):
+                for code, _message, _type, name in response.resources:
+                    if code:
+                        raise RuntimeError(
+                            f"could not update the settings of topic {name}: Kafka error code "
+                            f"{code}"
+                        )
     finally:
         await admin.close()

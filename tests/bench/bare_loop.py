@@ -27,6 +27,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from tests.support import as_admin
+
 REQUESTS = "bench.bare.requests"
 REPLIES = "bench.bare.replies"
 PARTITIONS = 6
@@ -48,7 +50,7 @@ CLAIM = (
 
 
 async def ensure_topics(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **as_admin())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (REQUESTS, REPLIES)])
@@ -65,10 +67,10 @@ async def run(bootstrap: str, dsn: str, max_batch: int, pipelined: bool) -> None
     await pool.execute(SCHEMA)
     consumer = AIOKafkaConsumer(
         REQUESTS, bootstrap_servers=bootstrap, group_id="bare-loop",
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        enable_auto_commit=False, auto_offset_reset="earliest", **as_admin(),
     )  # fmt: skip
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
-                                linger_ms=2)  # fmt: skip
+                                linger_ms=2, **as_admin())  # fmt: skip
     await consumer.start()
     await producer.start()
     stop = asyncio.Event()

@@ -51,6 +51,7 @@ from contracts.booking import (
 )
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.db import ensure_database
+from tests import identity_support
 from tests.bench import bare_loop
 from tests.bench.profile import Profile, print_top
 from tests.support import (
@@ -58,7 +59,9 @@ from tests.support import (
     Days,
     ServiceProcess,
     System,
+    as_admin,
     at,
+    credentials,
     register,
     reservation,
 )
@@ -217,9 +220,9 @@ async def throughput(
 async def bare_burst(bootstrap: str, count: int) -> float:
     """Decisions/s of the bare loop for a burst of `count` requests for distinct slots."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
-                                linger_ms=1)  # fmt: skip
+                                linger_ms=1, **as_admin())  # fmt: skip
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                fetch_max_wait_ms=20)  # fmt: skip
+                                fetch_max_wait_ms=20, **as_admin())  # fmt: skip
     await producer.start()
     await consumer.start()
     try:
@@ -382,7 +385,12 @@ async def mails_sent(system: System, count: int, timeout: float = 120.0) -> None
 
 
 async def bench(args: argparse.Namespace, system: System) -> None:
-    async with BookingClient(system.stack.kafka_bootstrap) as client:
+    async with BookingClient(
+        system.stack.kafka_bootstrap,
+        sender=credentials("kiosk"),
+        reader=credentials("admin"),
+        proof=identity_support.token_for,
+    ) as client:
         orgs = list(await asyncio.gather(*(register(client) for _ in range(ORGANISATIONS))))
         await mails_sent(system, ORGANISATIONS)  # measure bookings, not the welcome e-mails
         await run_step(client, "warm-up", slots(orgs, 500), 250)

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.stack
 
 
 def kiosk(system: System, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The command line at the reception desk, signed in as reception staff by default."""
-    env = {**os.environ, "CENTER_TOKEN": token or staff_token(Role.RECEPTION)}
+    """The command line at the reception desk on a development machine: it sends as the `kiosk`
+    principal with its development password, signed in as reception staff by default."""
+    env = {**os.environ, "DEVELOPMENT": "1", "CENTER_TOKEN": token or staff_token(Role.RECEPTION)}
     return subprocess.run(
         [sys.executable, "-m", "clients.kiosk", "--bootstrap", system.stack.kafka_bootstrap,
          "--answers-url", f"http://127.0.0.1:{system.http_port('booking')}",

@@ -19,7 +19,16 @@ from contracts.booking import (
     SpaceId,
 )
 from tests.harness import proven_headers
-from tests.support import DAYS, System, at, register, reservation, unique_email
+from tests.support import (
+    DAYS,
+    System,
+    as_admin,
+    at,
+    login,
+    register,
+    reservation,
+    unique_email,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -156,7 +165,8 @@ async def test_a_redelivered_event_sends_one_email(system: System, client: Booki
     outcome = await client.request(reservation(org, SpaceId.A, at(day, 15), at(day, 16)), 30)
     assert isinstance(outcome, ReservationConfirmed)
     await system.wait_for_mails(contact, 2)
-    producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap)
+    # admin plays booking's relay: only booking's principal may write booking.events
+    producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap, **as_admin())
     await producer.start()
     try:  # Kafka's at-least-once: the same event arrives at notify once more
         await producer.send_and_wait("booking.events", outcome.model_dump_json().encode(), key=b"a")
@@ -169,7 +179,7 @@ async def test_a_redelivered_event_sends_one_email(system: System, client: Booki
 async def dlq_records_with(
     bootstrap: str, marker: bytes, expected: int, timeout: float
 ) -> list[dict[str, str]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **as_admin())
     await consumer.start()
     found: list[dict[str, str]] = []
     try:
@@ -195,7 +205,7 @@ async def test_a_malformed_message_goes_to_the_dlq_and_the_partition_keeps_flowi
     org = await register(client)
     day = DAYS.next()
     marker = uuid4().hex.encode()
-    producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap, **login("kiosk"))
     await producer.start()
     try:  # same key as the good request after it: same partition, right before it
         await producer.send_and_wait("booking.commands", b"{not json " + marker, key=b"a")
@@ -225,7 +235,7 @@ async def test_a_command_with_binary_or_empty_headers_is_still_handled(
     day = DAYS.next()
     cmd = reservation(org, SpaceId.B, at(day, 16), at(day, 17))
     future = client.waiting.setdefault(cmd.message_id, asyncio.get_running_loop().create_future())
-    producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap, **login("kiosk"))
     await producer.start()
     try:
         await producer.send_and_wait(

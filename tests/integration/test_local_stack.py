@@ -35,7 +35,7 @@ from deploy.local.smtp_sink import MaildirHandler, _pattern
 from deploy.local.stack import INFRA, Stack, StackConfig
 from deploy.local.supervisor import proc_start_time
 from services.registry import processes
-from tests.support import PORT_OFFSET, SLOT
+from tests.support import PORT_OFFSET, SLOT, as_admin
 
 pytestmark = pytest.mark.stack
 
@@ -88,14 +88,14 @@ async def test_postgres_accepts_connections_and_btree_gist(local_stack: Stack) -
 async def test_kafka_topic_and_round_trip(local_stack: Stack) -> None:
     bootstrap = local_stack.kafka_bootstrap
     topic = f"stack-check-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **as_admin())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, **as_admin())
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"hello", key=b"aggregate-1")
@@ -108,6 +108,7 @@ async def test_kafka_topic_and_round_trip(local_stack: Stack) -> None:
         group_id="stack-check",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **as_admin(),
     )
     await consumer.start()
     try:

@@ -21,7 +21,7 @@ from contracts.booking import (
     booking_event_adapter,
 )
 from contracts.topics import BOOKING_EVENTS
-from tests.support import DAYS, TEST_QUOTA, System, at, register, reservation
+from tests.support import DAYS, TEST_QUOTA, System, as_admin, at, register, reservation
 
 pytestmark = pytest.mark.stack
 
@@ -44,7 +44,7 @@ def distinct_slots(org_ids: list[UUID], count: int) -> list[RequestReservation]:
 
 async def outcomes_on_topic(bootstrap: str, request_ids: set[UUID]) -> dict[UUID, set[UUID]]:
     """Every distinct outcome (by its message_id) of each request, read from the whole topic."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **as_admin())
     found: dict[UUID, set[UUID]] = defaultdict(set)
     await consumer.start()
     try:

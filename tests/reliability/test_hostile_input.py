@@ -36,7 +36,14 @@ from contracts.identity import Role
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS, Topic
 from tests.harness import proven_headers
 from tests.identity_support import DESK_ROLES, kafka_headers, staff_token
-from tests.support import System, register_command, topic_records
+from tests.support import (
+    System,
+    as_admin,
+    as_sender,
+    kcat_login,
+    register_command,
+    topic_records,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -143,7 +150,9 @@ def events_catalogue() -> list[Bad]:
 
 async def throw(bootstrap: str, topic: str, records: list[Bad]) -> dict[str, tuple[int, int]]:
     """Produce the records; (partition, offset) of each by name."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=2 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, max_request_size=2 * 1024 * 1024, **as_sender(topic)
+    )
     await producer.start()
     where = {}
     try:
@@ -380,7 +389,7 @@ async def test_a_header_key_that_is_not_text_is_dead_lettered_and_the_topic_flow
         written = await asyncio.to_thread(
             subprocess.run,
             [kcat.encode(), b"-P", b"-b", bootstrap.encode(), b"-t", b"booking.commands",
-             b"-k", b"a", *args],
+             *(a.encode() for a in kcat_login("kiosk")), b"-k", b"a", *args],
             input=marker, capture_output=True, timeout=30, check=False,
         )  # fmt: skip
         assert written.returncode == 0, written.stderr
@@ -411,7 +420,7 @@ async def test_a_command_compressed_with_any_codec_kafka_has_is_answered(
     written = await asyncio.to_thread(
         subprocess.run,
         [kcat, "-P", "-b", system.stack.kafka_bootstrap, "-t", BOOKING_COMMANDS.name,
-         "-k", command.partition_key(), "-z", codec,
+         *kcat_login("kiosk"), "-k", command.partition_key(), "-z", codec,
          "-H", f"authorization={proof(command)[-1][1].decode()}"],
         input=command.model_dump_json().encode(), capture_output=True, timeout=30, check=False,
     )  # fmt: skip
@@ -424,8 +433,9 @@ async def test_a_command_from_an_aborted_transaction_is_never_carried_out(
 ) -> None:
     aborted, after = register_command(), register_command()
     key = b"same-partition"
+    # admin: a transactional producer needs a transactional id grant no client principal has
     producer = AIOKafkaProducer(bootstrap_servers=system.stack.kafka_bootstrap,
-                                transactional_id=f"hostile-{uuid4()}")  # fmt: skip
+                                transactional_id=f"hostile-{uuid4()}", **as_admin())  # fmt: skip
     await producer.start()
     try:
         await producer.begin_transaction()

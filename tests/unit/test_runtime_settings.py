@@ -7,6 +7,13 @@ import pytest
 from services.runtime.settings import RuntimeSettings
 
 
+@pytest.fixture(autouse=True)
+def kafka_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service needs its Kafka login outside development (tests/unit/test_kafka_auth.py)."""
+    monkeypatch.setenv("KAFKA_USERNAME", "booking")
+    monkeypatch.setenv("KAFKA_PASSWORD", "unit-test-password")
+
+
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KAFKA_BOOTSTRAP", "DATABASE_URL", "HTTP_PORT", "CONSUMER_GROUP"):
         monkeypatch.delenv(name, raising=False)

@@ -4,6 +4,17 @@ The jars are fetched once with Maven (``deploy/local/kafka/pom.xml`` pins the ve
 ``.local/kafka-<version>/libs``, shared by every stack root. Each root renders its own
 ``server.properties`` and log4j2 configuration from the templates beside the pom, and formats
 its storage once with a fresh cluster id.
+
+No client is anonymous (ARCHITECTURE.md, "Security"): the broker takes SASL/SCRAM logins only,
+and refuses whatever ``deploy/kafka_acls.py`` does not allow. The ``admin`` super user is
+created with the storage (``--add-scram``), since nobody could log in to create it afterwards;
+once the broker serves, ``python -m deploy.kafka_setup`` (as admin) creates or updates every
+other principal's SCRAM user, creates the declared topics and applies the ACL table. The
+passwords are the development passwords of ``.local/secrets/kafka/`` (shared by every root of
+this checkout); the rendered ``server.properties`` holds them and is readable by its owner
+only. The client listener also offers SASL/PLAIN with the same users and passwords, for Debian's
+``kcat``, whose librdkafka (before 2.6.1) fails Kafka 4's SCRAM nonce check; everything of ours
+uses SCRAM.
 """
 
 from __future__ import annotations
@@ -13,17 +24,22 @@ import re
 import shutil
 import string
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
-from deploy.local.config import REPO_ROOT, StackConfig
+from deploy.kafka_acls import ADMIN, principals
+from deploy.local.config import REPO_ROOT, StackConfig, python_env
 from deploy.local.errors import StackError, tail_text
 from deploy.local.probes import port_open
 from deploy.local.supervisor import Supervisor
+from services.runtime.kafka_auth import DEFAULT_MECHANISM, development_password
 
 KAFKA_DIR = Path(__file__).resolve().parents[1] / "kafka"
 KAFKA_POM = KAFKA_DIR / "pom.xml"
 GRACE_SECONDS = 30.0
+CONTROLLER_USER = "controller"  # the controller listener's static PLAIN user (internal)
+SETUP_TIMEOUT_S = 120.0
 
 
 def kafka_version() -> str:
@@ -90,25 +106,45 @@ class Kafka:
         self.base.mkdir(parents=True, exist_ok=True)
         self.supervisor.logs.mkdir(parents=True, exist_ok=True)
         properties = self.base / "server.properties"
+        properties.touch(mode=0o600)
+        properties.chmod(0o600)  # it holds the admin's and the controller's passwords
         render(
             KAFKA_DIR / "server.properties.in",
             properties,
             kafka_port=self.config.kafka_port,
             controller_port=self.config.controller_port,
             data_dir=self.data,
+            admin_password=development_password(ADMIN),
+            controller_password=development_password(CONTROLLER_USER),
+            plain_users="".join(
+                f' user_{name}="{development_password(name)}"' for name in principals()
+            ),
         )
         log4j = self.base / "log4j2.properties"
         render(KAFKA_DIR / "log4j2.properties.in", log4j, log_file=self.log)
         return properties
 
+    @property
+    def _secured_marker(self) -> Path:
+        """Present once the storage was formatted with the admin's SCRAM user."""
+        return self.data / "scram-admin.ok"
+
     def _format(self, jvm: list[str], properties: Path) -> None:
-        """Format the KRaft storage once, as a standalone quorum of one voter."""
+        """Format the KRaft storage once, as a standalone quorum of one voter, with the admin's
+        SCRAM user in it."""
         if (self.data / "meta.properties").exists():
+            if not self._secured_marker.exists():
+                raise StackError(
+                    f"the Kafka storage in {self.data} predates authentication (no admin user "
+                    f"can log in to it): stop the stack, delete that folder (its topics are "
+                    f"lost, the databases are kept) and start again"
+                )
             return
         shutil.rmtree(self.data, ignore_errors=True)
+        admin = f"{DEFAULT_MECHANISM}=[name={ADMIN},password={development_password(ADMIN)}]"
         formatted = subprocess.run(
             [*jvm, "kafka.tools.StorageTool", "format", "--standalone",
-             "-t", cluster_id(), "-c", str(properties)],
+             "-t", cluster_id(), "-c", str(properties), "--add-scram", admin],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if formatted.returncode != 0:
@@ -116,6 +152,7 @@ class Kafka:
                 "formatting the Kafka storage failed:\n"
                 + tail_text(formatted.stdout + formatted.stderr)
             )
+        self._secured_marker.touch()
 
     def start(self) -> None:
         """Format the KRaft storage once, start the broker and wait until it serves."""
@@ -142,6 +179,20 @@ class Kafka:
         self.supervisor.wait(
             self.name, ready, timeout=90, process=process, logs=[self.log, self.out]
         )
+        self.set_up()
+
+    def set_up(self) -> None:
+        """Users, topics and ACLs of ``deploy/kafka_acls.py``, applied as admin. In a process of
+        its own: it needs the project's Kafka client, which this package does not import."""
+        done = subprocess.run(
+            [sys.executable, "-m", "deploy.kafka_setup", "--bootstrap", self.bootstrap],
+            env=python_env(DEVELOPMENT="1", KAFKA_USERNAME=ADMIN,
+                           KAFKA_PASSWORD=development_password(ADMIN)),
+            cwd=REPO_ROOT, capture_output=True, text=True,
+            timeout=SETUP_TIMEOUT_S, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise StackError("setting up Kafka's users and ACLs failed:\n" + tail_text(done.stderr))
 
     def stop(self) -> None:
         self.supervisor.terminate(self.name, GRACE_SECONDS)
