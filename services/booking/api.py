@@ -281,8 +281,8 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
         fiscal_year: Annotated[int, Query(ge=2020, le=2100, description="April-March, e.g. 2024")],
         format: Annotated[Literal["json", "csv"], Query()] = "json",
     ) -> Response | dict[str, Any]:
-        """Space A/B occupancy per month (atrium-combined and A/B-alone) and Lab visitors; the
-        counting rules are in services/booking/occupancy.py."""
+        """Space A/B occupancy per month (atrium-combined and A/B-alone) and Lab visitors, for
+        the center's staff; the counting rules are in services/booking/occupancy.py."""
         async with reads:
             report = await load_occupancy(pool, fiscal_year, policy)
         if format == "csv":

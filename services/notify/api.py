@@ -271,7 +271,8 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
     @router.get("/newsletters/{issue_id}", responses=error_responses(404),
                 dependencies=[Depends(newsletter_readers)])  # fmt: skip
     async def progress(issue_id: UUID) -> IssueProgress:
-        """Progress of an issue (sent / failed / remaining, time left) and its open rate."""
+        """Progress of an issue (sent / failed / remaining, time left) and its open rate, for
+        newsletter editors and the auditor."""
         row = await store.issue_progress(ctx.pool, issue_id)
         if row is None:
             raise HTTPException(404, f"no newsletter issue {issue_id}")
