@@ -174,7 +174,7 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     pool = ctx.pool
     reads = asyncio.Semaphore(READ_CONCURRENCY)
     policy = settings.policy
-    doors = Doors(ctx.keyring, ctx.clock)
+    doors = Doors.of(ctx)
     reservation_readers = doors.lock(access.RESERVATION_READERS)
     report_readers = doors.lock(access.REPORT_READERS)
 

@@ -160,7 +160,7 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
     router = APIRouter(tags=["newsletter"])
     key = handlers.settings.signing_key
     limit = subscribe_limit()
-    doors = Doors(ctx.keyring, ctx.clock)
+    doors = Doors.of(ctx)
 
     newsletter_readers = doors.lock(NEWSLETTER_READERS)
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
@@ -46,6 +46,9 @@ from starlette.routing import BaseRoute
 
 from services.runtime.clock import Clock
 from services.runtime.identity import ANONYMOUS, MAX_TOKEN_BYTES, Allow, Caller, ProofError
+
+if TYPE_CHECKING:  # the service module builds the HTTP app, which imports this one
+    from services.runtime.service import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,11 @@ class Doors:
     def __init__(self, keyring: Verifier, clock: Clock) -> None:
         self.keyring = keyring
         self.clock = clock
+
+    @classmethod
+    def of(cls, ctx: ServiceContext) -> Doors:
+        """The doors of a running service (its context's keyring and clock)."""
+        return cls(ctx.keyring, ctx.clock)
 
     def prove(self, authorization: str | None) -> Caller:
         """The caller an `Authorization` value proves now; ANONYMOUS without one; a 401 for a

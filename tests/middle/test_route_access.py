@@ -28,6 +28,7 @@ from contracts.booking import OrganisationRegistered, ReservationConfirmed, Spac
 from contracts.identity import PrincipalKind, Role
 from services.notify import links, store
 from services.notify.settings import DEV_SIGNING_KEY
+from services.registry import SERVICES
 from tests.harness import ServiceHarness
 from tests.identity_support import (
     http_headers,
@@ -228,6 +229,8 @@ async def test_every_route_of_every_service_answers_each_caller_as_the_table_say
     seeded: tuple[dict[str, ServiceHarness], Seed],
 ) -> None:
     services, seed = seeded
+    registered = {service.name for service in SERVICES}
+    assert registered == set(services), f"walk every registered service here: {registered}"
     callers, table = read_table()
     tokens = caller_tokens(seed)
     assert set(callers) == set(tokens), "the table's columns are not the callers tried here"
