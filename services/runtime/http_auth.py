@@ -42,10 +42,12 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
+from prometheus_client import CollectorRegistry, Counter
 from starlette.routing import BaseRoute
 
 from services.runtime.clock import Clock
 from services.runtime.identity import ANONYMOUS, MAX_TOKEN_BYTES, Allow, Caller, ProofError
+from services.runtime.metrics import Metrics
 
 if TYPE_CHECKING:  # the service module builds the HTTP app, which imports this one
     from services.runtime.service import ServiceContext
@@ -97,6 +99,16 @@ class BearerProof(SecurityBase):
 PROOF = BearerProof()
 
 
+def refusal_counter(registry: CollectorRegistry) -> Counter:
+    return Counter(
+        "http_requests_refused_total",
+        "Requests a route's lock refused, by route template and reason (no_proof, "
+        "invalid_token, not_admitted).",
+        ["route", "reason"],
+        registry=registry,
+    )
+
+
 def unauthorised(reason: str, invalid: bool) -> HTTPException:
     challenge = 'Bearer error="invalid_token"' if invalid else "Bearer"
     return HTTPException(401, reason, headers={"WWW-Authenticate": challenge})
@@ -109,26 +121,37 @@ class Lock:
         self.doors = doors
         self.rule = rule
 
-    async def __call__(self, authorization: Annotated[str | None, Depends(PROOF)]) -> Caller:
-        caller = self.doors.prove(authorization)
+    async def __call__(
+        self, request: Request, authorization: Annotated[str | None, Depends(PROOF)]
+    ) -> Caller:
+        try:
+            caller = self.doors.prove(authorization)
+        except HTTPException:
+            self.doors.count_refusal(request, "invalid_token")
+            raise
         if caller.anonymous:
+            self.doors.count_refusal(request, "no_proof")
             raise unauthorised(NO_PROOF, invalid=False)
         if not self.rule(caller):
+            self.doors.count_refusal(request, "not_admitted")
             raise HTTPException(403, NOT_ADMITTED)
         return caller
 
 
 class Doors:
-    """The locks of one service's routes: its keyring and its clock."""
+    """The locks of one service's routes: its keyring, its clock, and the count of refusals
+    by route and reason (`http_requests_refused_total`): a wave of `invalid_token` is a clock
+    out of step with the issuer's, or someone trying tokens."""
 
-    def __init__(self, keyring: Verifier, clock: Clock) -> None:
+    def __init__(self, keyring: Verifier, clock: Clock, metrics: Metrics | None = None) -> None:
         self.keyring = keyring
         self.clock = clock
+        self.refusals = metrics.once("http_refusals", refusal_counter) if metrics else None
 
     @classmethod
     def of(cls, ctx: ServiceContext) -> Doors:
-        """The doors of a running service (its context's keyring and clock)."""
-        return cls(ctx.keyring, ctx.clock)
+        """The doors of a running service (its context's keyring, clock and metrics)."""
+        return cls(ctx.keyring, ctx.clock, ctx.metrics)
 
     def prove(self, authorization: str | None) -> Caller:
         """The caller an `Authorization` value proves now; ANONYMOUS without one; a 401 for a
@@ -144,6 +167,11 @@ class Doors:
         except Exception as exc:
             log.error("verifying a token failed unexpectedly: %s", type(exc).__name__)
             raise unauthorised("token invalid", invalid=True) from None
+
+    def count_refusal(self, request: Request, reason: str) -> None:
+        if self.refusals is not None:
+            route = getattr(request.scope.get("route"), "path", "(no route)")
+            self.refusals.labels(route, reason).inc()
 
     def lock(self, rule: Allow) -> Lock:
         return Lock(self, rule)

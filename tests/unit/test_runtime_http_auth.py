@@ -43,8 +43,11 @@ class BrokenKeyring:
         raise RuntimeError("unforeseen")
 
 
-def locked_app(clock: Clock | None = None, keyring: object = None) -> httpx.AsyncClient:
-    doors = Doors(keyring or identity_support.keyring(), clock or Clock())  # type: ignore[arg-type]
+def locked_app(
+    clock: Clock | None = None, keyring: object = None, metrics: Metrics | None = None
+) -> httpx.AsyncClient:
+    keys = keyring or identity_support.keyring()
+    doors = Doors(keys, clock or Clock(), metrics)  # type: ignore[arg-type]
     router = APIRouter()
     editors = doors.lock(staff(Role.NEWSLETTER_EDITOR))
 
@@ -210,6 +213,25 @@ async def test_the_openapi_document_declares_the_bearer_scheme_on_locked_routes_
         operation = document["paths"][path]["get"]
         assert "security" not in operation, path
         assert not {"401", "403"} & set(operation["responses"]), path
+
+
+async def test_refusals_are_counted_by_route_and_reason() -> None:
+    metrics = Metrics()
+    async with locked_app(metrics=metrics) as http:
+        await http.get("/newsletters")
+        await http.get("/newsletters", headers={"Authorization": "Bearer forged"})
+        await http.get("/newsletters", headers=http_headers(staff_token(Role.RECEPTION)))
+        await http.get("/newsletters", headers=http_headers(staff_token(Role.NEWSLETTER_EDITOR)))
+        await http.get("/mine/1")
+
+    def count(route: str, reason: str) -> float | None:
+        labels = {"route": route, "reason": reason}
+        return metrics.registry.get_sample_value("http_requests_refused_total", labels)
+
+    assert count("/newsletters", "no_proof") == 1
+    assert count("/newsletters", "invalid_token") == 1
+    assert count("/newsletters", "not_admitted") == 1
+    assert count("/mine/{number}", "no_proof") == 1
 
 
 def test_a_service_with_a_route_that_declares_no_access_cannot_be_built() -> None:
