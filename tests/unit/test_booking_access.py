@@ -26,6 +26,12 @@ def test_an_organisation_reads_its_own_reservations() -> None:
     assert may_read_reservations_of(Caller(PrincipalKind.ORGANISATION, str(HOLDER)), HOLDER)
 
 
+def test_the_same_id_written_otherwise_is_the_same_organisation() -> None:
+    capitals = Caller(PrincipalKind.ORGANISATION, str(HOLDER).upper())
+    assert may_read_reservations_of(capitals, HOLDER)
+    assert not may_read_reservations_of(Caller(PrincipalKind.ORGANISATION, "not-an-id"), HOLDER)
+
+
 def test_another_organisation_does_not() -> None:
     other = Caller(PrincipalKind.ORGANISATION, str(uuid4()))
     assert RESERVATION_READERS(other)  # past the lock: what it asks for decides
