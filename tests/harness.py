@@ -41,6 +41,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import ConsumerRecord
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pydantic import TypeAdapter
 
@@ -162,6 +163,7 @@ class ServiceHarness:
         self._offsets: dict[str, int] = {}
         self._busy = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
+        self._app: FastAPI | None = None
 
     async def __aenter__(self) -> ServiceHarness:
         await self._test_broker.__aenter__()
@@ -310,17 +312,23 @@ class ServiceHarness:
     # --- reads -----------------------------------------------------------------------------
 
     @property
-    def http(self) -> httpx.AsyncClient:
-        """The service's HTTP routes in process, as its HTTP server would serve them."""
-        if self._http is None:
-            app = build_http_app(
+    def app(self) -> FastAPI:
+        """The service's HTTP app, as its HTTP server would serve it (built on first use)."""
+        if self._app is None:
+            self._app = build_http_app(
                 self.spec.name,
                 self.context.metrics,
                 AlwaysReady(),
                 [*self.spec.routers(self.context), *answer_routes(self.spec, self.context)],
             )
+        return self._app
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The service's HTTP routes in process, as its HTTP server would serve them."""
+        if self._http is None:
             self._http = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://service.test"
+                transport=httpx.ASGITransport(app=self.app), base_url="http://service.test"
             )
         return self._http
 

@@ -56,8 +56,12 @@ def token(
     return minted[1]
 
 
-def staff_token(*roles: Role, subject: str = "staff-1", name: str = "Test Staff") -> str:
-    return token(PrincipalKind.STAFF, subject, roles or (Role.COORDINATOR,), name=name)
+def staff_token(
+    *roles: Role, subject: str = "staff-1", name: str = "Test Staff", now: datetime | None = None
+) -> str:
+    """`now` is the time of the service that will judge the token (a service whose clock a
+    test moved judges by its own time)."""
+    return token(PrincipalKind.STAFF, subject, roles or (Role.COORDINATOR,), name=name, now=now)
 
 
 def organisation_token(organisation_id: UUID | str) -> str:

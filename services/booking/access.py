@@ -1,11 +1,31 @@
-"""Who may send each booking command (DOMAIN.md, "Staff"; ARCHITECTURE.md, "Security").
+"""Who may do what with the booking service (ARCHITECTURE.md, "Security"; DOMAIN.md, "Staff").
 
-Checked by the runtime before a handler runs, against the caller the command's token proves.
-What a rule here cannot know (which organisation owns what) the handler checks with the same
-caller: an organisation books, changes and cancels only in its own name.
+Commands (checked by the runtime before a handler runs, against the caller the command's token
+proves; what a rule cannot know, which organisation owns what, the handler checks with the same
+caller: an organisation books, changes and cancels only in its own name):
+- the desk (reception, coordinators) registers, renews, books and cancels for anyone;
+- coordinators suspend and reinstate organisations and close days;
+- an organisation books, changes and cancels in its own name; program staff and the events
+  service book venues; the Lab's kiosk (or reception) checks people in and out.
+
+Reads over HTTP (personal data only to its owner and the staff who need it):
+- Availability and the Lab's occupancy are public: free or taken, head counts and seats, nobody's
+  name, purpose or numbers.
+- Reservations (which organisation, its purpose, its attendees) belong to the organisation
+  holding them. Among the staff, those who handle bookings read them: reception (the desk books,
+  changes and checks in), coordinators and the chief coordinator (they work with the
+  organisations and place collaboration events in Space A/B), the auditor (reads, changes
+  nothing) and the administrator. Program staff and newsletter editors work elsewhere: they see
+  availability like anyone, not other people's bookings.
+- The occupancy report holds figures only: any staff member reads it.
+
+The lock of a route admits the kinds of caller (`RESERVATION_READERS`); which organisation's
+reservations a caller may read is decided with what the route read (`may_read_reservations_of`).
 """
 
 from __future__ import annotations
+
+from uuid import UUID
 
 from contracts.identity import PrincipalKind, Role
 from services.runtime.identity import Caller, either, kinds, staff
@@ -34,3 +54,26 @@ CANCEL = REQUEST
 BLACKOUT = STANDING
 LAB = either(staff(Role.RECEPTION), kinds(PrincipalKind.DEVICE))
 """The Lab's check-in and check-out: the kiosk at the Lab reception, or reception staff."""
+
+
+# --- reads over HTTP ---------------------------------------------------------------------------
+
+RESERVATION_STAFF = staff(Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.AUDITOR)
+RESERVATION_READERS = either(kinds(PrincipalKind.ORGANISATION), RESERVATION_STAFF)
+REPORT_READERS = kinds(PrincipalKind.STAFF)
+
+
+def may_read_reservations_of(caller: Caller, organisation_id: UUID) -> bool:
+    """The organisation itself, or staff who handle bookings."""
+    return is_organisation(caller, organisation_id) or RESERVATION_STAFF(caller)
+
+
+def is_organisation(caller: Caller, organisation_id: UUID) -> bool:
+    """The caller is that organisation: its token's subject is the organisation's id, however
+    the id is written (capitals or not)."""
+    if caller.kind is not PrincipalKind.ORGANISATION:
+        return False
+    try:
+        return UUID(caller.subject) == organisation_id
+    except ValueError:
+        return False

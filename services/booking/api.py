@@ -5,6 +5,13 @@ booking path waits for (ARCHITECTURE.md: reads separate from writes). Every para
 before it reaches the database or date arithmetic (days in the years a message may carry, at
 most MAX_RANGE_DAYS at a time); a bad one gets a 400 with the runtime's error body. Every route
 declares its answer's model, so the OpenAPI document says what a client will get.
+
+Every route says who may call it (services/booking/access.py): availability and the Lab's
+occupancy are public; reservations are read by the organisation holding them and the staff who
+handle bookings; the occupancy report by staff. A reservation another organisation holds is a 404,
+as one that does not exist: the answer never tells an organisation that someone else's
+reservation exists. An organisation asking for another organisation's list is a 403: the path
+names the organisation, so the answer says nothing about what it holds.
 """
 
 from __future__ import annotations
@@ -14,17 +21,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from contracts.booking import Reservation, SpaceId
-from services.booking import domain, store
+from services.booking import access, domain, store
 from services.booking.handlers import as_contract
 from services.booking.occupancy import to_csv
 from services.booking.report import load_occupancy
 from services.booking.settings import BookingSettings
 from services.runtime.http import Day, error_response, error_responses
+from services.runtime.http_auth import PUBLIC, Doors
+from services.runtime.identity import Caller
 from services.runtime.service import ServiceContext
 
 MAX_RANGE_DAYS = 31
@@ -165,8 +174,12 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     pool = ctx.pool
     reads = asyncio.Semaphore(READ_CONCURRENCY)
     policy = settings.policy
+    doors = Doors.of(ctx)
+    reservation_readers = doors.lock(access.RESERVATION_READERS)
+    report_readers = doors.lock(access.REPORT_READERS)
 
-    @router.get("/spaces/{space}/availability", response_model=Availability)
+    @router.get("/spaces/{space}/availability", response_model=Availability,
+                dependencies=[PUBLIC])  # fmt: skip
     async def availability(
         space: SpaceId,
         first: Annotated[Day, Query(alias="from", description="first day, YYYY-MM-DD")],
@@ -212,8 +225,13 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
         return {"space": space.value, "days": days}
 
     @router.get("/organisations/{organisation_id}/reservations")
-    async def reservations_of(organisation_id: UUID) -> Reservations:
-        """An organisation's reservations, oldest first, cancelled ones marked."""
+    async def reservations_of(
+        organisation_id: UUID, caller: Caller = Depends(reservation_readers)
+    ) -> Reservations:
+        """An organisation's reservations, oldest first, cancelled ones marked: for the
+        organisation itself and the staff who handle bookings."""
+        if not access.may_read_reservations_of(caller, organisation_id):
+            raise HTTPException(403, "an organisation reads its own reservations only")
         async with reads:
             found = await store.reservations_of(pool, organisation_id, MAX_RESERVATIONS)
         return Reservations(organisation_id=organisation_id, reservations=[view(r) for r in found])
@@ -222,14 +240,17 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
                 responses=error_responses(404))  # fmt: skip
     async def reservation(
         reservation_id: Annotated[UUID, Path(description="as in reservation.confirmed")],
+        caller: Caller = Depends(reservation_readers),
     ) -> Response | ReservationView:
+        """A reservation, for the organisation holding it and the staff who handle bookings;
+        another organisation gets the 404 of a reservation that does not exist."""
         async with reads, pool.acquire() as conn:
             found = await store.load_reservation(conn, reservation_id)
-        if found is None:
+        if found is None or not access.may_read_reservations_of(caller, found.organisation_id):
             return error_response(404, "no such reservation")
         return view(found)
 
-    @router.get("/lab/occupancy", response_model=LabOccupancy)
+    @router.get("/lab/occupancy", response_model=LabOccupancy, dependencies=[PUBLIC])
     async def lab_occupancy() -> dict[str, Any]:
         """Who is in the Lab now, how many seats there are (unbooked Space A/B adds its seats),
         and today's visitors so far."""
@@ -252,6 +273,7 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     @router.get(
         "/reports/occupancy",
         response_model=OccupancyReport,
+        dependencies=[Depends(report_readers)],
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                          "description": "JSON, or with format=csv the same figures as CSV"}},
     )  # fmt: skip
@@ -259,8 +281,8 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
         fiscal_year: Annotated[int, Query(ge=2020, le=2100, description="April-March, e.g. 2024")],
         format: Annotated[Literal["json", "csv"], Query()] = "json",
     ) -> Response | dict[str, Any]:
-        """Space A/B occupancy per month (atrium-combined and A/B-alone) and Lab visitors; the
-        counting rules are in services/booking/occupancy.py."""
+        """Space A/B occupancy per month (atrium-combined and A/B-alone) and Lab visitors, for
+        the center's staff; the counting rules are in services/booking/occupancy.py."""
         async with reads:
             report = await load_occupancy(pool, fiscal_year, policy)
         if format == "csv":

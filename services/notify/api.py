@@ -12,6 +12,11 @@ to the same URL; that POST, like a mail program's RFC 8058 one-click POST, unsub
 `POST /subscribers` sends an e-mail, so a client may ask only so often: a token bucket per client
 address (SUBSCRIBE_BURST requests at once, default 10, then SUBSCRIBE_PER_MINUTE a minute,
 default 6), then 429 with Retry-After. The limit per e-mail address is the handler's.
+
+Who may call (services/runtime/http_auth.py): the subscription pages, the one-click POST and the
+pixel are public (the signed token in the link is their proof, and they show nobody's data);
+the progress of an issue is for newsletter editors, the auditor and the administrator
+(`NEWSLETTER_READERS`).
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, EmailStr, Field
 
 from contracts.envelope import new_message_id
+from contracts.identity import Role
 from contracts.notify import Language
 from services.notify import domain, links, store
 from services.notify.handlers import Handlers
 from services.runtime.http import RateLimit, error_response, error_responses, limited
+from services.runtime.http_auth import PUBLIC, Doors
+from services.runtime.identity import staff
 from services.runtime.service import ServiceContext
 from services.runtime.settings import env_float, env_int
 
@@ -45,6 +53,8 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+# Who follows the sending of an issue: its editors, and the auditor (reads, changes nothing).
+NEWSLETTER_READERS = staff(Role.NEWSLETTER_EDITOR, Role.AUDITOR)
 Token = Annotated[str, Query(max_length=MAX_TOKEN, description="the token of the e-mailed link")]
 
 _pages = Environment(
@@ -150,8 +160,11 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
     router = APIRouter(tags=["newsletter"])
     key = handlers.settings.signing_key
     limit = subscribe_limit()
+    doors = Doors.of(ctx)
 
-    @router.post("/subscribers", status_code=202, dependencies=[Depends(limited(limit))],
+    newsletter_readers = doors.lock(NEWSLETTER_READERS)
+
+    @router.post("/subscribers", status_code=202, dependencies=[PUBLIC, Depends(limited(limit))],
                  responses=error_responses(400, 429))  # fmt: skip
     async def subscribe(request: SubscriptionRequest) -> SubscriptionAccepted:
         """Ask for the newsletter; a confirmation e-mail follows (double opt-in). The answer is
@@ -175,6 +188,7 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
     @router.get(
         "/subscribers/confirm",
         response_class=HTMLResponse,
+        dependencies=[PUBLIC],
         responses={400: {"content": HTML, "description": "the link does not work"}},
     )
     async def confirm_page(token: Token) -> HTMLResponse:
@@ -190,6 +204,7 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
     @router.post(
         "/subscribers/confirm",
         response_class=HTMLResponse,
+        dependencies=[PUBLIC],
         responses={400: {"content": HTML, "description": "the link does not work"}},
     )
     async def confirm(token: Token) -> HTMLResponse:
@@ -211,6 +226,7 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
     @router.get(
         "/subscribers/unsubscribe",
         response_class=HTMLResponse,
+        dependencies=[PUBLIC],
         responses={400: {"content": HTML, "description": "the link does not work"}},
     )
     async def unsubscribe_page(token: Token) -> HTMLResponse:
@@ -224,6 +240,7 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
     @router.post(
         "/subscribers/unsubscribe",
         response_model=Unsubscribed,
+        dependencies=[PUBLIC],
         responses={200: {"content": HTML}, 400: {"content": HTML,
                                                  "description": "the link does not work"}},
         openapi_extra={"requestBody": {"required": False, "content": {
@@ -240,7 +257,7 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
             return JSONResponse({"status": "unsubscribed"})
         return error_response(400, "invalid unsubscribe token")
 
-    @router.get("/o/{token}.gif", response_class=Response,
+    @router.get("/o/{token}.gif", response_class=Response, dependencies=[PUBLIC],
                 responses={200: {"content": {"image/gif": {"schema": {"type": "string",
                                                                       "format": "binary"}}},
                                  "description": "a 1x1 image, whatever the token"}})  # fmt: skip
@@ -251,9 +268,11 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
             await store.record_open(ctx.pool, delivery_id)
         return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
-    @router.get("/newsletters/{issue_id}", responses=error_responses(404))
+    @router.get("/newsletters/{issue_id}", responses=error_responses(404),
+                dependencies=[Depends(newsletter_readers)])  # fmt: skip
     async def progress(issue_id: UUID) -> IssueProgress:
-        """Progress of an issue (sent / failed / remaining, time left) and its open rate."""
+        """Progress of an issue (sent / failed / remaining, time left) and its open rate, for
+        newsletter editors and the auditor."""
         row = await store.issue_progress(ctx.pool, issue_id)
         if row is None:
             raise HTTPException(404, f"no newsletter issue {issue_id}")

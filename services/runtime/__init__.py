@@ -15,6 +15,7 @@ retention.py      tables that stop growing
 clock.py          the service's (shiftable) clock
 errors.py         what is transient, and error texts that are safe to store and log
 http.py           /metrics, /healthz, /readyz, one error body, request guards
+http_auth.py      every route public or locked: bearer proof, 401/403, the OpenAPI scheme
 logs.py           JSON log lines with the correlation id, repeated lines capped
 metrics.py        the Prometheus metrics every service exposes
 db.py, topics.py, settings.py, secrets.py   database and migrations, topics, settings, secrets

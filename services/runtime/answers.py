@@ -14,56 +14,39 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from services.runtime.http import error_responses
-from services.runtime.identity import ANONYMOUS, Caller, Keyring, ProofError, bearer_token
+from services.runtime.http_auth import Doors
+from services.runtime.identity import Caller, signed_in
+
+if TYPE_CHECKING:  # the service module builds the routers, and imports this one
+    from services.runtime.service import ServiceContext
 
 MAX_WAIT_S = 10.0
 POLL_S = 0.05
 NO_ANSWER = "no answer to this request for this caller (yet)"
 
 
-class Context(Protocol):
-    """What the route uses of the service's ServiceContext."""
-
-    pool: asyncpg.Pool
-    keyring: Keyring
-
-
-def answers_router(ctx: Context) -> APIRouter:
+def answers_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter(tags=["answers"])
-
-    def caller_of(request: Request) -> Caller:
-        try:
-            token = bearer_token(request.headers.get("authorization"))
-            if token is None:
-                return ANONYMOUS
-            return ctx.keyring.verify(token, datetime.now(UTC))  # real time, not a shifted clock
-        except ProofError as exc:
-            raise HTTPException(401, f"no valid proof of identity: {exc}",
-                                headers={"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
+    sender = Doors.of(ctx).lock(signed_in)
 
     @router.get(
         "/answers/{request_id}",
-        responses=error_responses(401, 404),
-        openapi_extra={"security": [{"bearer": []}]},
+        responses=error_responses(404),
     )
     async def answer(
-        request: Request,
         request_id: UUID,
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)] = 0.0,
+        caller: Caller = Depends(sender),
     ) -> dict[str, Any]:
-        """The events that answered the caller's command `request_id` (usually one)."""
-        caller = caller_of(request)
-        if caller.anonymous:
-            raise HTTPException(401, "sign in: an answer is shown only to who sent the request",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        """The events that answered the caller's command `request_id` (usually one), to the
+        caller who sent it (any signed-in caller may ask; another's answer is a 404)."""
         deadline = time.monotonic() + wait
         while True:
             found = await answers_for(ctx.pool, request_id, caller.label())

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.envelope import EARLIEST_YEAR, LATEST_YEAR
+from services.runtime.http_auth import PUBLIC, UnclassifiedRoutes, unclassified
 from services.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,8 @@ class ReadinessCheck(Protocol):
 
 ERROR_TEXT = {
     400: "A parameter or the body is not valid; `error` names it.",
-    401: "No valid proof of who calls; `WWW-Authenticate` says how to give it.",
-    403: "The caller may not do this.",
+    401: "No proof of who calls, or a token that proves nothing (`WWW-Authenticate` says which).",
+    403: "The caller the token proves may not call this route.",
     404: "No such route or no such thing.",
     405: "The route does not take this method.",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes.",
@@ -225,7 +226,8 @@ def route_template(scope: Scope) -> str:
 def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The OpenAPI document as the service answers: the framework documents a 422 with its own
     error list; ours is a 400 with ErrorBody, on every operation that takes parameters or a
-    body; a 404 wherever a path parameter names something; a 500 everywhere."""
+    body; a 404 wherever a path parameter names something; a 401 and a 403 on every locked
+    route (services/runtime/http_auth.py); a 500 everywhere."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -253,6 +255,8 @@ def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
                     needed.add(404)
                 if "requestBody" in operation:
                     needed.add(413)
+                if "security" in operation:
+                    needed.update((401, 403))
                 for code in needed:  # besides what the route documents (an HTML page)
                     response = responses.setdefault(str(code), {"description": ERROR_TEXT[code]})
                     response.setdefault("content", {}).setdefault("application/json", error)
@@ -341,16 +345,19 @@ def build_http_app(
     app.add_middleware(Guard)
     app.add_middleware(HeadAsGet)  # added last: the outermost layer
 
-    @app.get("/metrics", include_in_schema=False)
+    # The operations routes are public: a service listens on loopback (HTTP_HOST, 127.0.0.1 by
+    # default) where only Prometheus, the supervisor and the local proxy reach them; they tell
+    # figures and health, never a person's data.
+    @app.get("/metrics", include_in_schema=False, dependencies=[PUBLIC])
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], dependencies=[PUBLIC])
     async def healthz() -> Status:
         """The process is alive."""
         return Status(status="alive")
 
-    @app.get("/readyz", tags=["operations"], response_model=Status,
+    @app.get("/readyz", tags=["operations"], response_model=Status, dependencies=[PUBLIC],
              responses={503: {"model": Status, "description": "not ready, and why"}})  # fmt: skip
     async def readyz() -> Response:
         """The service consumes, publishes and reaches its database."""
@@ -359,6 +366,11 @@ def build_http_app(
 
     for router in routers:
         app.include_router(router)
+    if missing := unclassified(app.routes):
+        raise UnclassifiedRoutes(
+            "every route must be PUBLIC or locked (services/runtime/http_auth.py); these are "
+            "neither: " + ", ".join(missing)
+        )
     app.openapi = document_errors(app)  # type: ignore[method-assign]
     return app
 

@@ -22,7 +22,9 @@ from typing import Any
 import httpx
 import uvloop
 
+from contracts.identity import Role
 from deploy.local.stack import Stack, StackConfig
+from tests.identity_support import http_headers, staff_token
 from tests.notify_support import (
     NotifyInstance,
     addresses,
@@ -72,7 +74,9 @@ async def run_size(stack: Stack, size: int, connections: int) -> None:
         started = time.perf_counter()
         async with httpx.AsyncClient(timeout=10) as http:
             while True:
-                progress = (await http.get(f"{instance.url}/newsletters/{issue}")).json()
+                editor = http_headers(staff_token(Role.NEWSLETTER_EDITOR))
+                url = f"{instance.url}/newsletters/{issue}"
+                progress = (await http.get(url, headers=editor)).json()
                 if progress["recipients"] and progress["remaining"] == 0:
                     break
                 await asyncio.sleep(0.1)

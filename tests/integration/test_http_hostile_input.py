@@ -11,11 +11,23 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from contracts.identity import Role
+from tests.identity_support import http_headers, staff_token
 from tests.support import System, unique_email
 
 pytestmark = pytest.mark.stack
 
 FORGED_HOST = "attacker.example"
+
+
+def booking_staff() -> dict[str, str]:
+    """Reception's proof, minted at the booking service's time (the test stack moves its clock
+    to an open weekday morning, and a token is judged by the service's clock)."""
+    return http_headers(staff_token(Role.RECEPTION))
+
+
+def newsletter_editor() -> dict[str, str]:
+    return http_headers(staff_token(Role.NEWSLETTER_EDITOR))
 
 
 @pytest.fixture
@@ -87,8 +99,8 @@ async def test_not_found_has_one_body_shape_in_both_services(
     booking: httpx.AsyncClient, notify: httpx.AsyncClient
 ) -> None:
     answers = [
-        await booking.get(f"/reservations/{uuid4()}"),
-        await notify.get(f"/newsletters/{uuid4()}"),
+        await booking.get(f"/reservations/{uuid4()}", headers=booking_staff()),
+        await notify.get(f"/newsletters/{uuid4()}", headers=newsletter_editor()),
         await booking.get("/no-such-route"),
         await notify.get("/no-such-route"),
     ]
@@ -102,9 +114,11 @@ async def test_bad_parameters_have_one_body_shape_in_both_services(
     booking: httpx.AsyncClient, notify: httpx.AsyncClient
 ) -> None:
     answers = [
-        await booking.get("/reservations/not-a-uuid"),
-        await booking.get("/reports/occupancy", params={"fiscal_year": 10**30}),
-        await notify.get("/newsletters/not-a-uuid"),
+        await booking.get("/reservations/not-a-uuid", headers=booking_staff()),
+        await booking.get(
+            "/reports/occupancy", params={"fiscal_year": 10**30}, headers=booking_staff()
+        ),
+        await notify.get("/newsletters/not-a-uuid", headers=newsletter_editor()),
         await notify.post("/subscribers", json={"email": "x" * 10_000 + "@example.org"}),
         await notify.get("/subscribers/confirm", params={"token": "t" * 10_000}),
     ]
@@ -115,7 +129,8 @@ async def test_bad_parameters_have_one_body_shape_in_both_services(
 
 async def test_the_occupancy_report_as_csv_is_text_csv(booking: httpx.AsyncClient) -> None:
     response = await booking.get("/reports/occupancy", params={"fiscal_year": 2026,
-                                                               "format": "csv"})  # fmt: skip
+                                                               "format": "csv"},
+                                 headers=booking_staff())  # fmt: skip
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     document = (await booking.get("/openapi.json")).json()
@@ -155,6 +170,30 @@ async def test_an_address_the_center_cannot_write_to_is_refused_readably(
     assert response.status_code == 400
     error = response.json()["error"]
     assert "@" in error and address not in error  # says why, in both languages, without echoing
+
+
+async def test_locked_routes_on_the_stack_refuse_anonymous_and_forged_callers(
+    booking: httpx.AsyncClient, notify: httpx.AsyncClient
+) -> None:
+    """The locks hold on the services as they run: no proof is a 401 asking for a bearer token,
+    a garbled one too, and a proven caller the route does not admit a 403."""
+    forged = {"Authorization": "Bearer " + "e30." * 3}
+    answers = [
+        (401, await booking.get(f"/reservations/{uuid4()}")),
+        (401, await booking.get(f"/reservations/{uuid4()}", headers=forged)),
+        (401, await notify.get(f"/newsletters/{uuid4()}")),
+        (403, await notify.get(f"/newsletters/{uuid4()}", headers=booking_staff_elsewhere())),
+    ]
+    for status, answer in answers:
+        assert answer.status_code == status, answer.text
+        assert set(answer.json()) == {"error"}
+        if status == 401:
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+def booking_staff_elsewhere() -> dict[str, str]:
+    """Reception's proof at notify's time: valid there, but reception follows no newsletter."""
+    return http_headers(staff_token(Role.RECEPTION))
 
 
 async def test_the_pixel_is_an_image_whatever_the_token(notify: httpx.AsyncClient) -> None:

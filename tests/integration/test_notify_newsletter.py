@@ -17,10 +17,12 @@ import asyncpg
 import httpx
 import pytest
 
+from contracts.identity import Role
 from contracts.notify import NotificationFailed, NotificationSent, notify_event_adapter
 from deploy.local.stack import Stack
 from services.notify import links
 from services.notify.settings import DEV_SIGNING_KEY
+from tests.identity_support import http_headers, staff_token
 from tests.notify_support import (
     NotifyInstance,
     addresses,
@@ -85,7 +87,8 @@ async def test_an_issue_reaches_each_of_1000_subscribers_once(notify: NotifyInst
     async with httpx.AsyncClient(timeout=10) as http:
         assert (await http.get(pixel.group(1))).status_code == 200
         assert (await http.get(pixel.group(1))).status_code == 200  # opened twice, counted once
-        progress = (await http.get(f"{notify.url}/newsletters/{issue}")).json()
+        editor = http_headers(staff_token(Role.NEWSLETTER_EDITOR))
+        progress = (await http.get(f"{notify.url}/newsletters/{issue}", headers=editor)).json()
         metrics = (await http.get(f"{notify.url}/metrics")).text
     assert progress["remaining"] == 0 and progress["failed"] == 0
     assert progress["sent"] == progress["recipients"] >= 1000

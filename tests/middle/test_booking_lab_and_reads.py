@@ -27,7 +27,9 @@ from contracts.booking import (
     SpaceId,
 )
 from contracts.envelope import Message
+from contracts.identity import Role
 from tests.harness import ServiceHarness
+from tests.identity_support import http_headers, organisation_token, staff_token
 from tests.support import DAYS, at, register_command, reservation, service_now
 
 pytestmark = pytest.mark.middle
@@ -39,8 +41,11 @@ async def register(booking: ServiceHarness) -> UUID:
     return outcome.organisation_id
 
 
-async def get(booking: ServiceHarness, path: str, **params: Any) -> httpx.Response:
-    return await booking.http.get(path, params=params)
+async def get(
+    booking: ServiceHarness, path: str, bearer: str | None = None, **params: Any
+) -> httpx.Response:
+    headers = http_headers(bearer) if bearer else {}
+    return await booking.http.get(path, params=params, headers=headers)
 
 
 async def occupancy(booking: ServiceHarness) -> dict[str, Any]:
@@ -133,14 +138,17 @@ async def test_a_reservation_and_an_organisations_reservations_can_be_read(
     day = DAYS.next()
     booked = await booking.request(reservation(org, SpaceId.B, at(day, 15), at(day, 16)))
     assert isinstance(booked, ReservationConfirmed)
-    one = await get(booking, f"/reservations/{booked.reservation_id}")
+    holder = organisation_token(org)
+    one = await get(booking, f"/reservations/{booked.reservation_id}", holder)
     assert one.status_code == 200 and one.json()["space"] == "b"
     assert one.json()["cancelled"] is False
-    mine = await get(booking, f"/organisations/{org}/reservations")
+    mine = await get(booking, f"/organisations/{org}/reservations", holder)
     assert [r["reservation_id"] for r in mine.json()["reservations"]] == [
         str(booked.reservation_id)
     ]
-    assert (await get(booking, f"/reservations/{uuid4()}")).status_code == 404
+    reception = staff_token(Role.RECEPTION)
+    assert (await get(booking, f"/reservations/{booked.reservation_id}", reception)).is_success
+    assert (await get(booking, f"/reservations/{uuid4()}", reception)).status_code == 404
 
 
 async def test_the_occupancy_report_counts_ab_full_and_a_alone_half(
@@ -156,13 +164,14 @@ async def test_the_occupancy_report_counts_ab_full_and_a_alone_half(
             " VALUES ($1, $2, $3, $4, $5, $6, 10, 'x', $7, 'staff')",
             uuid4(), uuid4(), org, space, at(day, start), at(day, end), atrium,
         )  # fmt: skip
-    response = await get(booking, "/reports/occupancy", fiscal_year=2021)
+    coordinator = staff_token(Role.COORDINATOR)
+    response = await get(booking, "/reports/occupancy", coordinator, fiscal_year=2021)
     assert response.status_code == 200, response.text
     july = response.json()["months"][3]
     assert july["month"] == "2021-07"
     assert july["atrium_combined_hours"] == 2 and july["ab_alone_hours"] == 2
     assert july["open_hours"] > 0
-    csv = await get(booking, "/reports/occupancy", fiscal_year=2021, format="csv")
+    csv = await get(booking, "/reports/occupancy", coordinator, fiscal_year=2021, format="csv")
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[4].startswith("2021-07,")
     printed = await asyncio.to_thread(

@@ -21,6 +21,7 @@ from services.runtime.http import (
     error_responses,
     limited,
 )
+from services.runtime.http_auth import PUBLIC
 from services.runtime.metrics import Metrics
 
 
@@ -30,7 +31,7 @@ class NotStarted:
 
 
 def app_with_route() -> httpx.AsyncClient:
-    router = APIRouter()
+    router = APIRouter(dependencies=[PUBLIC])  # every route says who may call it
 
     @router.get("/availability")
     async def availability(space: str, day: date) -> dict[str, str]:
@@ -71,7 +72,7 @@ async def test_openapi_document_lists_the_service_routes() -> None:
 def guarded_app() -> httpx.AsyncClient:
     """An app with a route for each way a handler can end: an HTTPException, a bug whose message
     carries request data, a bounded day, and a body."""
-    router = APIRouter()
+    router = APIRouter(dependencies=[PUBLIC])  # every route says who may call it
 
     @router.get("/things/{thing_id}")
     async def thing(thing_id: int) -> dict[str, int]:
@@ -205,7 +206,7 @@ def test_the_rate_limit_remembers_a_bounded_number_of_clients() -> None:
 
 
 async def test_a_limited_route_answers_429_with_the_error_body_and_retry_after() -> None:
-    router = APIRouter()
+    router = APIRouter(dependencies=[PUBLIC])  # every route says who may call it
     limit = RateLimit(per_minute=1, burst=1)
 
     @router.post("/subscribers", dependencies=[Depends(limited(limit))],

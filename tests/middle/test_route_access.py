@@ -1,0 +1,329 @@
+"""Every door of every service, tried with every kind of caller: the route x role table
+(tests/contract/route_access.csv, one row per service, method and path; a column per caller) is
+what each caller must get, and each service's real app, on a seeded database, is walked route
+by route. A route the app serves that the table does not list fails, so no route is added
+without saying who may call it; a row for a route the app no longer serves fails too.
+
+Each request is one a permitted caller would make (real ids, valid links), so a 2xx in the table
+means the route answered the caller, not merely that the lock let it through.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from contracts.booking import OrganisationRegistered, ReservationConfirmed, SpaceId
+from contracts.identity import PrincipalKind, Role
+from services.notify import links, store
+from services.notify.settings import DEV_SIGNING_KEY
+from services.registry import SERVICES
+from tests.harness import ServiceHarness
+from tests.identity_support import (
+    http_headers,
+    kiosk_token,
+    organisation_token,
+    staff_token,
+    token,
+)
+from tests.support import DAYS, at, register_command, reservation, unique_email
+
+pytestmark = pytest.mark.middle
+
+TABLE = Path(__file__).parents[1] / "contract" / "route_access.csv"
+KEY_COLUMNS = ("service", "method", "path")
+NOTE_COLUMN = "why"
+CONFIRM_LINK = re.compile(r"/subscribers/confirm\?token=(\S+)")
+
+Route = tuple[str, str, str]  # service, method, path template
+
+
+def read_table() -> tuple[list[str], dict[Route, dict[str, str]]]:
+    """The callers (the table's columns) and each route's expected answer per caller."""
+    with TABLE.open(newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        callers = [c for c in reader.fieldnames or () if c not in (*KEY_COLUMNS, NOTE_COLUMN)]
+        rows: dict[Route, dict[str, str]] = {}
+        for row in reader:
+            key = (row["service"], row["method"], row["path"])
+            assert key not in rows, f"{key} is listed twice"
+            rows[key] = {caller: row[caller] for caller in callers}
+    return callers, rows
+
+
+def served(service: str, app: FastAPI) -> set[Route]:
+    """Every (method, path) the app answers; HEAD is GET without the body (runtime/http.py)."""
+    return {
+        (service, method, route.path or "")
+        for route in iter_route_contexts(app.routes)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+
+
+def matches(expected: str, status: int) -> bool:
+    return 200 <= status < 300 if expected == "2xx" else str(status) == expected
+
+
+@dataclass
+class Seed:
+    """What the requests name: two organisations, a reservation of the first, a newsletter
+    issue, a subscription waiting for confirmation and one to unsubscribe."""
+
+    own: UUID
+    other: UUID
+    reservation: UUID
+    day: str
+    request: UUID = field(default_factory=uuid4)  # the reservation's command: the own's answer
+    issue: UUID = field(default_factory=uuid4)
+    confirm_token: str = ""
+    unsubscribe_token: str = ""
+
+
+Request = Callable[[Seed], tuple[str, dict[str, Any]]]
+
+REQUESTS: dict[Route, Request] = {
+    ("booking", "GET", "/spaces/{space}/availability"): lambda s: (
+        "/spaces/a/availability",
+        {"params": {"from": s.day, "to": s.day}},
+    ),
+    ("booking", "GET", "/organisations/{organisation_id}/reservations"): lambda s: (
+        f"/organisations/{s.own}/reservations",
+        {},
+    ),
+    ("booking", "GET", "/reservations/{reservation_id}"): lambda s: (
+        f"/reservations/{s.reservation}",
+        {},
+    ),
+    ("booking", "GET", "/reports/occupancy"): lambda s: (
+        "/reports/occupancy",
+        {"params": {"fiscal_year": 2026}},
+    ),
+    ("notify", "POST", "/subscribers"): lambda s: (
+        "/subscribers",
+        {"json": {"email": unique_email()}},
+    ),
+    ("notify", "GET", "/subscribers/confirm"): lambda s: (
+        "/subscribers/confirm",
+        {"params": {"token": s.confirm_token}},
+    ),
+    ("notify", "POST", "/subscribers/confirm"): lambda s: (
+        "/subscribers/confirm",
+        {"params": {"token": s.confirm_token}},
+    ),
+    ("notify", "GET", "/subscribers/unsubscribe"): lambda s: (
+        "/subscribers/unsubscribe",
+        {"params": {"token": s.unsubscribe_token}},
+    ),
+    ("notify", "POST", "/subscribers/unsubscribe"): lambda s: (
+        "/subscribers/unsubscribe",
+        {"params": {"token": s.unsubscribe_token}},
+    ),
+    ("notify", "GET", "/o/{token}.gif"): lambda s: ("/o/x.gif", {}),
+    ("notify", "GET", "/newsletters/{issue_id}"): lambda s: (f"/newsletters/{s.issue}", {}),
+    ("booking", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
+    ("notify", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
+}
+"""The request a permitted caller would make to each route with parameters; a route without
+any is requested as its path."""
+
+
+def request_for(route: Route, seed: Seed) -> tuple[str, dict[str, Any]]:
+    make = REQUESTS.get(route)
+    if make is not None:
+        return make(seed)
+    assert "{" not in route[2], f"{route}: add the request a permitted caller makes to REQUESTS"
+    return route[2], {}
+
+
+def caller_tokens(seed: Seed) -> dict[str, str | None]:
+    """A token for each caller the table has a column for."""
+    return {
+        "anonymous": None,
+        "organisation_own": organisation_token(seed.own),
+        "organisation_other": organisation_token(seed.other),
+        "citizen": token(PrincipalKind.CITIZEN, "hanako@example.org"),
+        "device": kiosk_token(),
+        "service_account": token(PrincipalKind.SERVICE, "events"),
+        **{role.value: staff_token(role, subject=f"staff-{role.value}") for role in Role},
+    }
+
+
+def forged_token() -> str:
+    """A staff token with its payload swapped for another: the signature no longer holds."""
+    genuine = staff_token(Role.ADMINISTRATOR).split(".")
+    other = staff_token(Role.RECEPTION).split(".")
+    return ".".join((genuine[0], other[1], genuine[2]))
+
+
+def expired_token() -> str:
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    return token(PrincipalKind.STAFF, "staff-1", [Role.ADMINISTRATOR], now=long_ago)
+
+
+async def seed_booking(booking: ServiceHarness) -> Seed:
+    own_org = await booking.request(register_command())
+    other_org = await booking.request(register_command())
+    assert isinstance(own_org, OrganisationRegistered)
+    assert isinstance(other_org, OrganisationRegistered)
+    day = DAYS.next()
+    command = reservation(own_org.organisation_id, SpaceId.A, at(day, 10), at(day, 12),
+                          purpose="非公開の打合せ")  # fmt: skip
+    booked = await booking.request(command)
+    assert isinstance(booked, ReservationConfirmed), booked
+    return Seed(own_org.organisation_id, other_org.organisation_id, booked.reservation_id,
+                day.isoformat(), request=command.message_id)  # fmt: skip
+
+
+async def seed_notify(notify: ServiceHarness, seed: Seed) -> None:
+    """A newsletter issue, a subscription to confirm (its e-mailed link) and one to end."""
+    async with notify.pool.acquire() as conn:
+        await store.create_issue(conn, seed.issue, "センターだより", "本文", "<p>本文</p>",
+                                 datetime.now(UTC) + timedelta(days=30))  # fmt: skip
+    to_confirm, to_end = unique_email(), unique_email()
+    for email in (to_confirm, to_end):
+        answer = await notify.http.post("/subscribers", json={"email": email})
+        assert answer.status_code == 202, answer.text
+    body = await notify.pool.fetchval(
+        "SELECT body_text FROM deliveries WHERE recipient = $1 AND kind = 'subscription_confirm'",
+        to_confirm,
+    )
+    found = CONFIRM_LINK.search(body)
+    assert found, "no confirmation link in the e-mail"
+    seed.confirm_token = found.group(1)
+    public_id = await notify.pool.fetchval(
+        "SELECT public_id FROM subscribers WHERE email = $1", to_end
+    )
+    seed.unsubscribe_token = links.unsubscribe_token(DEV_SIGNING_KEY.encode(), public_id)
+
+
+@pytest.fixture
+async def seeded(
+    booking: ServiceHarness, notify: ServiceHarness, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, ServiceHarness], Seed]:
+    # every caller subscribes once: the per-client limit is not what this test is about
+    monkeypatch.setenv("SUBSCRIBE_BURST", "1000")
+    seed = await seed_booking(booking)
+    await seed_notify(notify, seed)
+    return {"booking": booking, "notify": notify}, seed
+
+
+async def call(
+    http: httpx.AsyncClient, method: str, target: tuple[str, dict[str, Any]], bearer: str | None
+) -> httpx.Response:
+    path, options = target
+    headers = http_headers(bearer) if bearer is not None else {}
+    return await http.request(method, path, headers=headers, **options)
+
+
+async def test_every_route_of_every_service_answers_each_caller_as_the_table_says(
+    seeded: tuple[dict[str, ServiceHarness], Seed],
+) -> None:
+    services, seed = seeded
+    registered = {service.name for service in SERVICES}
+    assert registered == set(services), f"walk every registered service here: {registered}"
+    callers, table = read_table()
+    tokens = caller_tokens(seed)
+    assert set(callers) == set(tokens), "the table's columns are not the callers tried here"
+    serving = set().union(*(served(name, h.app) for name, h in services.items()))
+    unlisted = sorted(serving - table.keys())
+    assert not unlisted, f"routes served but not in {TABLE.name}: say who may call them: {unlisted}"
+    stale = sorted(table.keys() - serving)
+    assert not stale, f"rows of {TABLE.name} for routes no service serves: {stale}"
+
+    wrong = []
+    for route in sorted(table):
+        http = services[route[0]].http
+        target = request_for(route, seed)
+        for caller in callers:
+            response = await call(http, route[1], target, tokens[caller])
+            expected = table[route][caller]
+            if not matches(expected, response.status_code):
+                wrong.append(f"{route[1]} {route[0]}{route[2]} as {caller}: "
+                             f"{response.status_code}, expected {expected}")  # fmt: skip
+            if response.status_code in (401, 403, 404):
+                assert set(response.json()) == {"error"}, (route, caller, response.text)
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_a_locked_route_refuses_forged_expired_and_malformed_proof_with_a_401(
+    seeded: tuple[dict[str, ServiceHarness], Seed],
+) -> None:
+    services, seed = seeded
+    _, table = read_table()
+    locked = [route for route, answers in table.items() if answers["anonymous"] == "401"]
+    assert locked, "no locked route in the table"
+    for route in locked:
+        http = services[route[0]].http
+        path, options = request_for(route, seed)
+        malformed = ("Bearer", "Basic c3RhZmY6c3RhZmY=", "Bearer \u00ff\u00fe")
+        for authorization in (f"Bearer {forged_token()}", f"Bearer {expired_token()}", *malformed):
+            headers = [(b"authorization", authorization.encode("latin-1"))]
+            response = await http.request(route[1], path, headers=headers, **options)
+            assert response.status_code == 401, (route, authorization, response.text)
+            assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_the_openapi_documents_declare_the_bearer_scheme_exactly_on_locked_routes(
+    seeded: tuple[dict[str, ServiceHarness], Seed],
+) -> None:
+    services, _ = seeded
+    _, table = read_table()
+    for name, harness in services.items():
+        document = (await harness.http.get("/openapi.json")).json()
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                expected = table[(name, method.upper(), path)]
+                locked = expected["anonymous"] == "401"
+                assert ("security" in operation) is locked, (name, method, path)
+
+
+async def test_availability_shows_a_reserved_slot_as_taken_and_nothing_of_who_or_why(
+    seeded: tuple[dict[str, ServiceHarness], Seed],
+) -> None:
+    services, seed = seeded
+    booking = services["booking"]
+    response = await booking.http.get(
+        "/spaces/a/availability", params={"from": seed.day, "to": seed.day}
+    )
+    assert response.status_code == 200
+    (day,) = response.json()["days"]
+    free = [(f["starts_at"][11:16], f["ends_at"][11:16]) for f in day["free"]]
+    assert ("09:00", "10:00") in free and all(not (s < "12:00" and e > "10:00") for s, e in free)
+    for secret in (str(seed.own), str(seed.reservation), "非公開の打合せ", "attendees"):
+        assert secret not in response.text
+
+
+async def test_an_organisation_reads_its_own_reservation_and_list(
+    seeded: tuple[dict[str, ServiceHarness], Seed],
+) -> None:
+    services, seed = seeded
+    http = services["booking"].http
+    own = http_headers(organisation_token(seed.own))
+    one = await http.get(f"/reservations/{seed.reservation}", headers=own)
+    mine = await http.get(f"/organisations/{seed.own}/reservations", headers=own)
+    assert one.status_code == 200 and one.json()["purpose"] == "非公開の打合せ"
+    assert [r["reservation_id"] for r in mine.json()["reservations"]] == [str(seed.reservation)]
+
+
+async def test_another_organisation_cannot_tell_a_reservation_exists(
+    seeded: tuple[dict[str, ServiceHarness], Seed],
+) -> None:
+    services, seed = seeded
+    http = services["booking"].http
+    other = http_headers(organisation_token(seed.other))
+    theirs = await http.get(f"/reservations/{seed.reservation}", headers=other)
+    nobodys = await http.get(f"/reservations/{uuid4()}", headers=other)
+    assert theirs.status_code == nobodys.status_code == 404
+    assert theirs.json() == nobodys.json()
