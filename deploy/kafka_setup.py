@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 
 ANY, ALLOW, MATCH_ANY = 1, 3, 1
 ANY_HOST = "*"
+EFFECTIVE_WITHIN_S = 30.0
 
 
 class CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]  # aiokafka ships no type hints
@@ -239,7 +240,21 @@ async def apply_acls(admin: AIOKafkaAdminClient, table: Iterable[Grant]) -> tupl
         response = await admin._send_request(DeleteAcls(sorted(stale)))
         for code, message, _matching in response.filter_responses:
             _raise_for(code, message, "removing an ACL")
+    if missing or stale:
+        await effective(admin, target)
     return len(missing), len(stale)
+
+
+async def effective(admin: AIOKafkaAdminClient, target: set[tuple[Any, ...]]) -> None:
+    """Wait until the broker's own authorizer holds exactly ``target``. The controller answers
+    once the change is in the metadata log; the broker applies it a moment later, and a
+    service started in that moment would be refused. The broker applies the log in order, so
+    users created before the ACLs are in place by then too."""
+    deadline = asyncio.get_running_loop().time() + EFFECTIVE_WITHIN_S
+    while await current_acls(admin) != target:
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"the broker did not apply the ACLs within {EFFECTIVE_WITHIN_S}s")
+        await asyncio.sleep(0.05)
 
 
 def _as_grants(rows: Iterable[tuple[Any, ...]]) -> list[Grant]:

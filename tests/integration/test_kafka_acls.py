@@ -17,11 +17,14 @@ from uuid import uuid4
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
 from clients.kiosk.client import BookingClient
 from contracts.booking import OrganisationRegistered
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS
+from deploy.kafka_acls import Grant, Operation, Pattern, Resource, acl_table
+from deploy.kafka_setup import apply_acls, current_acls, setup, wanted
 from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs
 from tests.support import (
     System,
@@ -111,10 +114,10 @@ async def test_a_forged_registration_on_booking_events_is_refused_by_the_broker(
     forged = OrganisationRegistered.model_validate_json(
         (FIXTURES / "organisation.registered.v1.json").read_text("utf-8")
     ).model_copy(update={"name": marker})
-    for client in ("kiosk", "web"):
+    for principal in ("kiosk", "web"):
         with pytest.raises(TopicAuthorizationFailedError):
             await written(bootstrap, BOOKING_EVENTS.name, forged.model_dump_json().encode(),
-                          **login(client))  # fmt: skip
+                          **login(principal))  # fmt: skip
     on_topic = await topic_records(bootstrap, BOOKING_EVENTS)
     assert on_topic and not [r for r in on_topic if r.value and marker.encode() in r.value]
 
@@ -178,3 +181,25 @@ async def test_kcat_needs_a_login_and_gets_only_what_its_principal_may(system: S
     )
     assert watched.returncode == 0, watched.stderr
     assert credentials("admin").password.encode() not in watched.stdout
+
+
+async def test_the_set_up_removes_a_grant_the_table_no_longer_has(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A narrowed table really narrows: an entry of an older table is deleted, the table kept."""
+    monkeypatch.setenv("DEVELOPMENT", "1")  # the set-up takes the development passwords
+    bootstrap = system.stack.kafka_bootstrap
+    stray = Grant("kiosk", Resource.TOPIC, NOTIFY_COMMANDS.name, Pattern.LITERAL, Operation.WRITE)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **as_admin())
+    await admin.start()
+    try:
+        await apply_acls(admin, (*acl_table(), stray))
+        await written(bootstrap, NOTIFY_COMMANDS.name, b"{}", **login("kiosk"))  # now allowed
+        added, removed = await setup(bootstrap, credentials("admin"))
+        assert (added, removed) == (0, 1)
+        assert wanted([stray]) & await current_acls(admin) == set()
+        assert wanted(acl_table()) <= await current_acls(admin)
+    finally:
+        await admin.close()
+    with pytest.raises(TopicAuthorizationFailedError):
+        await written(bootstrap, NOTIFY_COMMANDS.name, b"{}", **login("kiosk"))
