@@ -1,6 +1,6 @@
 """Booking throughput, contention and read load on the whole local stack.
 
-    python -m tests.bench.booking [--case all|throughput|limit|contention|availability]
+    python -m tests.bench.booking [--case all|throughput,limit,contention,availability]
         [--rates 200,500,1000,2000] [--seconds 10] [--burst 10000]
         [--contenders 200] [--contested-slots 10] [--readers 8]
 
@@ -54,6 +54,8 @@ from services.runtime.db import ensure_database
 from tests.bench import bare_loop
 from tests.bench.profile import Profile, print_top
 from tests.support import (
+    PORT_OFFSET,
+    SLOT,
     TOKYO,
     Days,
     ServiceProcess,
@@ -63,8 +65,14 @@ from tests.support import (
     reservation,
 )
 
-ROOT = Path(__file__).resolve().parents[2] / ".local" / "bench-booking"
-BOOKING_HTTP_PORT = 38181
+# TEST_STACK_SLOT=N moves the benchmark to its own root and ports, as it does the test stacks,
+# so two runs on one machine do not collide (slots 0-9 stay below the notify benchmark's ports).
+ROOT = (
+    Path(__file__).resolve().parents[2]
+    / ".local"
+    / ("bench-booking" if not SLOT else f"bench-booking-{SLOT}")
+)
+BOOKING_HTTP_PORT = 38181 + PORT_OFFSET
 # The booking service lives on 2031-01-06 10:00 and books from the next day on: far from the
 # real date, so that notify's reminders (due the day before a booking) stay in the future and the
 # figures measure bookings, not reminder e-mails. A horizon for ~50,000 distinct slots, and a
@@ -88,8 +96,9 @@ SERVICES = (
         "booking",
         (*BENCH_ENV, ("SERVICE_ROLE", "api")),
     ),
-    ServiceProcess("notify", "services.notify", 38182, "notify"),
+    ServiceProcess("notify", "services.notify", BOOKING_HTTP_PORT + 1, "notify"),
 )
+CASES = ("throughput", "limit", "contention", "availability")
 ORGANISATIONS = 2000  # ~25 future reservations each by the end of a full run
 
 
@@ -386,13 +395,13 @@ async def bench(args: argparse.Namespace, system: System) -> None:
         orgs = list(await asyncio.gather(*(register(client) for _ in range(ORGANISATIONS))))
         await mails_sent(system, ORGANISATIONS)  # measure bookings, not the welcome e-mails
         await run_step(client, "warm-up", slots(orgs, 500), 250)
-        if args.case in ("all", "throughput"):
+        if "throughput" in args.cases:
             await throughput(args, system, client, orgs)
-        if args.case in ("all", "limit"):
+        if "limit" in args.cases:
             await limit(args, system, client, orgs)
-        if args.case in ("all", "contention"):
+        if "contention" in args.cases:
             await contention(args, client, orgs)
-        if args.case in ("all", "availability"):
+        if "availability" in args.cases:
             await availability(args, client, orgs)
     print()
     for name in ("booking", "booking-api", "notify"):
@@ -408,9 +417,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--burst", type=int, default=10_000)
     parser.add_argument(
-        "--case",
-        choices=["all", "throughput", "limit", "contention", "availability"],
-        default="all",
+        "--case", default="all", help="all, or some of " + ",".join(CASES) + " joined by commas"
     )
     parser.add_argument("--contenders", type=int, default=200)
     parser.add_argument("--contested-slots", type=int, default=10)
@@ -420,9 +427,19 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
+    args.cases = CASES if args.case == "all" else tuple(args.case.split(","))
+    if unknown := set(args.cases) - set(CASES):
+        parser.error(f"unknown case: {', '.join(sorted(unknown))}")
 
     shutil.rmtree(ROOT, ignore_errors=True)
-    stack = Stack(StackConfig(root=ROOT, kafka_port=39192, postgres_port=35532, smtp_port=3626))
+    stack = Stack(
+        StackConfig(
+            root=ROOT,
+            kafka_port=39192 + PORT_OFFSET,
+            postgres_port=35532 + PORT_OFFSET,
+            smtp_port=3626 + PORT_OFFSET,
+        )
+    )
     stack.install()
     system = System(stack, SERVICES)
     try:
