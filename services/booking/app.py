@@ -52,7 +52,7 @@ def build_spec(settings: BookingSettings | None = None) -> ServiceSpec:
                 .on(RenewOrganisation, h.renew_organisation)
                 .on(SuspendOrganisation, h.suspend_organisation)
                 .on(ReinstateOrganisation, h.reinstate_organisation)
-                .on(RequestReservation, h.request_reservation)
+                .on(RequestReservation, h.request_reservation, bulk=h.request_reservations)
                 .on(CancelReservation, h.cancel_reservation)
                 .on(SetBlackout, h.set_blackout)
                 .on(LiftBlackout, h.lift_blackout)
