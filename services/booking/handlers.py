@@ -200,13 +200,9 @@ class BookingHandlers:
         contexts = await store.contexts_of(conn, wanted, now,
                                            self.policy.max_active_reservations)  # fmt: skip
         ids = [uuid4() for _ in cmds]
-        taken: set[UUID] = set()
+        asked = [domain.Asked(c.organisation_id, request_of(c), facts)
+                 for c, (_, facts) in zip(cmds, contexts, strict=True)]  # fmt: skip
         while True:
-            asked = [
-                domain.Asked(c.organisation_id, request_of(c),
-                             replace(ctx.facts(), rooms_taken=ctx.rooms_taken or rid in taken))
-                for c, ctx, rid in zip(cmds, contexts, ids, strict=True)
-            ]  # fmt: skip
             decisions = domain.decide_in_order(asked, now, self.policy)
             accepted = [(rid, w) for rid, w, d in zip(ids, wanted, decisions, strict=True)
                         if d is None]  # fmt: skip
@@ -214,10 +210,11 @@ class BookingHandlers:
             if not short:
                 break
             await store.release_many(conn, [rid for rid, _ in accepted])
-            taken |= short
+            asked = [replace(a, facts=replace(a.facts, rooms_taken=True)) if rid in short else a
+                     for a, rid in zip(asked, ids, strict=True)]  # fmt: skip
         return [
-            [confirmed(c, rid, ctx.contact) if d is None else rejected(c, d, ctx.contact)]
-            for c, ctx, rid, d in zip(cmds, contexts, ids, decisions, strict=True)
+            [confirmed(c, rid, contact) if d is None else rejected(c, d, contact)]
+            for c, (contact, _), rid, d in zip(cmds, contexts, ids, decisions, strict=True)
         ]
 
     async def cancel_reservation(

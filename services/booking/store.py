@@ -62,11 +62,6 @@ class RequestContext:
     lab_attendees: int  # people already booked into the Lab during the time (Lab requests only)
     blacked_out: bool  # staff closed the day
     active_reservations: int  # the organisation's reservations not yet ended (up to the quota)
-    rooms_taken: bool = False  # a stored reservation holds one of its rooms (batches only)
-
-    def facts(self) -> Facts:
-        return Facts(self.standing, self.blacked_out, self.active_reservations,
-                     self.lab_attendees, self.rooms_taken)  # fmt: skip
 
 
 CONTEXT_SQL = (
@@ -91,7 +86,6 @@ def _context_of(row: Any) -> RequestContext:
         lab_attendees=int(row["lab_attendees"]),
         blacked_out=row["blacked_out"],
         active_reservations=int(row["active"]),
-        rooms_taken=bool(row.get("rooms_taken", False)),
     )
 
 
@@ -185,9 +179,10 @@ class Wanted:
 
 async def contexts_of(
     conn: asyncpg.Connection, batch: Sequence[Wanted], now: datetime, quota: int
-) -> list[RequestContext]:
+) -> list[tuple[Contact | None, Facts]]:
     """What the rules ask about each request of a batch, in one round trip: standing, Lab seats,
-    blackout, quota and whether a stored reservation holds one of its rooms meanwhile. A request
+    blackout, quota and whether a stored reservation holds one of its rooms meanwhile; and the
+    organisation's contact for the answer (one object per organisation of the batch). A request
     whose end is not after its start (refused as invalid) is read over an empty time."""
     rows = await conn.fetch(
         BATCH_CONTEXT_SQL,
@@ -200,7 +195,16 @@ async def contexts_of(
         quota,
         [",".join(sorted(w.rooms)) for w in batch],
     )
-    return [_context_of(row) for row in rows]
+    contacts: dict[UUID, Contact | None] = {}
+    found = []
+    for w, row in zip(batch, rows, strict=True):
+        org = w.cmd.organisation_id
+        if org not in contacts:
+            contacts[org] = _contact(row)
+        facts = Facts(_standing(row), row["blacked_out"], row["active"], row["lab_attendees"],
+                      row["rooms_taken"])  # fmt: skip
+        found.append((contacts[org], facts))
+    return found
 
 
 STORE_MANY_SQL = (

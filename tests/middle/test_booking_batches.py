@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -20,10 +21,17 @@ from contracts.booking import (
     SpaceId,
 )
 from contracts.envelope import Message
-from services.booking import app
+from services.booking import app, store
 from services.booking.domain import SLOT
 from tests.harness import HarnessFactory, ServiceHarness
-from tests.support import BOOKING_TEST_ENV, DAYS, at, register_command, reservation
+from tests.support import (
+    BOOKING_TEST_ENV,
+    DAYS,
+    at,
+    register_command,
+    reservation,
+    service_now,
+)
 
 pytestmark = pytest.mark.middle
 
@@ -80,7 +88,7 @@ def commands(
     return made
 
 
-DAYS_USED = [DAYS.next() for _ in range(4)]
+DAYS_USED = [DAYS.next() for _ in range(5)]
 
 
 def outcome(answers: Sequence[Message], cmd: Message) -> tuple[str, str | None]:
@@ -142,3 +150,40 @@ async def test_a_command_amid_requests_takes_effect_in_its_place(
 
     assert outcome(answers, before) == ("reservation.confirmed", None)
     assert outcome(answers, after) == ("reservation.rejected", "closed")
+
+
+async def test_a_room_another_instance_took_after_the_facts_were_read_is_decided_again(
+    two: tuple[ServiceHarness, ServiceHarness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another instance stores a reservation of Space A between the batch's reading of the facts
+    and its storing: the batch learns the room is taken and decides again, so the request that
+    lost Space A to an earlier one of the batch is refused too, and no room is held twice."""
+    booking = two[0]
+    org, other_org = (await organisations(booking, 2))[:2]
+    day = DAYS_USED[4]
+    first = reservation(org, SpaceId.A, at(day, 14), at(day, 15))
+    second = reservation(other_org, SpaceId.A, at(day, 14), at(day, 15))
+    elsewhere = reservation(org, SpaceId.B, at(day, 14), at(day, 15))
+    outsider = reservation(other_org, SpaceId.A, at(day, 14), at(day, 15))
+    read_facts = store.contexts_of
+
+    async def facts_then_a_rival_commits(*args: Any) -> Any:
+        facts = await read_facts(*args)
+        monkeypatch.setattr(store, "contexts_of", read_facts)
+        async with booking.pool.acquire() as conn, conn.transaction():
+            _, stored = await store.claim_with_context(
+                conn, uuid4(), outsider, {"a"}, day, service_now(), QUOTA
+            )
+        assert stored
+        return facts
+
+    monkeypatch.setattr(store, "contexts_of", facts_then_a_rival_commits)
+    answers = await booking.send_batch([first, second, elsewhere])
+
+    assert [outcome(answers, c) for c in (first, second, elsewhere)] == [
+        ("reservation.rejected", "conflict"),
+        ("reservation.rejected", "conflict"),
+        ("reservation.confirmed", None),
+    ]
+    held = await booking.pool.fetch("SELECT request_id FROM reservations")
+    assert {r["request_id"] for r in held} == {outsider.message_id, elsewhere.message_id}
