@@ -482,8 +482,7 @@ class BatchHandler:
     ) -> tuple[str, str]:
         """A message id seen before: the same request again is answered again; another request
         under a used id is told so (a command), or skipped (an event)."""
-        before = done[seen.message_id]
-        if before is None or before == item.digest:
+        if inbox.same_request(done[seen.message_id], item.digest, item.message):
             await inbox.answer_again(conn, seen.message_id)
             return seen.mtype, "duplicate"
         if seen.rejection is None or self.subscription.answers_on is None:
