@@ -5,7 +5,9 @@ The fast path runs the whole batch without savepoints (they cost two round trips
 anything in it fails, the transaction is rolled back and the batch replayed on the safe path, one
 savepoint per message, so a failing message is rolled back alone, dead-lettered, and the rest of
 the partition keeps flowing. Handlers are written not to fail on business outcomes (a conflict is
-an answer, not an error), so the safe path is for bugs.
+an answer, not an error), so the safe path is for bugs. On the fast path, consecutive new
+messages of a type with a bulk handler (booking's reservation requests) are decided together,
+in a few round trips instead of a few per message; the safe path never uses it.
 
 Every record is hostile until validated, and whatever it holds it ends up handled, answered or
 dead-lettered, and the partition moves on:
