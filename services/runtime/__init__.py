@@ -12,6 +12,7 @@ periodic.py       work every N seconds that survives passing faults
 probes.py         whether Kafka answers
 retention.py      tables that stop growing
 clock.py          the service's (shiftable) clock
+collector.py      the garbage collector set for a long-running process
 errors.py         what is transient, and error texts that are safe to store and log
 http.py           /metrics, /healthz, /readyz, one error body, request guards
 logs.py           JSON log lines with the correlation id, repeated lines capped

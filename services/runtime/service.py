@@ -35,7 +35,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from contracts.topics import Topic
-from services.runtime import kafka_records
+from services.runtime import collector, kafka_records
 from services.runtime.clock import Clock
 from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscription
 from services.runtime.db import create_pool, ensure_database, migrate
@@ -250,6 +250,7 @@ async def serve(spec: ServiceSpec) -> None:
     if broker is not None:
         await broker.start()
         adopt("faststream")
+    collector.settle()  # what exists now lives as long as the process
     readiness.started = True
     log.info(
         "%s (%s) ready on http://%s:%s",
