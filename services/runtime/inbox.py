@@ -103,39 +103,42 @@ class Entry:
     digest: bytes | None
 
 
+RECORD_MANY_SQL = (
+    "WITH ids AS MATERIALIZED ("
+    "  SELECT n, nextval('outbox_id_seq') AS id"
+    "  FROM generate_series(1, cardinality($1::text[])) AS n),"
+    " queued AS ("
+    "  INSERT INTO outbox (id, topic, key, value, headers)"
+    "  SELECT ids.id, o.topic, o.key, o.value, o.headers"
+    "  FROM unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[])"
+    "   WITH ORDINALITY AS o(topic, key, value, headers, n) JOIN ids USING (n)),"
+    " replies AS ("
+    "  SELECT w.owner, array_agg(ids.id ORDER BY ids.id) AS ids"
+    "  FROM unnest($5::int[]) WITH ORDINALITY AS w(owner, n) JOIN ids USING (n)"
+    "  GROUP BY w.owner)"
+    " INSERT INTO inbox (message_id, type, replies, digest)"
+    " SELECT m.message_id, m.type, coalesce(r.ids, '{}'), m.digest"
+    " FROM unnest($6::uuid[], $7::text[], $8::bytea[])"
+    "  WITH ORDINALITY AS m(message_id, type, digest, n) LEFT JOIN replies r ON r.owner = m.n"
+)
+
+
 async def record_many(conn: asyncpg.Connection, entries: Sequence[Entry]) -> None:
-    """Record a batch's handled messages and queue their outgoing messages: two round trips for
-    the whole batch instead of one per message. The outbox ids are drawn first, in order, so
-    each inbox row can name its replies and the relay publishes the batch's answers in the
-    order the messages were handled."""
+    """Record a batch's handled messages and queue their outgoing messages, in one round trip
+    for the whole batch. The outbox ids are drawn in the order of the outgoing messages (one
+    session's nextval calls rise in the order they are made), so the relay publishes the
+    batch's answers in the order the messages were handled, and each inbox row names its own
+    replies (`owner`: the position of the message each outgoing message answers)."""
     if not entries:
         return
     outgoing = [o for e in entries for o in e.outgoing]
-    ids: list[int] = []
-    if outgoing:
-        ids = sorted(
-            await conn.fetchval(
-                "SELECT array_agg(nextval('outbox_id_seq')) FROM generate_series(1, $1)",
-                len(outgoing),
-            )
-        )
-    replies, start = [], 0
-    for entry in entries:
-        mine = ids[start : start + len(entry.outgoing)]
-        replies.append("{" + ",".join(map(str, mine)) + "}")
-        start += len(entry.outgoing)
+    owners = [n for n, e in enumerate(entries, start=1) for _ in e.outgoing]
     await conn.execute(
-        "WITH queued AS ("
-        "  INSERT INTO outbox (id, topic, key, value, headers)"
-        "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]))"
-        " INSERT INTO inbox (message_id, type, replies, digest)"
-        " SELECT m, t, r::bigint[], d"
-        " FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bytea[]) AS x(m, t, r, d)",
-        ids,
+        RECORD_MANY_SQL,
         *outbox.columns(outgoing),
+        owners,
         [e.message_id for e in entries],
         [e.message_type for e in entries],
-        replies,
         [e.digest for e in entries],
     )
 
