@@ -2,8 +2,10 @@
 
 The handler loads what the rules need (the organisation's standing, how full the Lab is, whether
 staff closed the day) and asks these functions; "now" is always an argument, so every rule can be
-tested at any moment. Overlaps are left to PostgreSQL's exclusion constraint, the only place that
-can see concurrent requests, fed with the rooms (`units_of`) each reservation occupies.
+tested at any moment. Overlaps with what is stored are left to PostgreSQL's exclusion constraint,
+the only place that can see concurrent requests, fed with the rooms (`units_of`) each reservation
+occupies; overlaps between the requests of one batch, decided together, are judged here
+(`decide_in_order`).
 """
 
 from __future__ import annotations
