@@ -116,8 +116,10 @@ def is_public_holiday(day: date) -> bool:
     return day in _japanese_holidays(day.year)
 
 
+@lru_cache(maxsize=4096)
 def opening_hours(day: date) -> tuple[time, time]:
-    """Weekdays 9:00-20:00; Saturdays, Sundays and public holidays 9:00-17:00."""
+    """Weekdays 9:00-20:00; Saturdays, Sundays and public holidays 9:00-17:00. Remembered per
+    day: every request asks it two or three times, and a batch asks it of the same few days."""
     if day.weekday() >= 5 or is_public_holiday(day):
         return WEEKEND_HOURS
     return WEEKDAY_HOURS
