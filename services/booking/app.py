@@ -53,7 +53,12 @@ def build_spec(settings: BookingSettings | None = None) -> ServiceSpec:
                 .on(RenewOrganisation, h.renew_organisation, allow=access.RENEW)
                 .on(SuspendOrganisation, h.suspend_organisation, allow=access.SUSPEND)
                 .on(ReinstateOrganisation, h.reinstate_organisation, allow=access.REINSTATE)
-                .on(RequestReservation, h.request_reservation, allow=access.REQUEST)
+                .on(
+                    RequestReservation,
+                    h.request_reservation,
+                    allow=access.REQUEST,
+                    bulk=h.request_reservations,
+                )
                 .on(CancelReservation, h.cancel_reservation, allow=access.CANCEL)
                 .on(SetBlackout, h.set_blackout, allow=access.BLACKOUT)
                 .on(LiftBlackout, h.lift_blackout, allow=access.BLACKOUT)

@@ -2,8 +2,10 @@
 
 The handler loads what the rules need (the organisation's standing, how full the Lab is, whether
 staff closed the day) and asks these functions; "now" is always an argument, so every rule can be
-tested at any moment. Overlaps are left to PostgreSQL's exclusion constraint, the only place that
-can see concurrent requests, fed with the rooms (`units_of`) each reservation occupies.
+tested at any moment. Overlaps with what is stored are left to PostgreSQL's exclusion constraint,
+the only place that can see concurrent requests, fed with the rooms (`units_of`) each reservation
+occupies; overlaps between the requests of one batch, decided together, are judged here
+(`decide_in_order`).
 """
 
 from __future__ import annotations
@@ -116,8 +118,10 @@ def is_public_holiday(day: date) -> bool:
     return day in _japanese_holidays(day.year)
 
 
+@lru_cache(maxsize=4096)
 def opening_hours(day: date) -> tuple[time, time]:
-    """Weekdays 9:00-20:00; Saturdays, Sundays and public holidays 9:00-17:00."""
+    """Weekdays 9:00-20:00; Saturdays, Sundays and public holidays 9:00-17:00. Remembered per
+    day: every request asks it two or three times, and a batch asks it of the same few days."""
     if day.weekday() >= 5 or is_public_holiday(day):
         return WEEKEND_HOURS
     return WEEKDAY_HOURS
@@ -379,6 +383,80 @@ def check_lab_room(already: int, requested: int, seats: int) -> Rejection | None
 
 def conflict() -> Rejection:
     return Rejection(RejectionReason.CONFLICT, "The space is already booked for part of that time.")
+
+
+# --- a batch of requests, decided together ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the database held about one request's surroundings before its batch was decided."""
+
+    standing: Standing | None  # None: the organisation is not registered
+    blacked_out: bool = False
+    active_reservations: int = 0  # the organisation's reservations not yet ended
+    lab_attendees: int = 0  # people booked into the Lab during the time (Lab requests only)
+    rooms_taken: bool = False  # a reservation already stored holds one of its rooms meanwhile
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One reservation request of a batch: for whom, what, and what the database knew of it."""
+
+    organisation_id: UUID
+    request: Request
+    facts: Facts
+
+
+@dataclass
+class _Booked:
+    """What the requests of a batch accepted so far hold, by day: a reservation lies within
+    one day (opening hours end by 20:00), so each request looks only at its own day."""
+
+    rooms: dict[tuple[str, date], list[Request]] = field(default_factory=dict)
+    lab: dict[date, list[Request]] = field(default_factory=dict)
+    per_organisation: dict[UUID, int] = field(default_factory=dict)
+
+
+def _overlap(a: Request, b: Request) -> bool:
+    return a.starts_at < b.ends_at and b.starts_at < a.ends_at
+
+
+def decide_in_order(
+    batch: Iterable[Asked], now: datetime, policy: Policy
+) -> list[Rejection | None]:
+    """Decide the requests of a batch at once, each as if every earlier one had been decided and
+    stored before it, as one by one: an accepted request takes its rooms from the later ones,
+    counts towards its organisation's quota and fills Lab seats; a refused one takes nothing.
+    The facts were read before the batch, so only the batch's own earlier requests are added to
+    them. Rules come before a conflict, as for a single request (`check_reservation`)."""
+    booked = _Booked()
+    decisions: list[Rejection | None] = []
+    for asked in batch:
+        req, facts = asked.request, asked.facts
+        day = req.starts_at.astimezone(TOKYO).date()
+        earlier = booked.per_organisation.get(asked.organisation_id, 0)
+        situation = Situation(now, facts.standing, facts.blacked_out,
+                              facts.active_reservations + earlier)  # fmt: skip
+        lab = facts.lab_attendees + sum(
+            other.attendees for other in booked.lab.get(day, ()) if _overlap(req, other)
+        )
+        rejection = check_reservation(req, situation, policy, lab)
+        rooms = units_of(req.space, req.atrium, policy.spaces)
+        if rejection is None and (
+            facts.rooms_taken
+            or any(_overlap(req, other) for room in rooms
+                   for other in booked.rooms.get((room, day), ()))
+        ):  # fmt: skip
+            rejection = conflict()
+        decisions.append(rejection)
+        if rejection is None:
+            booked.per_organisation[asked.organisation_id] = earlier + 1
+            for room in rooms:
+                booked.rooms.setdefault((room, day), []).append(req)
+            if req.space is SpaceId.LAB:
+                booked.lab.setdefault(day, []).append(req)
+    return decisions
 
 
 # --- cancellation ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ time of a decision is the service's clock, never a time the client sent.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID, uuid4
 
@@ -180,10 +181,7 @@ class BookingHandlers:
         rooms = domain.units_of(cmd.space, cmd.atrium, self.policy.spaces)
         context, stored = await store.claim_with_context(conn, reservation_id, cmd, rooms, day,
                                                          now, quota)  # fmt: skip
-        request = domain.Request(
-            cmd.space, cmd.starts_at, cmd.ends_at, cmd.attendees, cmd.atrium, cmd.purpose,
-            on_behalf_of_city=domain.on_behalf_of_city(cmd.channel, cmd.session_id),
-        )  # fmt: skip
+        request = request_of(cmd)
         situation = domain.Situation(
             now, context.standing, context.blacked_out, context.active_reservations
         )
@@ -194,6 +192,69 @@ class BookingHandlers:
         if rooms or stored:  # a claim, whole or partial, goes back
             await store.release(conn, reservation_id)
         return [rejected(cmd, rejection or domain.conflict(), context.contact)]
+
+    async def request_reservations(
+        self, conn: asyncpg.Connection, proven: Sequence[tuple[RequestReservation, Caller]]
+    ) -> list[Sequence[Outgoing]]:
+        """A run of reservation requests decided together, each as if the earlier ones had been
+        decided before it (`domain.decide_in_order`), in two round trips instead of one per
+        request: the facts of all, then the accepted ones stored with their rooms. Should
+        another instance have taken a room after the facts were read, the run's claims are
+        given back and it is decided again knowing that room is taken (a race: rare, and each
+        round learns at least one room). A run of one request, the usual case at a low rate,
+        takes the one-request path: one round trip instead of two.
+
+        As on that path, each request's channel is its proven sender's, and a request an
+        organisation makes in another's name is refused in its place without being decided."""
+        if len(proven) == 1:
+            return [await self.request_reservation(conn, *proven[0])]
+        answers: list[Sequence[Outgoing]] = []
+        cmds: list[RequestReservation] = []
+        callers: list[Caller] = []
+        places: list[int] = []
+        for cmd, caller in proven:
+            cmd = cmd.model_copy(update={"channel": domain.channel_of(caller)})
+            if domain.acts_for(caller, cmd.organisation_id):
+                cmds.append(cmd)
+                callers.append(caller)
+                places.append(len(answers))
+            answers.append([rejected(cmd, domain.not_in_own_name(), None)])
+        if cmds:
+            for place, outgoing in zip(places, await self.decide_together(conn, cmds, callers),
+                                       strict=True):  # fmt: skip
+                answers[place] = outgoing
+        return answers
+
+    async def decide_together(
+        self, conn: asyncpg.Connection, cmds: Sequence[RequestReservation], callers: list[Caller]
+    ) -> list[Sequence[Outgoing]]:
+        now = self.settings.now()
+        spaces = self.policy.spaces
+        wanted = [
+            store.Wanted(c, domain.units_of(c.space, c.atrium, spaces),
+                         c.starts_at.astimezone(domain.TOKYO).date())
+            for c in cmds
+        ]  # fmt: skip
+        contexts = await store.contexts_of(conn, wanted, now,
+                                           self.policy.max_active_reservations)  # fmt: skip
+        ids = [uuid4() for _ in cmds]
+        asked = [domain.Asked(c.organisation_id, request_of(c), facts)
+                 for c, (_, facts) in zip(cmds, contexts, strict=True)]  # fmt: skip
+        while True:
+            decisions = domain.decide_in_order(asked, now, self.policy)
+            accepted = [(rid, w) for rid, w, d in zip(ids, wanted, decisions, strict=True)
+                        if d is None]  # fmt: skip
+            short = await store.store_many(conn, accepted) if accepted else set()
+            if not short:
+                break
+            await store.release_many(conn, [rid for rid, _ in accepted])
+            asked = [replace(a, facts=replace(a.facts, rooms_taken=True)) if rid in short else a
+                     for a, rid in zip(asked, ids, strict=True)]  # fmt: skip
+        decided = zip(cmds, contexts, ids, decisions, callers, strict=True)
+        return [
+            [confirmed(c, rid, contact, who) if d is None else rejected(c, d, contact)]
+            for c, (contact, _), rid, d, who in decided
+        ]
 
     async def cancel_reservation(
         self, conn: asyncpg.Connection, cmd: CancelReservation, caller: Caller
@@ -321,6 +382,13 @@ def unknown_organisation(cmd: Message, organisation_id: UUID) -> Outgoing:
     return answer(
         cmd, str(organisation_id), OrganisationCommandRejected, organisation_id=organisation_id,
         reason=RejectionReason.NOT_FOUND, detail="There is no such organisation.",
+    )  # fmt: skip
+
+
+def request_of(cmd: RequestReservation) -> domain.Request:
+    return domain.Request(
+        cmd.space, cmd.starts_at, cmd.ends_at, cmd.attendees, cmd.atrium, cmd.purpose,
+        on_behalf_of_city=domain.on_behalf_of_city(cmd.channel, cmd.session_id),
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ probes.py         whether Kafka answers
 kafka_auth.py     the service's Kafka login, and the arguments of every Kafka connection
 retention.py      tables that stop growing
 clock.py          the service's (shiftable) clock
+collector.py      the garbage collector set for a long-running process
 errors.py         what is transient, and error texts that are safe to store and log
 http.py           /metrics, /healthz, /readyz, one error body, request guards
 http_auth.py      every route public or locked: bearer proof, 401/403, the OpenAPI scheme

@@ -35,7 +35,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from contracts.topics import Topic, owned_topics
-from services.runtime import kafka_records
+from services.runtime import collector, kafka_records
 from services.runtime.answers import answers_router
 from services.runtime.clock import Clock
 from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscription
@@ -264,6 +264,7 @@ async def serve(spec: ServiceSpec) -> None:
     if broker is not None:
         await broker.start()
         adopt("faststream")
+    collector.settle()  # what exists now lives as long as the process
     readiness.started = True
     log.info(
         "%s (%s) ready on http://%s:%s",

@@ -22,12 +22,13 @@ from contracts.booking import (
     SpaceId,
     SuspendOrganisation,
 )
+from contracts.envelope import header_fields
 from contracts.identity import PrincipalKind, Role
 from contracts.notify import CommandRejectionReason, NewsletterRejected, PublishNewsletter
 from services.runtime.identity import Signer
 from tests import identity_support as ids
 from tests.harness import RawRecord, ServiceHarness, proven_headers
-from tests.support import at, register_command, reservation, service_now
+from tests.support import DAYS, at, register_command, reservation, service_now
 
 pytestmark = pytest.mark.middle
 
@@ -177,3 +178,35 @@ async def test_an_answer_not_there_yet_is_404_after_the_wait(booking: ServiceHar
     too_long = await booking.http.get(f"/answers/{uuid4()}?wait=99",
                                       headers=ids.http_headers(token))  # fmt: skip
     assert too_long.status_code == 400
+
+
+async def test_a_batch_of_requests_decided_together_keeps_each_senders_proof(
+    booking: ServiceHarness,
+) -> None:
+    """Requests decided as one run still each prove their sender: one made in another's name and
+    one without proof are refused in their places, the others booked with the web channel."""
+    own, other = await registered(booking), await registered(booking)
+    day = DAYS.next()
+    mine = [reservation(own.organisation_id, SpaceId.B, at(day, h), at(day, h + 1))
+            for h in (9, 10, 11, 13, 14, 15)]  # fmt: skip
+    theirs = ids.organisation_token(own.organisation_id)
+    forger = ids.organisation_token(other.organisation_id)
+    # a run of three with the forged one inside it, a refusal ending it, a run of two
+    tokens = [theirs, forger, theirs, None, theirs, theirs]
+    records = [
+        RawRecord(cmd.model_dump_json().encode(), b"b",
+                  [(k, v.encode()) for k, v in {**header_fields(cmd),
+                                                 **ids.kafka_headers(token)}.items()])
+        for cmd, token in zip(mine, tokens, strict=True)
+    ]  # fmt: skip
+    rows = await booking.deliver(booking.topic_of(mine[0]), *records)
+    answers = {getattr(m, "request_id", None): m for m in (row.message() for row in rows)}
+    outcomes = [answers[cmd.message_id] for cmd in mine]
+    assert [type(o).__name__ for o in outcomes] == [
+        "ReservationConfirmed", "ReservationRejected", "ReservationConfirmed",
+        "ReservationRejected", "ReservationConfirmed", "ReservationConfirmed",
+    ]  # fmt: skip
+    assert outcomes[1].reason is RejectionReason.FORBIDDEN  # type: ignore[attr-defined]
+    assert outcomes[3].reason is RejectionReason.UNAUTHORIZED  # type: ignore[attr-defined]
+    assert all(o.reservation.channel is Channel.WEB  # type: ignore[attr-defined]
+               for o in outcomes if isinstance(o, ReservationConfirmed))  # fmt: skip
