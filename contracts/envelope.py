@@ -93,10 +93,11 @@ class Message(BaseModel):
 
     @model_validator(mode="after")
     def _no_nul(self) -> Message:
+        """NUL fits in JSON but in no PostgreSQL text column: refuse it in any field, here, so
+        a handler never meets it. The nil UUID is no message id (a careless producer sends it
+        for every record)."""
         if self.message_id.int == 0:
             raise ValueError("message_id must not be the nil UUID")
-        """NUL fits in JSON but in no PostgreSQL text column: refuse it in any field, here, so
-        a handler never meets it."""
         for text in _strings(self):
             if "\x00" in text:
                 raise ValueError("text must not contain the NUL character")
