@@ -87,6 +87,9 @@ def last_administrator_refusal(
     """An administrator may not leave the center without one: a change that would remove the
     last active administrator (taking the role away, or disabling the account) is refused, as
     the first administrator can only be made again from a shell on the server."""
+    accounts = list(accounts)
+    if not any(a.username == username and a.active_administrator for a in accounts):
+        return None  # only an administrator leaving can leave the center without one
     remaining = [a for a in accounts if a.active_administrator and a.username != username]
     keeps_role = Role.ADMINISTRATOR in roles and not disabled
     if not remaining and not keeps_role:

@@ -215,6 +215,10 @@ def test_other_accounts_change_freely() -> None:
     assert domain.last_administrator_refusal([ADMIN, RECEPTION], "front", set(), True) is None
 
 
+def test_without_any_administrator_account_other_accounts_still_change() -> None:
+    assert domain.last_administrator_refusal([RECEPTION], "front", set(), True) is None
+
+
 # --- CSRF -------------------------------------------------------------------------------------
 
 OURS = {"https://identity.example.org"}
