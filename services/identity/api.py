@@ -364,7 +364,9 @@ def build_router(routes: SignInRoutes, device_limit: RateLimit) -> APIRouter:
         return who(await routes.session(request))
 
     @router.post("/sign-out", status_code=204, response_class=Response,
-                 responses=answers(403), **documented(Access.PUBLIC, **cookie_only))  # fmt: skip
+                 responses=answers(403),
+                 **documented(Access.PUBLIC, openapi_extra={"security": [{"session": []}, {}]},
+                              **cookie_only))  # fmt: skip
     async def sign_out(request: Request) -> Response:
         """End the session in the cookie (the request must carry X-Requested-By) and clear
         the cookie. Without a session there is nothing to end: 204 all the same."""
