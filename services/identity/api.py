@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, Security
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -129,62 +131,83 @@ class SignInRoutes:
         self.decoy = passwords.decoy_hash()
         self.hashing = asyncio.Semaphore(HASHING_AT_ONCE)
 
-    async def check_password(self, stored: str, password: str) -> passwords.Verdict:
-        async with self.hashing:
-            return await asyncio.to_thread(passwords.verify, stored, password)
-
-    async def locked(self, now: datetime, *checks: tuple[str, str, throttle.Lockout]) -> None:
+    async def lock_end(
+        self, conn: store.Conn, now: datetime, checks: Sequence[tuple[str, str, throttle.Lockout]]
+    ) -> datetime | None:
+        """When the latest lock in force over any of the checks ends, or None."""
         ends = []
         for purpose, key, rule in checks:
-            failures = await store.attempts(self.ctx.pool, purpose, key, now - rule.remembered)
+            failures = await store.attempts(conn, purpose, key, now - rule.remembered)
             if until := throttle.locked_until(failures, now, rule):
                 ends.append(until)
-        if ends:
-            raise too_many(max(ends), now)
+        return max(ends, default=None)
 
-    async def full(self, now: datetime, *checks: tuple[str, str, throttle.Window]) -> None:
+    async def window_end(
+        self, conn: store.Conn, now: datetime, checks: Sequence[tuple[str, str, throttle.Window]]
+    ) -> datetime | None:
         ends = []
         for purpose, key, rule in checks:
-            seen = await store.attempts(self.ctx.pool, purpose, key, now - rule.window)
+            seen = await store.attempts(conn, purpose, key, now - rule.window)
             if until := throttle.window_full_until(seen, now, rule):
                 ends.append(until)
-        if ends:
-            raise too_many(max(ends), now)
+        return max(ends, default=None)
 
     # --- staff ------------------------------------------------------------------------------
 
     async def sign_in(self, body: SignIn, request: Request, response: Response) -> Who:
+        """Judged under a database lock on the account's and the client's counts (an advisory
+        lock, so every instance takes turns): guesses sent all at once are checked one after
+        the other, and the sixth finds the account locked, instead of all being checked against
+        the count as it was before any of them failed. A lock already in force is answered at
+        once, without waiting for a turn."""
         now, client, pool = self.ctx.clock.now(), client_of(request), self.ctx.pool
         username = normalise_username(body.username)
         account_key = keyed(username or body.username.strip().lower())
+        checks = [(PW_ACCOUNT, account_key, self.settings.account_lockout),
+                  (PW_CLIENT, client, self.settings.client_lockout)]  # fmt: skip
         found = await store.load_account(pool, username) if username else None
         known = found.account.username if found else None
-        try:
-            await self.locked(now, (PW_ACCOUNT, account_key, self.settings.account_lockout),
-                              (PW_CLIENT, client, self.settings.client_lockout))  # fmt: skip
-        except HTTPException:
+        until = await self.lock_end(pool, now, checks)
+        opened: sessions.Opened | None = None
+        if until is None:
+            async with self.hashing, pool.acquire() as conn, conn.transaction():
+                await store.lock_keys(conn, [f"{purpose}:{key}" for purpose, key, _ in checks])
+                now = self.ctx.clock.now()  # after the wait: what others recorded meanwhile counts
+                until = await self.lock_end(conn, now, checks)
+                if until is None:
+                    opened = await self.judge(conn, found, body.password, checks, client, now)
+        if until is not None:
             await store.audit(pool, Outcome.THROTTLED, PrincipalKind.STAFF, known, client, now)
-            raise
-        usable = found is not None and not found.account.disabled
-        verdict = await self.check_password(found.password_hash if found else self.decoy,
-                                            body.password)  # fmt: skip
-        if found is None or not usable or not verdict.ok:
-            await store.add_attempts(pool, [(PW_ACCOUNT, account_key), (PW_CLIENT, client)], now)
-            await store.audit(pool, Outcome.FAILURE, PrincipalKind.STAFF, known, client, now)
+            raise too_many(until, now)
+        if opened is None or found is None:
             raise HTTPException(401, "wrong username or password")
-        account = found.account
-        async with pool.acquire() as conn, conn.transaction():
-            await store.clear_attempts(conn, PW_ACCOUNT, account_key)
-            if verdict.rehash:
-                await store.set_password_hash(conn, account.username, verdict.rehash, now)
-            opened = await sessions.open_session(conn, PrincipalKind.STAFF, account.username,
-                                                 account.display_name, now, client,
-                                                 self.settings.session)  # fmt: skip
-            await store.audit(conn, Outcome.SUCCESS, PrincipalKind.STAFF, account.username,
-                              client, now)  # fmt: skip
         set_session_cookie(response, opened, self.settings, now)
+        account = found.account
         return who(Caller(PrincipalKind.STAFF, account.username, account.roles,
                           account.display_name))  # fmt: skip
+
+    async def judge(
+        self, conn: asyncpg.Connection, found: store.StoredAccount | None, password: str,
+        checks: Sequence[tuple[str, str, throttle.Lockout]], client: str, now: datetime,
+    ) -> sessions.Opened | None:  # fmt: skip
+        """Check the password (against the decoy for an unknown name: the same work), then
+        count a failure or open a session; the session, or None for a failure."""
+        stored = found.password_hash if found else self.decoy
+        verdict = await asyncio.to_thread(passwords.verify, stored, password)
+        if found is None or found.account.disabled or not verdict.ok:
+            await store.add_attempts(conn, [(purpose, key) for purpose, key, _ in checks], now)
+            await store.audit(conn, Outcome.FAILURE, PrincipalKind.STAFF,
+                              found.account.username if found else None, client, now)  # fmt: skip
+            return None
+        account = found.account
+        await store.clear_attempts(conn, PW_ACCOUNT, checks[0][1])
+        if verdict.rehash:
+            await store.set_password_hash(conn, account.username, verdict.rehash, now)
+        await store.audit(conn, Outcome.SUCCESS, PrincipalKind.STAFF, account.username, client,
+                          now)  # fmt: skip
+        return await sessions.open_session(conn, PrincipalKind.STAFF, account.username,
+                                           account.display_name, now, client,
+                                           self.settings.session)  # fmt: skip
 
     # --- sessions and tokens ----------------------------------------------------------------
 
@@ -226,10 +249,15 @@ class SignInRoutes:
             address = addresses.normalise(body.email)
         except addresses.AddressRefused as refused:
             raise HTTPException(400, f"field 'email': {refused}") from None
-        address_key = keyed(address)
-        await self.full(now, (LINK_ADDRESS, address_key, self.settings.links_per_address),
-                        (LINK_CLIENT, client, self.settings.links_per_client))  # fmt: skip
-        await store.add_attempts(pool, [(LINK_ADDRESS, address_key), (LINK_CLIENT, client)], now)
+        checks = [(LINK_ADDRESS, keyed(address), self.settings.links_per_address),
+                  (LINK_CLIENT, client, self.settings.links_per_client)]  # fmt: skip
+        async with pool.acquire() as conn, conn.transaction():  # one request at a time counts
+            await store.lock_keys(conn, [f"{purpose}:{key}" for purpose, key, _ in checks])
+            now = self.ctx.clock.now()  # after the wait: what others recorded meanwhile counts
+            if (until := await self.window_end(conn, now, checks)) is None:
+                await store.add_attempts(conn, [(purpose, key) for purpose, key, _ in checks], now)
+        if until is not None:
+            raise too_many(until, now)
         expires_at = now + self.settings.link_lifetime
         links: list[mail.LinkFor] = []
         async with pool.acquire() as conn, conn.transaction():

@@ -97,6 +97,13 @@ async def add_attempts(conn: Conn, entries: Sequence[tuple[str, str]], at: datet
     )
 
 
+async def lock_keys(conn: asyncpg.Connection, keys: Sequence[str]) -> None:
+    """Take turns on these counts with every other instance until the transaction ends
+    (advisory locks, in one order so that two requests never wait for each other)."""
+    for key in sorted(set(keys)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7402512))", key)
+
+
 async def clear_attempts(conn: Conn, purpose: str, key: str) -> None:
     await conn.execute("DELETE FROM attempts WHERE purpose = $1 AND key = $2", purpose, key)
 

@@ -109,6 +109,31 @@ async def test_five_failures_lock_the_account_for_fifteen_minutes_even_for_the_r
             == 200  # fmt: skip
 
 
+async def test_guesses_sent_all_at_once_still_get_five_tries_per_account(
+    identity: ServiceHarness,
+) -> None:
+    await make_staff(identity.pool, "sato", PASSWORD)
+    guesses = [sign_in(identity, "sato", f"guess {n}") for n in range(12)]
+    codes = [answer.status_code for answer in await asyncio.gather(*guesses)]
+    assert sorted(codes) == [401] * 5 + [429] * 7
+    checked = await identity.pool.fetchval(
+        "SELECT count(*) FROM sign_in_audit WHERE outcome = 'failure'"
+    )
+    assert checked == 5
+
+
+async def test_link_requests_sent_all_at_once_send_three_mails(
+    identity: ServiceHarness, sent_mail: Any
+) -> None:
+    requests = [
+        identity.http.post("/sign-in/link", json={"email": "many@example.org", "kind": "citizen"})
+        for _ in range(8)
+    ]
+    codes = [answer.status_code for answer in await asyncio.gather(*requests)]
+    assert sorted(codes) == [202] * 3 + [429] * 5
+    assert len(sent_mail.to("many@example.org")) == 3
+
+
 async def test_an_unknown_username_is_throttled_exactly_like_a_real_one(
     identity: ServiceHarness,
 ) -> None:
