@@ -110,7 +110,7 @@ def set_session_cookie(response: Response, opened: sessions.Opened, settings: Id
                        now: datetime) -> None:  # fmt: skip
     response.set_cookie(
         sessions.COOKIE, opened.secret,
-        max_age=int((opened.ends_at - now).total_seconds()), path="/",
+        max_age=int((opened.cookie_until - now).total_seconds()), path="/",
         secure=True, httponly=True, samesite="strict",
     )  # fmt: skip
 

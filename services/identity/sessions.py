@@ -27,8 +27,12 @@ no sibling subdomain can set or shadow it."""
 
 @dataclass(frozen=True)
 class Opened:
-    secret: str  # goes into the cookie, once; only its digest is kept
-    ends_at: datetime
+    """`secret` goes into the cookie, once (only its digest is kept). The cookie lives until
+    the session's absolute end; the idle limit is the service's to enforce, as a cookie's
+    Max-Age is not renewed when the session is used."""
+
+    secret: str
+    cookie_until: datetime
 
 
 async def open_session(
@@ -37,7 +41,7 @@ async def open_session(
 ) -> Opened:  # fmt: skip
     secret = lifetimes.new_secret()
     await store.insert_session(conn, lifetimes.digest(secret), kind, subject, name, now, client)
-    return Opened(secret, lifetimes.session_ends_at(now, now, rule))
+    return Opened(secret, now + rule.absolute)
 
 
 async def caller_of_session(

@@ -182,7 +182,7 @@ async def test_the_contact_signs_in_once_by_the_mailed_link_and_gets_an_organisa
     signed_in = await use(identity, link)
     assert signed_in.status_code == 200, signed_in.text
     flags = signed_in.headers["set-cookie"].lower()
-    for flag in ("httponly", "secure", "samesite=strict", "path=/", "max-age=3600"):
+    for flag in ("httponly", "secure", "samesite=strict", "path=/", "max-age=43200"):
         assert flag in flags
     issued = await identity.http.post("/token", headers=with_session(cookie_of(signed_in),
                                                                        **CSRF))  # fmt: skip

@@ -56,7 +56,7 @@ async def test_a_password_opens_a_session_exchanged_for_a_token_with_the_roles(
                              "roles": ["auditor", "coordinator"]}  # fmt: skip
     cookie = answer.headers["set-cookie"].lower()
     assert cookie.startswith("__host-ycc_session=")
-    for flag in ("httponly", "secure", "samesite=strict", "path=/", "max-age=3600"):
+    for flag in ("httponly", "secure", "samesite=strict", "path=/", "max-age=43200"):
         assert flag in cookie
     issued = await token_for(identity, cookie_of(answer))
     assert issued.status_code == 200
