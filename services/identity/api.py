@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.identity import PrincipalKind, Role
 from services.identity import addresses, lifetimes, mail, passwords, sessions, store, throttle
 from services.identity.access import COOKIE, Access, Guards, answers, client_of, documented
+from services.identity.audit import Audit
 from services.identity.domain import Outcome, Standing, normalise_username, standing
 from services.identity.pages import page
 from services.identity.settings import IdentitySettings
@@ -130,6 +131,7 @@ class SignInRoutes:
         self.guards = Guards(ctx, settings)
         self.decoy = passwords.decoy_hash()
         self.hashing = asyncio.Semaphore(HASHING_AT_ONCE)
+        self.audit = Audit(ctx.metrics)
 
     async def lock_end(
         self, conn: store.Conn, now: datetime, checks: Sequence[tuple[str, str, throttle.Lockout]]
@@ -177,7 +179,9 @@ class SignInRoutes:
                 if until is None:
                     opened = await self.judge(conn, found, body.password, checks, client, now)
         if until is not None:
-            await store.audit(pool, Outcome.THROTTLED, PrincipalKind.STAFF, known, client, now)
+            await self.audit.record(
+                pool, Outcome.THROTTLED, PrincipalKind.STAFF, known, client, now
+            )
             raise too_many(until, now)
         if opened is None or found is None:
             raise HTTPException(401, "wrong username or password")
@@ -196,15 +200,22 @@ class SignInRoutes:
         verdict = await asyncio.to_thread(passwords.verify, stored, password)
         if found is None or found.account.disabled or not verdict.ok:
             await store.add_attempts(conn, [(purpose, key) for purpose, key, _ in checks], now)
-            await store.audit(conn, Outcome.FAILURE, PrincipalKind.STAFF,
-                              found.account.username if found else None, client, now)  # fmt: skip
+            await self.audit.record(
+                conn,
+                Outcome.FAILURE,
+                PrincipalKind.STAFF,
+                found.account.username if found else None,
+                client,
+                now,
+            )
             return None
         account = found.account
         await store.clear_attempts(conn, PW_ACCOUNT, checks[0][1])
         if verdict.rehash:
             await store.set_password_hash(conn, account.username, verdict.rehash, now)
-        await store.audit(conn, Outcome.SUCCESS, PrincipalKind.STAFF, account.username, client,
-                          now)  # fmt: skip
+        await self.audit.record(
+            conn, Outcome.SUCCESS, PrincipalKind.STAFF, account.username, client, now
+        )
         return await sessions.open_session(conn, PrincipalKind.STAFF, account.username,
                                            account.display_name, now, client,
                                            self.settings.session)  # fmt: skip
@@ -237,8 +248,9 @@ class SignInRoutes:
         if lifetimes.plausible(secret):
             ended = await store.delete_session(self.ctx.pool, lifetimes.digest(secret))
         if ended is not None:
-            await store.audit(self.ctx.pool, Outcome.SIGN_OUT, ended.kind, ended.subject,
-                              client_of(request), now)  # fmt: skip
+            await self.audit.record(
+                self.ctx.pool, Outcome.SIGN_OUT, ended.kind, ended.subject, client_of(request), now
+            )
         return response
 
     # --- sign-in links ----------------------------------------------------------------------
@@ -265,7 +277,7 @@ class SignInRoutes:
                 secret = lifetimes.new_secret()
                 await store.insert_link(conn, lifetimes.digest(secret), kind, subject, now,
                                         expires_at)  # fmt: skip
-                await store.audit(conn, Outcome.LINK_SENT, kind, subject, client, now)
+                await self.audit.record(conn, Outcome.LINK_SENT, kind, subject, client, now)
                 links.append(mail.LinkFor(self.settings.link_url(secret), label))
         if links:
             subject, text = (
@@ -312,16 +324,17 @@ class SignInRoutes:
         async with pool.acquire() as conn, conn.transaction():
             link = await store.consume_link(conn, lifetimes.digest(token), now)
             if link is None:
-                await store.audit(conn, Outcome.LINK_REFUSED, None, None, client, now)
+                await self.audit.record(conn, Outcome.LINK_REFUSED, None, None, client, now)
                 return page("bad_link", 400)
             admitted, name = await self.admitted(link, now, conn)
             if not admitted:
-                await store.audit(conn, Outcome.LINK_REFUSED, link.kind, link.subject, client,
-                                  now)  # fmt: skip
+                await self.audit.record(
+                    conn, Outcome.LINK_REFUSED, link.kind, link.subject, client, now
+                )
                 return page("not_in_good_standing", 403)
             opened = await sessions.open_session(conn, link.kind, link.subject, name, now,
                                                  client, self.settings.session)  # fmt: skip
-            await store.audit(conn, Outcome.SUCCESS, link.kind, link.subject, client, now)
+            await self.audit.record(conn, Outcome.SUCCESS, link.kind, link.subject, client, now)
         response = page("signed_in")
         set_session_cookie(response, opened, self.settings, now)
         return response
@@ -349,11 +362,13 @@ class SignInRoutes:
             or not lifetimes.plausible(body.secret)
             or not hmac.compare_digest(stored, offered)
         ):
-            await store.audit(pool, Outcome.DEVICE_REFUSED, PrincipalKind.DEVICE, None, client,
-                              now)  # fmt: skip
+            await self.audit.record(
+                pool, Outcome.DEVICE_REFUSED, PrincipalKind.DEVICE, None, client, now
+            )
             raise HTTPException(401, "unknown device or wrong secret")
-        await store.audit(pool, Outcome.DEVICE_TOKEN, PrincipalKind.DEVICE, body.device, client,
-                          now)  # fmt: skip
+        await self.audit.record(
+            pool, Outcome.DEVICE_TOKEN, PrincipalKind.DEVICE, body.device, client, now
+        )
         caller = Caller(PrincipalKind.DEVICE, body.device, name=body.device)
         token = self.signer.issue(PrincipalKind.DEVICE, body.device, name=body.device,
                                   lifetime_s=TOKEN_LIFETIME_S, now=now)  # fmt: skip

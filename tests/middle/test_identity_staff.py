@@ -312,6 +312,9 @@ async def test_the_audit_is_for_auditors_and_administrators_only(
     assert all(e["client"] for e in entries)
     text = str(entries)
     assert "secret" not in text and "horse" not in text
+    metrics = (await identity.http.get("/metrics")).text
+    assert 'sign_ins_total{kind="staff",outcome="failure"} 2.0' in metrics
+    assert 'sign_ins_total{kind="staff",outcome="success"} 1.0' in metrics
 
 
 # --- the kiosk --------------------------------------------------------------------------------
