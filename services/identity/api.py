@@ -52,6 +52,11 @@ class SignIn(Strict):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 class LinkKind(StrEnum):
     ORGANISATION = "organisation"
     CITIZEN = "citizen"
@@ -219,6 +224,45 @@ class SignInRoutes:
         return await sessions.open_session(conn, PrincipalKind.STAFF, account.username,
                                            account.display_name, now, client,
                                            self.settings.session)  # fmt: skip
+
+    async def change_password(
+        self, body: PasswordChange, caller: Caller, request: Request
+    ) -> Response:
+        """A staff member's own new password. The current one is checked under the account's
+        lockout (a session left open is no way around it); the account's other sessions end,
+        since whoever else knew the old password may hold one."""
+        if caller.kind is not PrincipalKind.STAFF:
+            raise HTTPException(403, "only staff have passwords")
+        if problem := passwords.password_problem(body.new_password, caller.subject):
+            raise HTTPException(400, f"field 'new_password': {problem}")
+        pool, client = self.ctx.pool, client_of(request)
+        checks = [(PW_ACCOUNT, keyed(caller.subject), self.settings.account_lockout)]
+        async with self.hashing, pool.acquire() as conn, conn.transaction():
+            await store.lock_keys(conn, [f"{PW_ACCOUNT}:{checks[0][1]}"])
+            now = self.ctx.clock.now()
+            found = await store.load_account(conn, caller.subject)
+            until = await self.lock_end(conn, now, checks)
+            verdict = passwords.Verdict(ok=False)
+            if found is not None and until is None:
+                verdict = await asyncio.to_thread(
+                    passwords.verify, found.password_hash, body.current_password
+                )
+            if found is not None and until is None and not verdict.ok:
+                await store.add_attempts(conn, [(PW_ACCOUNT, checks[0][1])], now)
+                await self.audit.record(
+                    conn, Outcome.FAILURE, PrincipalKind.STAFF, caller.subject, client, now
+                )
+            if found is not None and verdict.ok:
+                new_hash = await asyncio.to_thread(passwords.hash_password, body.new_password)
+                await store.set_password_hash(conn, caller.subject, new_hash, now)
+                secret = request.cookies.get(sessions.COOKIE) or ""
+                keep = lifetimes.digest(secret) if lifetimes.plausible(secret) else None
+                await store.delete_sessions_of(conn, PrincipalKind.STAFF, caller.subject, keep)
+        if until is not None:
+            raise too_many(until, now)
+        if not verdict.ok:
+            raise HTTPException(401, "the current password is wrong")
+        return Response(status_code=204)
 
     # --- sessions and tokens ----------------------------------------------------------------
 
@@ -392,6 +436,17 @@ def build_router(routes: SignInRoutes, device_limit: RateLimit) -> APIRouter:
         refused for 15 minutes (429 with Retry-After). Whether the username exists is never
         told: the answer and its timing are the same."""
         return await routes.sign_in(body, request, response)
+
+    signed_in = Depends(guards.caller(Access.SIGNED_IN))
+
+    @router.post("/staff/password", status_code=204, response_class=Response,
+                 responses=answers(401, 403, 429), **documented(Access.SIGNED_IN))  # fmt: skip
+    async def change_password(
+        body: PasswordChange, request: Request, caller: Caller = signed_in
+    ) -> Response:
+        """A staff member changes their own password (the current one is required; 5 wrong
+        ones lock the account as at sign-in). The account's other sessions end."""
+        return await routes.change_password(body, caller, request)
 
     @router.post("/token", responses=answers(401, 403),
                  **documented(Access.SIGNED_IN, **cookie_only))  # fmt: skip

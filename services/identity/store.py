@@ -161,10 +161,15 @@ async def delete_session(conn: Conn, digest: bytes) -> Session | None:
                    row["last_seen_at"])  # fmt: skip
 
 
-async def delete_sessions_of(conn: Conn, kind: PrincipalKind, subject: str) -> int:
+async def delete_sessions_of(
+    conn: Conn, kind: PrincipalKind, subject: str, keep: bytes | None = None
+) -> int:
+    """End every session of the principal (but the one whose digest is `keep`)."""
     found: str = await conn.execute(
-        "DELETE FROM sessions WHERE kind = $1 AND subject = $2", kind.value, subject
-    )
+        "DELETE FROM sessions WHERE kind = $1 AND subject = $2"
+        " AND ($3::bytea IS NULL OR id_digest <> $3)",
+        kind.value, subject, keep,
+    )  # fmt: skip
     return int(found.split()[-1])
 
 

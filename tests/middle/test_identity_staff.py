@@ -210,6 +210,36 @@ async def test_a_forged_or_malformed_cookie_is_nobody(identity: ServiceHarness) 
         assert answer.status_code in (401, 413), (cookie[:10], answer.status_code)
 
 
+async def test_staff_change_their_own_password_and_their_other_sessions_end(
+    identity: ServiceHarness,
+) -> None:
+    await make_staff(identity.pool, "sato", PASSWORD)
+    here = cookie_of(await sign_in(identity, "sato"))
+    elsewhere = cookie_of(await sign_in(identity, "sato"))
+    change = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
+    wrong = {**change, "current_password": "not it"}
+    assert (await identity.http.post("/staff/password", json=change,
+                                     headers=with_session(here))).status_code == 403  # no CSRF
+    assert (await identity.http.post("/staff/password", json=wrong,
+                                     headers=with_session(here, **CSRF))).status_code == 401
+    changed = await identity.http.post("/staff/password", json=change,
+                                       headers=with_session(here, **CSRF))  # fmt: skip
+    assert changed.status_code == 204, changed.text
+    assert (await token_for(identity, here)).is_success
+    assert (await token_for(identity, elsewhere)).status_code == 401
+    assert (await sign_in(identity, "sato")).status_code == 401
+    assert (await sign_in(identity, "sato", "a brand new passphrase")).status_code == 200
+
+
+async def test_only_staff_change_a_password(identity: ServiceHarness) -> None:
+    change = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
+    org = identity_support.http_headers(identity_support.organisation_token(
+        "00000000-0000-4000-8000-000000000001"))  # fmt: skip
+    assert (await identity.http.post("/staff/password", json=change, headers=org)).status_code \
+        == 403  # fmt: skip
+    assert (await identity.http.post("/staff/password", json=change)).status_code == 401
+
+
 # --- administration ---------------------------------------------------------------------------
 
 
