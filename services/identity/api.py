@@ -423,12 +423,17 @@ Token = Annotated[str, Path(max_length=lifetimes.MAX_SECRET_CHARS,
                             description="the secret of the mailed link")]  # fmt: skip
 
 
-def build_router(routes: SignInRoutes, device_limit: RateLimit) -> APIRouter:
+def build_router(
+    routes: SignInRoutes, sign_in_limit: RateLimit, device_limit: RateLimit
+) -> APIRouter:
+    """`sign_in_limit` bounds how fast one client may even queue for a password check (each
+    costs 64 MiB and a core for a while), before any count in the database is read."""
     guards = routes.guards
     router = APIRouter(tags=["sign-in"], dependencies=[Depends(guards.same_origin())])
     cookie_only: dict[str, Any] = {"dependencies": [Security(COOKIE)]}
 
     @router.post("/staff/sign-in", responses=answers(401, 429),
+                 dependencies=[Depends(limited(sign_in_limit))],
                  **documented(Access.PUBLIC))  # fmt: skip
     async def staff_sign_in(body: SignIn, request: Request, response: Response) -> Who:
         """Sign in with username and password; the answer sets the session cookie. After 5

@@ -52,7 +52,12 @@ def build_spec(
         routes = api.SignInRoutes(ctx, settings, signer, mailer)
         device_limit = RateLimit(per_minute=env_float("DEVICE_TOKENS_PER_MINUTE", 30.0),
                                  burst=env_int("DEVICE_TOKENS_BURST", 10))  # fmt: skip
-        return [api.build_router(routes, device_limit), admin.build_router(ctx, routes.guards)]
+        sign_in_limit = RateLimit(per_minute=env_float("SIGN_INS_PER_MINUTE", 30.0),
+                                  burst=env_int("SIGN_INS_BURST", 30))  # fmt: skip
+        return [
+            api.build_router(routes, sign_in_limit, device_limit),
+            admin.build_router(ctx, routes.guards),
+        ]
 
     async def housekeeping(ctx: ServiceContext) -> None:
         async def purge() -> None:

@@ -134,6 +134,15 @@ async def test_link_requests_sent_all_at_once_send_three_mails(
     assert len(sent_mail.to("many@example.org")) == 3
 
 
+async def test_one_client_may_only_queue_so_many_password_checks(
+    identity: ServiceHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIGN_INS_BURST", "2")  # read when the routes are built, on first use
+    monkeypatch.setenv("SIGN_INS_PER_MINUTE", "0.01")
+    codes = [(await sign_in(identity, f"user{n}", "x")).status_code for n in range(3)]
+    assert codes == [401, 401, 429]
+
+
 async def test_an_unknown_username_is_throttled_exactly_like_a_real_one(
     identity: ServiceHarness,
 ) -> None:
