@@ -46,8 +46,10 @@ CONFIG = StackConfig(
     postgres_port=25532 + PORT_OFFSET,
     smtp_port=2625 + PORT_OFFSET,
     prometheus_port=29190 + PORT_OFFSET,
-    # every registry service once, as `make up` runs them, on ports of this test's own
-    services=processes(port_offset=30000 + PORT_OFFSET),
+    # every registry service once, as `make up` runs them, on ports of this test's own, below
+    # the ephemeral range (32768 and up), where an outgoing connection of any other process
+    # (the test stack's services hold dozens) may hold the very port and the bind fails
+    services=processes(port_offset=10000 + PORT_OFFSET),
 )
 
 
