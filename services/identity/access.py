@@ -14,6 +14,7 @@ the cookie authenticates and that changes something must pass the CSRF check
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -149,7 +150,7 @@ class Guards:
                 token = bearer_token(header)
                 if not token:
                     raise ProofError("empty bearer token")
-                return self.ctx.keyring.verify(token, self.ctx.clock.now())
+                return self.ctx.keyring.verify(token, datetime.now(UTC))  # real time, as issued
             except ProofError as refused:
                 raise HTTPException(401, str(refused),
                                     headers={"WWW-Authenticate": "Bearer"}) from None  # fmt: skip

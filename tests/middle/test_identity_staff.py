@@ -186,6 +186,19 @@ async def test_a_session_idle_for_an_hour_ends_and_one_in_use_lives_on(
         ).status_code == 401
 
 
+async def test_tokens_are_issued_in_real_time_whatever_the_services_clock(
+    identity: ServiceHarness,
+) -> None:
+    await make_staff(identity.pool, "sato", PASSWORD)
+    cookie = cookie_of(await sign_in(identity, "sato"))
+    async with identity.instance(clock=Clock(timedelta(minutes=30))) as rehearsing:
+        issued = await rehearsing.http.post("/token", headers=with_session(cookie, **CSRF))
+        token = issued.json()["access_token"]
+        assert identity_support.keyring().verify(token, datetime.now(UTC)).subject == "sato"
+        admin_list = await rehearsing.http.get("/staff", headers=admin())
+        assert admin_list.status_code == 200  # a real-time token is judged in real time
+
+
 async def test_a_session_ends_twelve_hours_after_sign_in(identity: ServiceHarness) -> None:
     await make_staff(identity.pool, "sato", PASSWORD)
     cookie = cookie_of(await sign_in(identity, "sato"))
