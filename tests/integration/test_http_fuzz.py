@@ -1,4 +1,4 @@
-"""Both services' HTTP APIs fuzzed against their own OpenAPI documents on the real stack: valid
+"""The services' HTTP APIs fuzzed against their own OpenAPI documents on the real stack: valid
 and invalid requests generated from each operation's parameters and body, and every answer
 checked: never a 5xx, its status code, content type and body as the document says.
 
@@ -89,7 +89,7 @@ def failures(schema: BaseSchema, mode: GenerationMode) -> list[str]:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-@pytest.mark.parametrize("instance", ["booking-1", "notify"])
+@pytest.mark.parametrize("instance", ["booking-1", "notify", "identity"])
 def test_the_api_answers_every_request_as_its_openapi_document_says(
     system: System, instance: str, mode: GenerationMode
 ) -> None:
