@@ -24,7 +24,7 @@ from services.identity.settings import IdentitySettings
 from services.registry import service
 from services.runtime.consumer import Routes, Subscription
 from services.runtime.http import RateLimit
-from services.runtime.identity import PEOPLE_ISSUER, Signer
+from services.runtime.identity import PEOPLE_ISSUER, Signer, anyone
 from services.runtime.periodic import every
 from services.runtime.service import ServiceContext, ServiceSpec
 from services.runtime.settings import env_float, env_int
@@ -75,13 +75,15 @@ def build_spec(
         subscriptions=[
             Subscription(
                 BOOKING_EVENTS,
+                # only booking may write booking.events (the broker's ACLs): its events are
+                # trusted by who wrote them, not by a token
                 Routes()
-                .on(OrganisationRegistered, handlers.on_registered)
-                .on(OrganisationUpdated, handlers.on_updated)
-                .on(OrganisationSuspended, handlers.on_suspended)
-                .on(OrganisationReinstated, handlers.on_reinstated)
-                .on(OrganisationExpired, handlers.on_expired)
-                .on(OrganisationRenewed, handlers.on_renewed),
+                .on(OrganisationRegistered, handlers.on_registered, allow=anyone)
+                .on(OrganisationUpdated, handlers.on_updated, allow=anyone)
+                .on(OrganisationSuspended, handlers.on_suspended, allow=anyone)
+                .on(OrganisationReinstated, handlers.on_reinstated, allow=anyone)
+                .on(OrganisationExpired, handlers.on_expired, allow=anyone)
+                .on(OrganisationRenewed, handlers.on_renewed, allow=anyone),
                 ignore_unknown_types=True,
             )
         ],

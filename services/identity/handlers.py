@@ -30,6 +30,7 @@ from contracts.identity import PrincipalKind
 from services.identity import addresses, domain, store
 from services.identity.domain import Organisation, Standing
 from services.runtime.clock import Clock
+from services.runtime.identity import Caller
 from services.runtime.outbox import Outgoing
 
 
@@ -54,7 +55,7 @@ class Handlers:
         return []
 
     async def on_registered(
-        self, conn: asyncpg.Connection, event: OrganisationRegistered
+        self, conn: asyncpg.Connection, event: OrganisationRegistered, caller: Caller
     ) -> Sequence[Outgoing]:
         before = await store.load_organisation(conn, event.organisation_id)
         base = before or Organisation(event.organisation_id, event.name, None)
@@ -63,7 +64,7 @@ class Handlers:
         return await self._save(conn, before, after)
 
     async def on_updated(
-        self, conn: asyncpg.Connection, event: OrganisationUpdated
+        self, conn: asyncpg.Connection, event: OrganisationUpdated, caller: Caller
     ) -> Sequence[Outgoing]:
         before = await store.load_organisation(conn, event.organisation_id)
         base = before or Organisation(event.organisation_id, event.name, None)
@@ -71,25 +72,25 @@ class Handlers:
         return await self._save(conn, before, after)
 
     async def on_suspended(
-        self, conn: asyncpg.Connection, event: OrganisationSuspended
+        self, conn: asyncpg.Connection, event: OrganisationSuspended, caller: Caller
     ) -> Sequence[Outgoing]:
         before = await self._known(conn, event.organisation_id)
         return await self._save(conn, before, replace(before, suspended=True))
 
     async def on_reinstated(
-        self, conn: asyncpg.Connection, event: OrganisationReinstated
+        self, conn: asyncpg.Connection, event: OrganisationReinstated, caller: Caller
     ) -> Sequence[Outgoing]:
         before = await self._known(conn, event.organisation_id)
         return await self._save(conn, before, replace(before, suspended=False))
 
     async def on_expired(
-        self, conn: asyncpg.Connection, event: OrganisationExpired
+        self, conn: asyncpg.Connection, event: OrganisationExpired, caller: Caller
     ) -> Sequence[Outgoing]:
         before = await self._known(conn, event.organisation_id)
         return await self._save(conn, before, replace(before, expired=True))
 
     async def on_renewed(
-        self, conn: asyncpg.Connection, event: OrganisationRenewed
+        self, conn: asyncpg.Connection, event: OrganisationRenewed, caller: Caller
     ) -> Sequence[Outgoing]:
         before = await self._known(conn, event.organisation_id)
         return await self._save(conn, before, domain.renewed(before, event.valid_until))
