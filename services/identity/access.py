@@ -6,9 +6,14 @@ and the schemes a route accepts are declared there (a bearer token, or the sessi
 client, a reviewer and the route x role test all read the same list.
 
 A caller proves who they are with a bearer token in `Authorization` (verified offline with the
-keyring, like every service does), or with the session cookie of this service. A request that
-the cookie authenticates and that changes something must pass the CSRF check
+keyring in real time, like every service does), or with the session cookie of this service. A
+request that the cookie authenticates and that changes something must pass the CSRF check
 (`domain.csrf_refusal`); every POST must come from no origin or one of ours.
+
+The runtime refuses to serve a route that is neither `PUBLIC` nor behind a door
+(services/runtime/http_auth.py): identity's doors (`CallerDoor`, and `SessionDoor` for the
+routes that take the cookie alone) derive from its `Door`, so they count as locks, and every
+public route names `PUBLIC`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from contracts.identity import Role
 from services.identity import domain, sessions
 from services.identity.settings import IdentitySettings
 from services.runtime.http import ERROR_TEXT, ErrorBody
+from services.runtime.http_auth import Door
 from services.runtime.identity import (
     Allow,
     Caller,
@@ -124,24 +130,16 @@ class Guards:
             self.ctx.pool, secret, self.ctx.clock.now(), self.settings.session
         )
 
-    def caller(self, access: Access) -> Callable[..., Awaitable[Caller]]:
-        """A dependency: the proven caller if `access` lets them in; 401 when nobody is proven
-        (or the proof is bad), 403 when the proven caller may not."""
-        rule = RULES[access]
+    def caller(self, access: Access) -> CallerDoor:
+        """A door: the proven caller (a bearer token or the session cookie) if `access` lets
+        them in; 401 when nobody is proven (or the proof is bad), 403 when the proven caller
+        may not."""
+        return CallerDoor(self, access)
 
-        async def dependency(
-            request: Request,
-            _bearer: Annotated[Any, Security(BEARER)],
-            _cookie: Annotated[Any, Security(COOKIE)],
-        ) -> Caller:
-            caller = await self.prove(request)
-            if caller is None:
-                raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
-            if not rule(caller):
-                raise HTTPException(403, f"this route is for the {access.value} role")
-            return caller
-
-        return dependency
+    def session(self) -> SessionDoor:
+        """A door for the routes that serve the browser's session alone (its token, who it
+        is): the caller the session cookie proves, or 401."""
+        return SessionDoor(self)
 
     async def prove(self, request: Request) -> Caller | None:
         header = request.headers.get("authorization")
@@ -155,3 +153,40 @@ class Guards:
                 raise HTTPException(401, str(refused),
                                     headers={"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
         return await self.session_caller(request)
+
+
+class CallerDoor(Door):
+    """Who may call a route of `access`, proven by a bearer token or by the session cookie."""
+
+    def __init__(self, guards: Guards, access: Access) -> None:
+        self.guards = guards
+        self.access = access
+        self.rule = RULES[access]
+
+    async def __call__(
+        self,
+        request: Request,
+        _bearer: Annotated[Any, Security(BEARER)],
+        _cookie: Annotated[Any, Security(COOKIE)],
+    ) -> Caller:
+        caller = await self.guards.prove(request)
+        if caller is None:
+            raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
+        if not self.rule(caller):
+            raise HTTPException(403, f"this route is for the {self.access.value} role")
+        return caller
+
+
+class SessionDoor(Door):
+    """The session cookie alone: a bearer token is no session, so it opens nothing here (a
+    token is what these routes hand out, never what they take). A request that changes
+    something passes the CSRF check first."""
+
+    def __init__(self, guards: Guards) -> None:
+        self.guards = guards
+
+    async def __call__(self, request: Request, _cookie: Annotated[Any, Security(COOKIE)]) -> Caller:
+        caller = await self.guards.session_caller(request)
+        if caller is None:
+            raise HTTPException(401, "no session: sign in first")
+        return caller

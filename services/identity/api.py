@@ -14,7 +14,7 @@ import hmac
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
@@ -30,6 +30,7 @@ from services.identity.domain import Outcome, Standing, normalise_username, stan
 from services.identity.pages import page
 from services.identity.settings import IdentitySettings
 from services.runtime.http import RateLimit, limited
+from services.runtime.http_auth import PUBLIC
 from services.runtime.identity import Caller, Signer
 from services.runtime.service import ServiceContext
 
@@ -266,14 +267,8 @@ class SignInRoutes:
 
     # --- sessions and tokens ----------------------------------------------------------------
 
-    async def session(self, request: Request) -> Caller:
-        caller = await self.guards.session_caller(request)
-        if caller is None:
-            raise HTTPException(401, "no session: sign in first")
-        return caller
-
-    async def token(self, request: Request) -> Issued:
-        caller = await self.session(request)
+    async def token(self, caller: Caller) -> Issued:
+        """A token for the caller the session cookie proved (`Guards.session`)."""
         assert caller.kind is not None
         # in real time, never the shiftable clock: every service judges tokens in real time
         token = self.signer.issue(caller.kind, caller.subject, roles=caller.roles,
@@ -430,10 +425,10 @@ def build_router(
     costs 64 MiB and a core for a while), before any count in the database is read."""
     guards = routes.guards
     router = APIRouter(tags=["sign-in"], dependencies=[Depends(guards.same_origin())])
-    cookie_only: dict[str, Any] = {"dependencies": [Security(COOKIE)]}
+    session_door = Depends(guards.session())
 
     @router.post("/staff/sign-in", responses=answers(401, 429),
-                 dependencies=[Depends(limited(sign_in_limit))],
+                 dependencies=[PUBLIC, Depends(limited(sign_in_limit))],
                  **documented(Access.PUBLIC))  # fmt: skip
     async def staff_sign_in(body: SignIn, request: Request, response: Response) -> Who:
         """Sign in with username and password; the answer sets the session cookie. After 5
@@ -454,29 +449,29 @@ def build_router(
         return await routes.change_password(body, caller, request)
 
     @router.post("/token", responses=answers(401, 403),
-                 **documented(Access.SIGNED_IN, **cookie_only))  # fmt: skip
-    async def token(request: Request) -> Issued:
+                 **documented(Access.SIGNED_IN))  # fmt: skip
+    async def token(caller: Caller = session_door) -> Issued:
         """A bearer token for the other services, valid 5 minutes, for the session in the
         cookie (the request must carry X-Requested-By). It carries the kind, subject, roles and
         display name as they are now."""
-        return await routes.token(request)
+        return await routes.token(caller)
 
-    @router.get("/session", responses=answers(401), **documented(Access.SIGNED_IN, **cookie_only))
-    async def session(request: Request) -> Who:
+    @router.get("/session", responses=answers(401), **documented(Access.SIGNED_IN))
+    async def session(caller: Caller = session_door) -> Who:
         """Who the session in the cookie signs in as."""
-        return who(await routes.session(request))
+        return who(caller)
 
     @router.post("/sign-out", status_code=204, response_class=Response,
-                 responses=answers(403),
-                 **documented(Access.PUBLIC, openapi_extra={"security": [{"session": []}, {}]},
-                              **cookie_only))  # fmt: skip
+                 responses=answers(403), dependencies=[PUBLIC, Security(COOKIE)],
+                 **documented(Access.PUBLIC,
+                              openapi_extra={"security": [{"session": []}, {}]}))  # fmt: skip
     async def sign_out(request: Request) -> Response:
         """End the session in the cookie (the request must carry X-Requested-By) and clear
         the cookie. Without a session there is nothing to end: 204 all the same."""
         return await routes.sign_out(request)
 
     @router.post("/sign-in/link", status_code=202,
-                 responses=answers(429, 503),
+                 responses=answers(429, 503), dependencies=[PUBLIC],
                  **documented(Access.PUBLIC))  # fmt: skip
     async def ask_for_link(body: LinkRequest, request: Request) -> Accepted:
         """Ask for a sign-in link by e-mail, as an organisation's registered contact or as a
@@ -485,7 +480,7 @@ def build_router(
         429. 503 when the mail could not be sent (try again)."""
         return await routes.ask_for_link(body, request)
 
-    @router.get("/links/{token}", response_class=HTMLResponse,
+    @router.get("/links/{token}", response_class=HTMLResponse, dependencies=[PUBLIC],
                 responses={400: {"content": HTML}, 403: {"content": HTML}},
                 **documented(Access.PUBLIC))  # fmt: skip
     async def link_page(token: Token) -> HTMLResponse:
@@ -493,7 +488,7 @@ def build_router(
         follow links). 403 page: the organisation is suspended or expired."""
         return await routes.link_page(token)
 
-    @router.post("/links/{token}", response_class=HTMLResponse,
+    @router.post("/links/{token}", response_class=HTMLResponse, dependencies=[PUBLIC],
                  responses={400: {"content": HTML}, 403: {"content": HTML}},
                  **documented(Access.PUBLIC))  # fmt: skip
     async def use_link(token: Token, request: Request) -> HTMLResponse:
@@ -503,7 +498,7 @@ def build_router(
         return await routes.use_link(token, request)
 
     @router.post("/token/device", responses=answers(401, 429),
-                 dependencies=[Depends(limited(device_limit))],
+                 dependencies=[PUBLIC, Depends(limited(device_limit))],
                  **documented(Access.PUBLIC))  # fmt: skip
     async def device_token(body: DeviceSecret, request: Request) -> Issued:
         """The kiosk exchanges its device secret for a bearer token valid 5 minutes (kind

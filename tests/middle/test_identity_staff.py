@@ -240,10 +240,12 @@ async def test_staff_change_their_own_password_and_their_other_sessions_end(
     elsewhere = cookie_of(await sign_in(identity, "sato"))
     change = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
     wrong = {**change, "current_password": "not it"}
-    assert (await identity.http.post("/staff/password", json=change,
-                                     headers=with_session(here))).status_code == 403  # no CSRF
-    assert (await identity.http.post("/staff/password", json=wrong,
-                                     headers=with_session(here, **CSRF))).status_code == 401
+    assert (
+        await identity.http.post("/staff/password", json=change, headers=with_session(here))
+    ).status_code == 403  # no CSRF
+    assert (
+        await identity.http.post("/staff/password", json=wrong, headers=with_session(here, **CSRF))
+    ).status_code == 401
     changed = await identity.http.post("/staff/password", json=change,
                                        headers=with_session(here, **CSRF))  # fmt: skip
     assert changed.status_code == 204, changed.text
