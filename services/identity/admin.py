@@ -18,6 +18,7 @@ from contracts.identity import PrincipalKind, Role
 from services.identity import lifetimes, passwords, store
 from services.identity.access import Access, Guards, answers, documented
 from services.identity.domain import (
+    DEVICE_NAME,
     USERNAME,
     StaffAccount,
     last_administrator_refusal,
@@ -27,7 +28,7 @@ from services.runtime.identity import Caller
 from services.runtime.service import ServiceContext
 
 DisplayName = Annotated[str, Field(min_length=1, max_length=200, pattern=SINGLE_LINE)]
-DeviceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+DeviceName = Annotated[str, Field(min_length=1, max_length=64, pattern=DEVICE_NAME)]
 Username = Annotated[str, Path(max_length=64, description="the account's username")]
 
 

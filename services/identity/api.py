@@ -26,7 +26,13 @@ from contracts.identity import PrincipalKind, Role
 from services.identity import addresses, lifetimes, mail, passwords, sessions, store, throttle
 from services.identity.access import COOKIE, Access, Guards, answers, client_of, documented
 from services.identity.audit import Audit
-from services.identity.domain import Outcome, Standing, normalise_username, standing
+from services.identity.domain import (
+    DEVICE_NAME,
+    Outcome,
+    Standing,
+    normalise_username,
+    standing,
+)
 from services.identity.pages import page
 from services.identity.settings import IdentitySettings
 from services.runtime.http import RateLimit, limited
@@ -72,7 +78,7 @@ class LinkRequest(Strict):
 
 
 class DeviceSecret(Strict):
-    device: str = Field(min_length=1, max_length=64)
+    device: str = Field(min_length=1, max_length=64, pattern=DEVICE_NAME)
     secret: str = Field(min_length=1, max_length=lifetimes.MAX_SECRET_CHARS)
 
 

@@ -62,6 +62,13 @@ def contact_changed(before: Organisation | None, after: Organisation) -> bool:
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 
 
+# --- devices ----------------------------------------------------------------------------------
+
+DEVICE_NAME = r"^[a-z0-9][a-z0-9._-]*$"
+"""A kiosk's name, as registered (`POST /devices`) and as offered with its secret: a name no
+device can have is refused before it reaches the database (which holds no NUL in text)."""
+
+
 def normalise_username(typed: str) -> str | None:
     """The account a typed username names (lower case, trimmed), or None when no account can
     have such a name. Several spellings of one name are one account, and so one throttle."""

@@ -399,6 +399,15 @@ async def test_the_kiosk_exchanges_its_secret_for_a_device_token_until_revoked(
     assert revoked.status_code == 401
 
 
+@pytest.mark.parametrize("device", ["O\u0088\u0000", "kiosk\u0000lab", "Kiosk Lab", "-kiosk"])
+async def test_a_device_name_no_kiosk_can_have_is_refused_with_a_400(
+    identity: ServiceHarness, device: str
+) -> None:
+    answer = await identity.http.post("/token/device", json={"device": device, "secret": "s" * 43})
+    assert answer.status_code == 400, answer.text
+    assert "device" in answer.json()["error"]
+
+
 # --- every route classified, hostile input ------------------------------------------------------
 
 
