@@ -66,6 +66,7 @@ class Process:
 SERVICES: tuple[Service, ...] = (
     Service("booking", 8081, instances=2),
     Service("notify", 8082, needs=frozenset({Need.SMTP})),
+    Service("identity", 8083, needs=frozenset({Need.SMTP})),
 )
 
 

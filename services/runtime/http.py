@@ -223,11 +223,19 @@ def route_template(scope: Scope) -> str:
     return str(getattr(route, "path", "(no route)"))
 
 
+def proof_required(operation: Mapping[str, Any]) -> bool:
+    """Whether an OpenAPI operation demands proof of who calls: it names security
+    requirements, none of them the empty one (`{}`), which makes proof optional (identity's
+    sign-out takes a session cookie when there is one, and answers without one as well)."""
+    security = operation.get("security") or []
+    return bool(security) and {} not in security
+
+
 def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The OpenAPI document as the service answers: the framework documents a 422 with its own
     error list; ours is a 400 with ErrorBody, on every operation that takes parameters or a
-    body; a 404 wherever a path parameter names something; a 401 and a 403 on every locked
-    route (services/runtime/http_auth.py); a 500 everywhere."""
+    body; a 404 wherever a path parameter names something; a 401 and a 403 on every route
+    that demands proof (services/runtime/http_auth.py); a 500 everywhere."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -255,7 +263,7 @@ def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
                     needed.add(404)
                 if "requestBody" in operation:
                     needed.add(413)
-                if "security" in operation:
+                if proof_required(operation):
                     needed.update((401, 403))
                 for code in needed:  # besides what the route documents (an HTML page)
                     response = responses.setdefault(str(code), {"description": ERROR_TEXT[code]})

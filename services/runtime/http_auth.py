@@ -1,14 +1,17 @@
 """Locks on the HTTP routes: every route is public or says who may call it (ARCHITECTURE.md,
 Security: "every route is public, organisation-scoped or staff-by-role").
 
-A route declares its access with one of two dependencies:
+A route declares its access with one of these dependencies:
 - `PUBLIC`: anyone, without proof. The route never reads the `Authorization` header, so a stale
   token left in a browser never locks a person out of a public page.
-- `doors.lock(rule)`: a caller admitted by `rule` (the allow-rules of
+- a `Door`: whatever decides who may call the route. The runtime's door is
+  `doors.lock(rule)`, a caller admitted by `rule` (the allow-rules of
   services/runtime/identity.py: `staff(...)`, `kinds(...)`, `either(...)`). The lock reads
   `Authorization: Bearer <token>`, verifies the token with the service's keyring in real time
   and hands the route the proven `Caller`. What only the route can know (which
   organisation holds the reservation it read) the route checks itself with that Caller.
+  A service with a proof of its own (the identity service also admits its session cookie)
+  derives its own door from `Door`, and its routes count as locked as well.
 
 Answers, in the runtime's one error body: no proof, or a proof that proves nothing (forged,
 expired, signed by an unknown key, malformed, another scheme) is a 401 with `WWW-Authenticate:
@@ -26,8 +29,8 @@ The time: tokens are judged in real time, never by a service's shiftable clock (
 that moves a service's clock with `CLOCK_SHIFT_S` does not move the issuer's, and a token's
 life is measured in real minutes), as the Kafka consumer judges a command's token.
 
-`unclassified` names the routes that declare neither: `build_http_app` refuses to build a service
-with one, so no door is added unlocked by forgetting to lock it.
+`unclassified` names the routes that declare neither PUBLIC nor a door: `build_http_app` refuses
+to build a service with one, so no route is added unlocked by forgetting to lock it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
@@ -113,8 +116,19 @@ def unauthorised(reason: str, invalid: bool) -> HTTPException:
     return HTTPException(401, reason, headers={"WWW-Authenticate": challenge})
 
 
-class Lock:
-    """A route dependency admitting the callers `rule` admits; gives the route the Caller."""
+class Door:
+    """A route dependency that decides who may call the route: it refuses a caller it does not
+    admit (401 or 403) and gives the route the proven Caller. `access_of` recognises every
+    door by this class, so a service may judge a proof of its own (a session cookie) and its
+    routes still count as locked rather than unclassified."""
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Caller:
+        raise NotImplementedError
+
+
+class Lock(Door):
+    """The runtime's door: a bearer token verified with the service's keyring, admitted when
+    `rule` admits its caller; gives the route the Caller."""
 
     def __init__(self, doors: Doors, rule: Allow) -> None:
         self.doors = doors
@@ -182,12 +196,13 @@ async def _public() -> None:
 PUBLIC: DependsParam = Depends(_public)
 
 
-def access_of(route: APIRoute | RouteContext) -> Lock | str | None:
-    """The lock of a route, "public", or None when it declares neither."""
+def access_of(route: APIRoute | RouteContext) -> Door | str | None:
+    """The door of a route (a `Lock` or a service's own), "public", or None when it declares
+    neither."""
     pending = list(route.dependant.dependencies)
     while pending:
         dependant = pending.pop()
-        if isinstance(dependant.call, Lock):
+        if isinstance(dependant.call, Door):
             return dependant.call
         if dependant.call is _public:
             return "public"

@@ -46,8 +46,10 @@ CONFIG = StackConfig(
     postgres_port=25532 + PORT_OFFSET,
     smtp_port=2625 + PORT_OFFSET,
     prometheus_port=29190 + PORT_OFFSET,
-    # every registry service once, as `make up` runs them, on ports of this test's own
-    services=processes(port_offset=30000 + PORT_OFFSET),
+    # every registry service once, as `make up` runs them, on ports of this test's own, below
+    # the ephemeral range (32768 and up), where an outgoing connection of any other process
+    # (the test stack's services hold dozens) may hold the very port and the bind fails
+    services=processes(port_offset=10000 + PORT_OFFSET),
 )
 
 
@@ -176,7 +178,7 @@ def scraped_services(prometheus_url: str) -> dict[tuple[str, str], str]:
 def test_prometheus_scrapes_every_registry_service_the_stack_started(local_stack: Stack) -> None:
     up(local_stack, infra_only=False)  # `make up`, on this test's root and ports
     wanted = {(p.service.name, f"127.0.0.1:{p.http_port}"): "up" for p in CONFIG.services}
-    assert {name for name, _ in wanted} == {"booking", "notify"}
+    assert {name for name, _ in wanted} == {"booking", "notify", "identity"}
     deadline = time.monotonic() + 60  # file discovery settles in 5 s, a scrape every 15 s
     while (found := scraped_services(local_stack.prometheus_url)) != wanted:
         assert time.monotonic() < deadline, found

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from services.booking import app as booking_app
+from services.identity import app as identity_app
 from services.notify import app as notify_app
 from tests.harness import HarnessFactory, HarnessPostgres, ServiceHarness
+from tests.identity_flows import MailCatcher
 from tests.support import BOOKING_TEST_ENV, PORT_OFFSET, SLOT
 
 MIDDLE_ROOT = (
@@ -58,3 +60,18 @@ async def notify(harnesses: HarnessFactory, monkeypatch: pytest.MonkeyPatch) -> 
     """The notify service in development mode (its links signed with the public key)."""
     monkeypatch.setenv("DEVELOPMENT", "1")
     return await harnesses(notify_app.build_spec())
+
+
+@pytest.fixture
+def sent_mail() -> MailCatcher:
+    return MailCatcher()
+
+
+@pytest.fixture
+async def identity(
+    harnesses: HarnessFactory, monkeypatch: pytest.MonkeyPatch, sent_mail: MailCatcher
+) -> ServiceHarness:
+    """The identity service in development mode (the development signing key), its mail caught
+    in memory instead of SMTP."""
+    monkeypatch.setenv("DEVELOPMENT", "1")
+    return await harnesses(identity_app.build_spec(mailer=sent_mail))

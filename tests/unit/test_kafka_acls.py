@@ -55,7 +55,7 @@ def test_every_service_of_the_registry_and_each_client_has_a_principal() -> None
 
 
 def test_a_service_added_to_the_registry_gets_its_principal_and_grants() -> None:
-    events = Service("events", 8083)
+    events = Service("events", 8084)
     traffic = {**TRAFFIC, "events": Traffic(consumes=(BOOKING_EVENTS,), produces=(),
                                             sends=(BOOKING_COMMANDS,))}  # fmt: skip
     table = acl_table((*SERVICES, events), traffic)
@@ -67,7 +67,7 @@ def test_a_service_added_to_the_registry_gets_its_principal_and_grants() -> None
 
 def test_a_service_without_a_traffic_declaration_is_refused() -> None:
     with pytest.raises(KeyError, match="no Kafka traffic"):
-        acl_table((*SERVICES, Service("identity", 8084)), TRAFFIC)
+        acl_table((*SERVICES, Service("consultation", 8085)), TRAFFIC)
 
 
 def test_no_client_reads_anything() -> None:
@@ -89,6 +89,16 @@ def test_only_booking_writes_booking_events_and_only_notify_notify_events() -> N
     assert writers(BOOKING_EVENTS.name) == {"booking"}
     assert writers(NOTIFY_EVENTS.name) == {"notify"}
     assert not allowed("booking", Operation.WRITE, NOTIFY_EVENTS.name)
+
+
+def test_identity_reads_booking_events_and_writes_only_their_dead_letters() -> None:
+    """Identity publishes nothing: a dead letter of booking.events is all it may write, on the
+    topic notify, the other consumer of booking.events, writes its own to as well."""
+    mine = [g for g in TABLE if g.principal == "identity"]
+    assert {g.name for g in mine if g.operation is Operation.WRITE} == {BOOKING_EVENTS.dlq.name}
+    assert allowed("identity", Operation.READ, BOOKING_EVENTS.name)
+    assert not allowed("identity", Operation.CREATE, BOOKING_EVENTS.name)
+    assert writers(BOOKING_EVENTS.dlq.name) == {"identity", "notify"}
 
 
 def test_every_events_topic_is_read_only_by_services_that_consume_it() -> None:

@@ -21,7 +21,7 @@ from services.registry import INSTANCE_PORT_STEP, SERVICES, Need, Service, proce
 from tests import support
 
 REPO = Path(__file__).resolve().parents[2]
-EVENTS = Service("events", 8083)  # a service that does not exist yet
+EVENTS = Service("events", 8084)  # a service that does not exist yet
 
 
 @pytest.fixture
@@ -32,12 +32,14 @@ def with_events(monkeypatch: pytest.MonkeyPatch) -> tuple[Service, ...]:
     return services
 
 
-def test_the_registry_names_booking_and_notify_with_their_ports_and_needs() -> None:
+def test_the_registry_names_the_services_with_their_ports_and_needs() -> None:
     assert [(s.name, s.http_port, s.module, s.database) for s in SERVICES] == [
         ("booking", 8081, "services.booking", "booking"),
         ("notify", 8082, "services.notify", "notify"),
+        ("identity", 8083, "services.identity", "identity"),
     ]
     assert registry.service("notify").needs == {Need.SMTP}
+    assert registry.service("identity").needs == {Need.SMTP}
     assert registry.service("booking").needs == frozenset()
 
 
@@ -58,17 +60,20 @@ def test_a_list_the_stacks_could_not_run_is_refused(
 
 
 def test_make_up_runs_each_service_once_on_its_own_port() -> None:
-    assert [(p.name, p.http_port) for p in processes()] == [("booking", 8081), ("notify", 8082)]
+    assert [(p.name, p.http_port) for p in processes()] == [
+        ("booking", 8081), ("notify", 8082), ("identity", 8083),
+    ]  # fmt: skip
     assert StackConfig(root=Path("x")).services == processes()
 
 
-def test_the_test_stack_runs_two_booking_instances_and_notify_on_shifted_ports() -> None:
+def test_the_test_stack_runs_two_booking_instances_and_the_others_on_shifted_ports() -> None:
     offset = 20000 + support.PORT_OFFSET
     assert [(s.name, s.module, s.http_port, s.database) for s in support.SERVICES] == [
         ("booking-1", "services.booking", 28081 + support.PORT_OFFSET, "booking"),
         ("booking-2", "services.booking", 28081 + INSTANCE_PORT_STEP + support.PORT_OFFSET,
          "booking"),
         ("notify", "services.notify", 8082 + offset, "notify"),
+        ("identity", "services.identity", 8083 + offset, "identity"),
     ]  # fmt: skip
 
 
@@ -162,18 +167,18 @@ def test_a_new_registry_entry_reaches_the_local_stack(
     with_events: tuple[Service, ...], tmp_path: Path
 ) -> None:
     config = StackConfig(root=tmp_path)
-    assert ("events", 8083) in [(p.name, p.http_port) for p in config.services]
+    assert ("events", 8084) in [(p.name, p.http_port) for p in config.services]
     prometheus = Prometheus(config, Supervisor(tmp_path))
     prometheus.configure()  # what the local stack writes before it starts Prometheus
     written = json.loads((tmp_path / "prometheus" / "targets" / "local.json").read_text())
-    assert {"targets": ["127.0.0.1:8083"], "labels": {"job": "events"}} in written
+    assert {"targets": ["127.0.0.1:8084"], "labels": {"job": "events"}} in written
 
 
 def test_a_new_registry_entry_reaches_the_test_stack(with_events: tuple[Service, ...]) -> None:
     found = {s.name: s for s in support.stack_services()}
     assert found["events"].module == "services.events"
     assert found["events"].database == "events"
-    assert found["events"].http_port == 28083 + support.PORT_OFFSET
+    assert found["events"].http_port == 28084 + support.PORT_OFFSET
 
 
 def test_a_new_registry_entry_reaches_compose_prometheus_and_the_readme(
@@ -185,13 +190,13 @@ def test_a_new_registry_entry_reaches_compose_prometheus_and_the_readme(
     texts = {a.path.name: generate.wanted(a) for a in generate.ARTEFACTS}
     compose = yaml.safe_load(texts["docker-compose.yml"])["services"]
     assert compose["events"]["command"][-1].endswith("python -m services.events")
-    assert compose["events"]["ports"] == ["127.0.0.1:8083:8083"]
+    assert compose["events"]["ports"] == ["127.0.0.1:8084:8084"]
     assert "SMTP_HOST" not in compose["events"]["environment"]
-    assert {"targets": ["events:8083"], "labels": {"job": "events"}} in json.loads(
+    assert {"targets": ["events:8084"], "labels": {"job": "events"}} in json.loads(
         texts["compose.json"]
     )
-    assert "| events service | http://127.0.0.1:8083/metrics" in texts["README.md"]
+    assert "| events service | http://127.0.0.1:8084/metrics" in texts["README.md"]
     assert target_groups(processes())[-1] == {
-        "targets": ["127.0.0.1:8083"],
+        "targets": ["127.0.0.1:8084"],
         "labels": {"job": "events"},
     }

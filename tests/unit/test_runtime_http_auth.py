@@ -2,7 +2,8 @@
 with a bearer token verified at the service's time; no proof is a 401 with `WWW-Authenticate`,
 proof of the wrong caller a 403, both with the one error body; no header, however malformed,
 makes a 500; the OpenAPI document declares the bearer scheme on locked routes only; and a
-service cannot be built with a route that declares neither."""
+service cannot be built with a route that declares neither, though any door counts, not only
+the runtime's lock."""
 
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, Request
 
 from contracts.identity import PrincipalKind, Role
 from services.runtime.clock import Clock
 from services.runtime.http import build_http_app
-from services.runtime.http_auth import PUBLIC, Doors, UnclassifiedRoutes, bearer_of
+from services.runtime.http_auth import (
+    PUBLIC,
+    Door,
+    Doors,
+    UnclassifiedRoutes,
+    access_of,
+    api_routes,
+    bearer_of,
+)
 from services.runtime.identity import (
     Caller,
     ProofError,
@@ -239,6 +248,48 @@ def test_a_service_with_a_route_that_declares_no_access_cannot_be_built() -> Non
         return {}
 
     with pytest.raises(UnclassifiedRoutes, match=r"GET /reservations/\{reservation_id\}"):
+        build_http_app("booking", Metrics(), Ready(), [router])
+
+
+class KnockTwice(Door):
+    """A door of a service's own, not the runtime's Lock: who knocks twice comes in."""
+
+    async def __call__(self, request: Request) -> Caller:
+        if request.headers.get("x-knock") != "twice":
+            raise HTTPException(401, "knock twice")
+        return Caller(PrincipalKind.DEVICE, "knocker")
+
+
+async def test_a_route_behind_a_door_of_a_services_own_counts_as_classified() -> None:
+    door = KnockTwice()
+    router = APIRouter()
+
+    @router.get("/backstage")
+    async def backstage(caller: Caller = Depends(door)) -> dict[str, str]:
+        return {"subject": caller.subject}
+
+    app = build_http_app("booking", Metrics(), Ready(), [router])  # no UnclassifiedRoutes
+    (route,) = [r for r in api_routes(app.routes) if r.path == "/backstage"]
+    assert access_of(route) is door
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as http:  # fmt: skip
+        refused = await http.get("/backstage")
+        admitted = await http.get("/backstage", headers={"X-Knock": "twice"})
+    assert refused.status_code == 401
+    assert admitted.json() == {"subject": "knocker"}
+
+
+def test_a_dependency_that_is_no_door_does_not_classify_a_route() -> None:
+    async def looks_around(request: Request) -> None:
+        """Reads the request, admits everyone: no decision about who may call."""
+
+    router = APIRouter()
+
+    @router.get("/backstage", dependencies=[Depends(looks_around)])
+    async def backstage() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(UnclassifiedRoutes, match="GET /backstage"):
         build_http_app("booking", Metrics(), Ready(), [router])
 
 

@@ -1,0 +1,1 @@
+"""The identity service: staff accounts, sessions and the signing of short-lived tokens."""
