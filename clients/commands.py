@@ -45,6 +45,10 @@ Proof = Callable[[Message], str | None]
 ANSWER_WAIT_S = 10.0  # one long poll of GET /answers; the service holds it at most this long
 
 
+class AnswerRefused(Exception):
+    """The service would not show the answer: the proof was refused (or another HTTP error)."""
+
+
 def no_proof(_: Message) -> str | None:
     return None
 
@@ -192,8 +196,8 @@ class CommandClient(Generic[Answer]):
                     future.set_result(self.adapter.validate_python(answers[0]))
                     return
             elif response.status_code != 404:
-                future.set_exception(RuntimeError(f"answer refused: {response.status_code} "
-                                                  f"{response.text[:200]}"))  # fmt: skip
+                future.set_exception(AnswerRefused(f"{response.status_code} "
+                                                   f"{response.text[:200]}"))  # fmt: skip
                 return
 
     async def flush(self) -> None:

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from clients.commands import AnswerRefused
 from clients.kiosk.client import BookingClient, Outcome
 from contracts.booking import BookingCommandT as Command
 from contracts.booking import (
@@ -207,6 +208,9 @@ async def main(argv: list[str]) -> int:
     except KafkaError as exc:  # a refused login or topic: say which, never a traceback
         print(f"kafka refused the kiosk: {type(exc).__name__} {exc}", file=sys.stderr)
         return 4
+    except AnswerRefused as exc:  # e.g. an expired or mistyped token: the service says why
+        print(f"refused: the booking service would not show the answer: {exc}", file=sys.stderr)
+        return 1
     if outcome is None:
         print(
             f"pending: no answer within {args.timeout:.0f}s; retry with --message-id"

@@ -74,3 +74,9 @@ def test_a_command_without_a_token_is_not_sent(system: System) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "token" in result.stderr
+
+
+def test_a_token_that_proves_nothing_is_refused_in_words(system: System) -> None:
+    result = kiosk(system, "check-out", "--slip", "20300107-001", token="not-a-token")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "refused" in result.stderr and "Traceback" not in result.stderr
