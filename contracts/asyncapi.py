@@ -163,6 +163,11 @@ DEAD_LETTER_HEADERS = {
         "original_topic": {"type": "string"},
         "original_partition": {"type": "string", "pattern": "^[0-9]+$"},
         "original_offset": {"type": "string", "pattern": "^[0-9]+$"},
+        "consumer_group": {
+            "type": "string",
+            "description": "the consumer group that could not handle it: several services "
+            "read one events topic and dead-letter to its one DLQ",
+        },
     },
     "required": ["error", "original_topic", "original_partition", "original_offset"],
 }

@@ -264,12 +264,14 @@ class BatchHandler:
         metrics: Metrics,
         keyring: Keyring,
         on_commit: Callable[[], None] = lambda: None,
+        consumer: str = "",
     ) -> None:
         self.subscription = subscription
         self.topic = subscription.topic.name
         self.routes = subscription.by_type()
         self.rules = subscription.routes.rules
         self.keyring = keyring
+        self.consumer = consumer  # its group: several services may dead-letter one topic
         self.adapter = subscription.adapter()
         self.pool = pool
         self.metrics = metrics
@@ -660,6 +662,7 @@ class BatchHandler:
             "original_topic": record.topic,
             "original_partition": str(record.partition),
             "original_offset": str(record.offset),
+            "consumer_group": self.consumer,
         }
         if record.value is None:  # a tombstone is kept as an empty value: say which it was
             headers["original_value"] = "null"

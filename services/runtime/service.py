@@ -120,7 +120,8 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
     adopt("faststream")
     for subscription in spec.subscriptions:
         handler = BatchHandler(subscription, ctx.pool, ctx.metrics, ctx.keyring,
-                               on_commit=ctx.relay.wake)  # fmt: skip
+                               on_commit=ctx.relay.wake,
+                               consumer=ctx.settings.consumer_group)  # fmt: skip
         broker.subscriber(
             subscription.topic.name,
             group_id=ctx.settings.consumer_group,

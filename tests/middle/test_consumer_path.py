@@ -46,6 +46,7 @@ async def test_a_record_nobody_can_read_is_dead_lettered_as_it_came(
     assert letter.topic == "booking.commands.dlq"
     assert letter.key == key and letter.value == value
     assert why in letter.headers["error"] and letter.headers["original_topic"] == "booking.commands"
+    assert letter.headers["consumer_group"] == "booking"  # who could not read it
 
 
 async def test_header_values_of_any_bytes_do_not_stop_the_batch(booking: ServiceHarness) -> None:
