@@ -195,6 +195,8 @@ class CommandClient(Generic[Answer]):
                 if answers and not future.done():
                     future.set_result(self.adapter.validate_python(answers[0]))
                     return
+                # handled without an answer event: the service answers at once; do not spin
+                await asyncio.sleep(ANSWER_WAIT_S)
             elif response.status_code != 404:
                 future.set_exception(AnswerRefused(f"{response.status_code} "
                                                    f"{response.text[:200]}"))  # fmt: skip

@@ -65,15 +65,4 @@ REPORT_READERS = kinds(PrincipalKind.STAFF)
 
 def may_read_reservations_of(caller: Caller, organisation_id: UUID) -> bool:
     """The organisation itself, or staff who handle bookings."""
-    return is_organisation(caller, organisation_id) or RESERVATION_STAFF(caller)
-
-
-def is_organisation(caller: Caller, organisation_id: UUID) -> bool:
-    """The caller is that organisation: its token's subject is the organisation's id, however
-    the id is written (capitals or not)."""
-    if caller.kind is not PrincipalKind.ORGANISATION:
-        return False
-    try:
-        return UUID(caller.subject) == organisation_id
-    except ValueError:
-        return False
+    return caller.is_organisation(organisation_id) or RESERVATION_STAFF(caller)

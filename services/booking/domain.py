@@ -216,7 +216,7 @@ def channel_of(caller: Caller) -> Channel:
 def acts_for(caller: Caller, organisation_id: UUID | None) -> bool:
     """An organisation acts only in its own name; staff and services act for any."""
     if caller.kind is PrincipalKind.ORGANISATION:
-        return caller.subject == str(organisation_id)
+        return caller.is_organisation(organisation_id)
     return True
 
 
@@ -479,7 +479,7 @@ def may_cancel(caller: Caller, held: Held) -> bool:
         return True
     if caller.kind is PrincipalKind.SERVICE:
         return held.session_id is not None
-    return caller.kind is PrincipalKind.ORGANISATION and caller.subject == str(held.organisation_id)
+    return caller.is_organisation(held.organisation_id)
 
 
 def check_cancel(held: Held | None, caller: Caller, now: datetime) -> Rejection | None:

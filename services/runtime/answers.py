@@ -60,16 +60,16 @@ def answers_router(ctx: ServiceContext) -> APIRouter:
 
 
 async def answers_for(pool: asyncpg.Pool, request_id: UUID, sender: str) -> list[Any] | None:
-    """The answers recorded for the request if `sender` sent it; None otherwise."""
-    rows = await pool.fetch(
-        "SELECT o.value FROM inbox i JOIN outbox o ON o.id = ANY(i.replies)"
-        " WHERE i.message_id = $1 AND i.sender = $2 ORDER BY o.id",
+    """The answers recorded for the request if `sender` sent it (possibly none); None when it
+    is unknown, or not theirs. One round trip: it is asked every POLL_S while a client waits."""
+    values = await pool.fetchval(
+        "SELECT coalesce(array_agg(o.value ORDER BY o.id) FILTER (WHERE o.id IS NOT NULL),"
+        "                '{}')"
+        " FROM inbox i LEFT JOIN outbox o ON o.id = ANY(i.replies)"
+        " WHERE i.message_id = $1 AND i.sender = $2 GROUP BY i.message_id",
         request_id,
         sender,
     )
-    if not rows:
-        known = await pool.fetchval(
-            "SELECT true FROM inbox WHERE message_id = $1 AND sender = $2", request_id, sender
-        )
-        return [] if known else None
-    return [json.loads(bytes(row["value"])) for row in rows]
+    if values is None:
+        return None
+    return [json.loads(bytes(value)) for value in values]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -68,8 +68,15 @@ class Caller:
             return False
         return not roles or bool(self.roles.intersection(roles))
 
-    def is_organisation(self, organisation_id: object) -> bool:
-        return self.kind is PrincipalKind.ORGANISATION and self.subject == str(organisation_id)
+    def is_organisation(self, organisation_id: UUID | None) -> bool:
+        """The caller is that organisation: its token's subject is the organisation's id,
+        however the id is written (capitals or not)."""
+        if self.kind is not PrincipalKind.ORGANISATION or organisation_id is None:
+            return False
+        try:
+            return UUID(self.subject) == organisation_id
+        except ValueError:
+            return False
 
     def actor(self) -> Actor | None:
         if self.kind is None:

@@ -24,7 +24,12 @@ from contracts.booking import (
 )
 from contracts.envelope import header_fields
 from contracts.identity import PrincipalKind, Role
-from contracts.notify import CommandRejectionReason, NewsletterRejected, PublishNewsletter
+from contracts.notify import (
+    CommandRejectionReason,
+    NewsletterRejected,
+    PublishNewsletter,
+    RequestSubscription,
+)
 from services.runtime.identity import Signer
 from tests import identity_support as ids
 from tests.harness import RawRecord, ServiceHarness, proven_headers
@@ -210,3 +215,15 @@ async def test_a_batch_of_requests_decided_together_keeps_each_senders_proof(
     assert outcomes[3].reason is RejectionReason.UNAUTHORIZED  # type: ignore[attr-defined]
     assert all(o.reservation.channel is Channel.WEB  # type: ignore[attr-defined]
                for o in outcomes if isinstance(o, ReservationConfirmed))  # fmt: skip
+
+
+async def test_a_request_handled_without_an_answer_event_says_so_over_http(
+    notify: ServiceHarness,
+) -> None:
+    """A subscription request is answered by e-mail, not by an event: its sender learns that
+    it was handled (200, no answers) rather than waiting for an answer that never comes."""
+    token = ids.token(PrincipalKind.CITIZEN, "hanako@example.org")
+    cmd = RequestSubscription(message_id=uuid4(), email="hanako@example.org")
+    assert await notify.send(cmd, token=token) == []
+    got = await notify.http.get(f"/answers/{cmd.message_id}", headers=ids.http_headers(token))
+    assert got.status_code == 200 and got.json()["answers"] == []

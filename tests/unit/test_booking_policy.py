@@ -265,6 +265,14 @@ def test_an_organisation_acts_only_in_its_own_name_staff_for_any() -> None:
     assert acts_for(STAFF, uuid4())
 
 
+def test_an_organisation_is_recognised_however_its_token_writes_its_id() -> None:
+    org = uuid4()
+    written_otherwise = Caller(PrincipalKind.ORGANISATION, str(org).upper())
+    assert acts_for(written_otherwise, org)
+    assert check_cancel(Held(org, at(MONDAY, 12), False), written_otherwise, NOW) is None
+    assert not acts_for(Caller(PrincipalKind.ORGANISATION, "not-an-id"), org)
+
+
 # --- decisions moved out of the handlers ---------------------------------------------------------
 
 
