@@ -6,7 +6,8 @@ caller: an organisation books, changes and cancels only in its own name):
 - the desk (reception, coordinators) registers, renews, books and cancels for anyone;
 - coordinators suspend and reinstate organisations and close days;
 - an organisation books, changes and cancels in its own name; program staff and the events
-  service book venues; the Lab's kiosk (or reception) checks people in and out.
+  service book venues; the Lab's kiosk (or reception) checks people in and out, and the kiosk
+  books for the same day (DOMAIN.md, "Clients of the system").
 
 Reads over HTTP (personal data only to its owner and the staff who need it):
 - Availability and the Lab's occupancy are public: free or taken, head counts and seats, nobody's
@@ -49,8 +50,8 @@ UPDATE = either(DESK, kinds(PrincipalKind.ORGANISATION))
 RENEW = DESK
 SUSPEND = STANDING
 REINSTATE = STANDING
-REQUEST = either(DESK, staff(Role.PROGRAM_STAFF), kinds(PrincipalKind.ORGANISATION), events_service)
-CANCEL = REQUEST
+CANCEL = either(DESK, staff(Role.PROGRAM_STAFF), kinds(PrincipalKind.ORGANISATION), events_service)
+REQUEST = either(CANCEL, kinds(PrincipalKind.DEVICE))  # the kiosk: today only (domain)
 BLACKOUT = STANDING
 LAB = either(staff(Role.RECEPTION), kinds(PrincipalKind.DEVICE))
 """The Lab's check-in and check-out: the kiosk at the Lab reception, or reception staff."""

@@ -220,6 +220,23 @@ def acts_for(caller: Caller, organisation_id: UUID | None) -> bool:
     return True
 
 
+def check_sender(
+    caller: Caller, organisation_id: UUID | None, starts_at: datetime, now: datetime
+) -> Rejection | None:
+    """What the proven sender may ask: an organisation books only in its own name, and the
+    Lab's kiosk books for the day itself (same-day booking at the kiosk, DOMAIN.md); other days
+    are booked on the web or at the desk."""
+    if not acts_for(caller, organisation_id):
+        return not_in_own_name()
+    today = now.astimezone(TOKYO).date()
+    if caller.kind is PrincipalKind.DEVICE and starts_at.astimezone(TOKYO).date() != today:
+        return Rejection(
+            RejectionReason.FORBIDDEN,
+            "The kiosk books for today only; book other days on the web or at the desk.",
+        )
+    return None
+
+
 def not_in_own_name() -> Rejection:
     return Rejection(RejectionReason.FORBIDDEN, "An organisation may act only in its own name.")
 

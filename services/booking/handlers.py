@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -170,11 +170,11 @@ class BookingHandlers:
         the rules' reason comes before a conflict's, as if they had been judged first.
 
         The channel is the proven sender's, whatever the command says; an organisation books
-        only in its own name."""
-        cmd = cmd.model_copy(update={"channel": domain.channel_of(caller)})
-        if not domain.acts_for(caller, cmd.organisation_id):
-            return [rejected(cmd, domain.not_in_own_name(), None)]
+        only in its own name, the kiosk for today only."""
         now = self.settings.now()
+        cmd = cmd.model_copy(update={"channel": domain.channel_of(caller)})
+        if refused := domain.check_sender(caller, cmd.organisation_id, cmd.starts_at, now):
+            return [rejected(cmd, refused, None)]
         day = cmd.starts_at.astimezone(domain.TOKYO).date()
         quota = self.policy.max_active_reservations
         reservation_id = uuid4()
@@ -204,31 +204,37 @@ class BookingHandlers:
         round learns at least one room). A run of one request, the usual case at a low rate,
         takes the one-request path: one round trip instead of two.
 
-        As on that path, each request's channel is its proven sender's, and a request an
-        organisation makes in another's name is refused in its place without being decided."""
+        As on that path, each request's channel is its proven sender's, and a request its sender
+        may not make (`domain.check_sender`) is refused in its place without being decided."""
         if len(proven) == 1:
             return [await self.request_reservation(conn, *proven[0])]
         answers: list[Sequence[Outgoing]] = []
         cmds: list[RequestReservation] = []
         callers: list[Caller] = []
         places: list[int] = []
+        now = self.settings.now()
         for cmd, caller in proven:
             cmd = cmd.model_copy(update={"channel": domain.channel_of(caller)})
-            if domain.acts_for(caller, cmd.organisation_id):
-                cmds.append(cmd)
-                callers.append(caller)
-                places.append(len(answers))
-            answers.append([rejected(cmd, domain.not_in_own_name(), None)])
+            if refused := domain.check_sender(caller, cmd.organisation_id, cmd.starts_at, now):
+                answers.append([rejected(cmd, refused, None)])
+                continue
+            cmds.append(cmd)
+            callers.append(caller)
+            places.append(len(answers))
+            answers.append([])  # decided below
         if cmds:
-            for place, outgoing in zip(places, await self.decide_together(conn, cmds, callers),
+            for place, outgoing in zip(places, await self.decide_together(conn, cmds, callers, now),
                                        strict=True):  # fmt: skip
                 answers[place] = outgoing
         return answers
 
     async def decide_together(
-        self, conn: asyncpg.Connection, cmds: Sequence[RequestReservation], callers: list[Caller]
+        self,
+        conn: asyncpg.Connection,
+        cmds: Sequence[RequestReservation],
+        callers: list[Caller],
+        now: datetime,
     ) -> list[Sequence[Outgoing]]:
-        now = self.settings.now()
         spaces = self.policy.spaces
         wanted = [
             store.Wanted(c, domain.units_of(c.space, c.atrium, spaces),

@@ -227,3 +227,20 @@ async def test_a_request_handled_without_an_answer_event_says_so_over_http(
     assert await notify.send(cmd, token=token) == []
     got = await notify.http.get(f"/answers/{cmd.message_id}", headers=ids.http_headers(token))
     assert got.status_code == 200 and got.json()["answers"] == []
+
+
+async def test_the_kiosk_books_the_same_day_but_no_other(booking: ServiceHarness) -> None:
+    """Same-day booking at the Lab's kiosk (DOMAIN.md): the device's request for later today
+    is decided, one for tomorrow refused."""
+    org = await registered(booking)
+    now = service_now()
+    today, tomorrow = now.date(), now.date() + timedelta(days=1)
+    later = max(now.hour + 2, 13)
+    same_day = reservation(org.organisation_id, SpaceId.B, at(today, later), at(today, later + 1))
+    answer = await booking.request(same_day, token=ids.kiosk_token())
+    assert isinstance(answer, ReservationConfirmed)
+    assert answer.reservation.channel is Channel.KIOSK
+    next_day = reservation(org.organisation_id, SpaceId.B, at(tomorrow, 13), at(tomorrow, 14))
+    refused = await booking.request(next_day, token=ids.kiosk_token())
+    assert isinstance(refused, ReservationRejected)
+    assert refused.reason is RejectionReason.FORBIDDEN

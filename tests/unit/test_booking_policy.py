@@ -21,6 +21,7 @@ from services.booking.domain import (
     channel_of,
     check_cancel,
     check_request,
+    check_sender,
     check_standing,
     closing_time,
     day_hours,
@@ -263,6 +264,16 @@ def test_an_organisation_acts_only_in_its_own_name_staff_for_any() -> None:
     assert acts_for(as_org(org), org)
     assert not acts_for(as_org(org), uuid4())
     assert acts_for(STAFF, uuid4())
+
+
+def test_the_kiosk_books_for_today_only() -> None:
+    kiosk = Caller(PrincipalKind.DEVICE, "kiosk-lab")
+    today = NOW.astimezone(TOKYO).date()
+    later_today = datetime.combine(today, time(17), tzinfo=TOKYO)
+    assert check_sender(kiosk, uuid4(), later_today, NOW) is None
+    refused = check_sender(kiosk, uuid4(), later_today + timedelta(days=1), NOW)
+    assert refused is not None and refused.reason is RejectionReason.FORBIDDEN
+    assert check_sender(STAFF, uuid4(), later_today + timedelta(days=1), NOW) is None
 
 
 def test_an_organisation_is_recognised_however_its_token_writes_its_id() -> None:
