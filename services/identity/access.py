@@ -19,7 +19,6 @@ public route names `PUBLIC`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -30,16 +29,8 @@ from contracts.identity import Role
 from services.identity import domain, sessions
 from services.identity.settings import IdentitySettings
 from services.runtime.http import ERROR_TEXT, ErrorBody
-from services.runtime.http_auth import Door
-from services.runtime.identity import (
-    Allow,
-    Caller,
-    ProofError,
-    anyone,
-    bearer_token,
-    signed_in,
-    staff,
-)
+from services.runtime.http_auth import Door, Doors
+from services.runtime.identity import Allow, Caller, anyone, signed_in, staff
 from services.runtime.service import ServiceContext
 
 
@@ -104,6 +95,7 @@ class Guards:
     def __init__(self, ctx: ServiceContext, settings: IdentitySettings) -> None:
         self.ctx = ctx
         self.settings = settings
+        self.doors = Doors.of(ctx)
 
     def same_origin(self) -> Callable[[Request], Awaitable[None]]:
         """For every POST: refused with 403 when it comes from a page of another site."""
@@ -142,17 +134,10 @@ class Guards:
         return SessionDoor(self)
 
     async def prove(self, request: Request) -> Caller | None:
-        header = request.headers.get("authorization")
-        if header is not None:
-            try:
-                token = bearer_token(header)
-                if not token:
-                    raise ProofError("empty bearer token")
-                return self.ctx.keyring.verify(token, datetime.now(UTC))  # real time, as issued
-            except ProofError as refused:
-                raise HTTPException(401, str(refused),
-                                    headers={"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
-        return await self.session_caller(request)
+        """A bearer token, judged as every service's lock judges it (`Doors.prove`: a 401 for
+        one that proves nothing, never a 500); without one, the session cookie."""
+        caller = self.doors.prove(request.headers.get("authorization"))
+        return await self.session_caller(request) if caller.anonymous else caller
 
 
 class CallerDoor(Door):

@@ -181,7 +181,8 @@ def build_router(ctx: ServiceContext, guards: Guards) -> APIRouter:
     @router.delete("/devices/{name}", status_code=204, response_class=Response,
                    responses=answers(401, 403), **documented(Access.ADMINISTRATOR))  # fmt: skip
     async def revoke_device(
-        name: Annotated[str, Path(max_length=64)], _: Caller = administrator
+        name: Annotated[str, Path(max_length=64, pattern=DEVICE_NAME)],
+        _: Caller = administrator,
     ) -> Response:
         """Revoke a device: its secret gets no more tokens (those issued live their 5 min)."""
         if not await store.revoke_device(pool, name, ctx.clock.now()):

@@ -8,6 +8,7 @@ who signed in, never a password."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -381,7 +382,7 @@ async def test_the_kiosk_exchanges_its_secret_for_a_device_token_until_revoked(
                                           headers=admin())  # fmt: skip
     secret = registered.json()["secret"]
     stored = await identity.pool.fetchval("SELECT secret_digest FROM devices")
-    assert secret.encode() not in stored
+    assert stored == hashlib.sha256(secret.encode()).digest()  # its digest, never the secret
     issued = await identity.http.post(
         "/token/device", json={"device": "kiosk-lab", "secret": secret}
     )
@@ -439,6 +440,38 @@ async def test_hostile_sign_in_bodies_get_a_clear_4xx(
     answer = await identity.http.post(
         "/staff/sign-in", content=body, headers={"content-type": "application/json"}
     )
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.json()["error"]
+
+
+@pytest.mark.parametrize("authorization", [
+    b"", b"Bearer", b"Bearer ", b"Basic dXNlcjpwdw==", b"Bearer not.a.token", b"bearer e30.e30.e30",
+    b"Bearer \xff\xfe\x00", b"Bearer " + b"a" * 20_000,
+])  # fmt: skip
+async def test_a_garbage_authorization_proves_nobody(
+    identity: ServiceHarness, authorization: bytes
+) -> None:
+    for method, path in [
+        ("GET", "/staff"),
+        ("GET", "/audit/sign-ins"),
+        ("POST", "/staff/password"),
+    ]:
+        answer = await identity.http.request(
+            method, path, json={}, headers=[(b"authorization", authorization)]
+        )
+        assert answer.status_code == 401, (path, authorization[:20], answer.text)
+        assert answer.json()["error"]
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("DELETE", "/devices/kiosk%00lab"), ("DELETE", "/devices/Kiosk%20Lab"),
+    ("PATCH", "/staff/sa%00to"), ("POST", "/staff/sa%00to/password"),
+])  # fmt: skip
+async def test_a_name_with_a_nul_or_no_name_at_all_is_a_4xx_for_an_administrator(
+    identity: ServiceHarness, method: str, path: str
+) -> None:
+    body = {"password": "a long password 1"} if method == "POST" else {"display_name": "x"}
+    answer = await identity.http.request(method, path, json=body, headers=admin())
     assert 400 <= answer.status_code < 500, answer.text
     assert answer.json()["error"]
 
