@@ -145,24 +145,14 @@ class SignInRoutes:
         self.hashing = asyncio.Semaphore(HASHING_AT_ONCE)
         self.audit = Audit(ctx.metrics)
 
-    async def lock_end(
-        self, conn: store.Conn, now: datetime, checks: Sequence[tuple[str, str, throttle.Lockout]]
+    async def throttled_until(
+        self, conn: store.Conn, now: datetime, checks: Sequence[tuple[str, str, throttle.Rule]]
     ) -> datetime | None:
-        """When the latest lock in force over any of the checks ends, or None."""
+        """When the latest limit in force over any of the checks lets an attempt in, or None."""
         ends = []
         for purpose, key, rule in checks:
-            failures = await store.attempts(conn, purpose, key, now - rule.remembered)
-            if until := throttle.locked_until(failures, now, rule):
-                ends.append(until)
-        return max(ends, default=None)
-
-    async def window_end(
-        self, conn: store.Conn, now: datetime, checks: Sequence[tuple[str, str, throttle.Window]]
-    ) -> datetime | None:
-        ends = []
-        for purpose, key, rule in checks:
-            seen = await store.attempts(conn, purpose, key, now - rule.window)
-            if until := throttle.window_full_until(seen, now, rule):
+            times = await store.attempts(conn, purpose, key, now - rule.remembered)
+            if until := rule.until(times, now):
                 ends.append(until)
         return max(ends, default=None)
 
@@ -181,13 +171,13 @@ class SignInRoutes:
                   (PW_CLIENT, client, self.settings.client_lockout)]  # fmt: skip
         found = await store.load_account(pool, username) if username else None
         known = found.account.username if found else None
-        until = await self.lock_end(pool, now, checks)
+        until = await self.throttled_until(pool, now, checks)
         opened: sessions.Opened | None = None
         if until is None:
             async with self.hashing, pool.acquire() as conn, conn.transaction():
                 await store.lock_keys(conn, [f"{purpose}:{key}" for purpose, key, _ in checks])
                 now = self.ctx.clock.now()  # after the wait: what others recorded meanwhile counts
-                until = await self.lock_end(conn, now, checks)
+                until = await self.throttled_until(conn, now, checks)
                 if until is None:
                     opened = await self.judge(conn, found, body.password, checks, client, now)
         if until is not None:
@@ -248,7 +238,7 @@ class SignInRoutes:
             await store.lock_keys(conn, [f"{PW_ACCOUNT}:{checks[0][1]}"])
             now = self.ctx.clock.now()
             found = await store.load_account(conn, caller.subject)
-            until = await self.lock_end(conn, now, checks)
+            until = await self.throttled_until(conn, now, checks)
             verdict = passwords.Verdict(ok=False)
             if found is not None and until is None:
                 verdict = await asyncio.to_thread(
@@ -311,7 +301,7 @@ class SignInRoutes:
         async with pool.acquire() as conn, conn.transaction():  # one request at a time counts
             await store.lock_keys(conn, [f"{purpose}:{key}" for purpose, key, _ in checks])
             now = self.ctx.clock.now()  # after the wait: what others recorded meanwhile counts
-            if (until := await self.window_end(conn, now, checks)) is None:
+            if (until := await self.throttled_until(conn, now, checks)) is None:
                 await store.add_attempts(conn, [(purpose, key) for purpose, key, _ in checks], now)
         if until is not None:
             raise too_many(until, now)

@@ -17,6 +17,16 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
+
+
+class Rule(Protocol):
+    """What a route needs of a limit: how far back attempts matter, and when it lets one in."""
+
+    @property
+    def remembered(self) -> timedelta: ...
+
+    def until(self, times: Iterable[datetime], now: datetime) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -30,11 +40,21 @@ class Lockout:
         """How far back failures matter at all: older ones can neither start nor extend a lock."""
         return self.window + self.lockout
 
+    def until(self, times: Iterable[datetime], now: datetime) -> datetime | None:
+        return locked_until(times, now, self)
+
 
 @dataclass(frozen=True)
 class Window:
     limit: int = 3
     window: timedelta = timedelta(minutes=15)
+
+    @property
+    def remembered(self) -> timedelta:
+        return self.window
+
+    def until(self, times: Iterable[datetime], now: datetime) -> datetime | None:
+        return window_full_until(times, now, self)
 
 
 def locked_until(failures: Iterable[datetime], now: datetime, rule: Lockout) -> datetime | None:
