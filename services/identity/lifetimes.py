@@ -7,7 +7,8 @@ guessed from its digest.
 
 Sessions (the browser's cookie) end 12 hours after sign-in whatever happens (absolute), or one
 hour after they were last used (idle), whichever comes first; a sign-in link works once, within
-15 minutes. Every rule takes `now`: the service's clock, never the database's.
+15 minutes (`IdentitySettings.link_lifetime`; `store.consume_link` judges it in one
+statement). Every rule takes `now`: the service's clock, never the database's.
 """
 
 from __future__ import annotations
@@ -54,12 +55,3 @@ def session_valid(
     created_at: datetime, last_seen_at: datetime, now: datetime, rule: SessionLifetime
 ) -> bool:
     return created_at <= now < session_ends_at(created_at, last_seen_at, rule)
-
-
-LINK_LIFETIME = timedelta(minutes=15)
-
-
-def link_usable(expires_at: datetime, used_at: datetime | None, now: datetime) -> bool:
-    """A sign-in link opens one session, before it expires; the store consumes it atomically by
-    this same rule (`store.consume_link`)."""
-    return used_at is None and now < expires_at

@@ -120,6 +120,16 @@ class Session:
     last_seen_at: datetime
 
 
+SESSION_COLUMNS = "kind, subject, name, created_at, last_seen_at"
+
+
+def _session(row: asyncpg.Record | None) -> Session | None:
+    if row is None:
+        return None
+    return Session(PrincipalKind(row["kind"]), row["subject"], row["name"], row["created_at"],
+                   row["last_seen_at"])  # fmt: skip
+
+
 async def insert_session(
     conn: Conn, digest: bytes, kind: PrincipalKind, subject: str, name: str | None,
     now: datetime, client: str,
@@ -132,14 +142,9 @@ async def insert_session(
 
 
 async def load_session(conn: Conn, digest: bytes) -> Session | None:
-    row = await conn.fetchrow(
-        "SELECT kind, subject, name, created_at, last_seen_at FROM sessions WHERE id_digest = $1",
-        digest,
-    )
-    if row is None:
-        return None
-    return Session(PrincipalKind(row["kind"]), row["subject"], row["name"], row["created_at"],
-                   row["last_seen_at"])  # fmt: skip
+    row = await conn.fetchrow(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id_digest = $1",
+                              digest)  # fmt: skip
+    return _session(row)
 
 
 async def touch_session(conn: Conn, digest: bytes, now: datetime) -> None:
@@ -151,14 +156,9 @@ async def touch_session(conn: Conn, digest: bytes, now: datetime) -> None:
 
 async def delete_session(conn: Conn, digest: bytes) -> Session | None:
     row = await conn.fetchrow(
-        "DELETE FROM sessions WHERE id_digest = $1"
-        " RETURNING kind, subject, name, created_at, last_seen_at",
-        digest,
+        f"DELETE FROM sessions WHERE id_digest = $1 RETURNING {SESSION_COLUMNS}", digest
     )
-    if row is None:
-        return None
-    return Session(PrincipalKind(row["kind"]), row["subject"], row["name"], row["created_at"],
-                   row["last_seen_at"])  # fmt: skip
+    return _session(row)
 
 
 async def delete_sessions_of(
@@ -204,8 +204,8 @@ async def peek_link(conn: Conn, digest: bytes, now: datetime) -> Link | None:
 
 
 async def consume_link(conn: Conn, digest: bytes, now: datetime) -> Link | None:
-    """Use the link: one statement marks it used only if it is unused and unexpired
-    (`lifetimes.link_usable`), so of two presses at once exactly one gets the session."""
+    """Use the link: one statement marks it used only if it is unused and unexpired, so of two
+    presses at once exactly one gets the session."""
     row = await conn.fetchrow(
         "UPDATE sign_in_links SET used_at = $2"
         " WHERE digest = $1 AND used_at IS NULL AND expires_at > $2 RETURNING kind, subject",
