@@ -12,6 +12,7 @@ for it by link until an `organisation.updated` names a contact.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from uuid import UUID
@@ -26,12 +27,24 @@ from contracts.booking import (
     OrganisationSuspended,
     OrganisationUpdated,
 )
+from contracts.envelope import SINGLE_LINE
 from contracts.identity import PrincipalKind
 from services.identity import addresses, domain, store
 from services.identity.domain import Organisation, Standing
 from services.runtime.clock import Clock
 from services.runtime.identity import Caller
 from services.runtime.outbox import Outgoing
+
+ONE_LINE = re.compile(SINGLE_LINE)
+MAX_NAME = 500  # as booking takes a name (contracts.envelope.NonEmptyText)
+
+
+def label_of(name: str) -> str:
+    """The name a session, a token and a sign-in mail may carry: the event's `name` is a bare
+    `str`, so one that is not a line of text booking would accept (a line break would forge a
+    line of the mail) is kept as no name (the id is shown instead) rather than refusing the
+    organisation's registration. (A NUL never gets here: the runtime dead-letters the record.)"""
+    return name if len(name) <= MAX_NAME and ONE_LINE.fullmatch(name) else ""
 
 
 class Handlers:
@@ -58,8 +71,9 @@ class Handlers:
         self, conn: asyncpg.Connection, event: OrganisationRegistered, caller: Caller
     ) -> Sequence[Outgoing]:
         before = await store.load_organisation(conn, event.organisation_id)
-        base = before or Organisation(event.organisation_id, event.name, None)
-        after = replace(base, name=event.name, contact_key=addresses.key_of(event.contact.email),
+        name = label_of(event.name)
+        base = before or Organisation(event.organisation_id, name, None)
+        after = replace(base, name=name, contact_key=addresses.key_of(event.contact.email),
                         valid_until=event.valid_until)  # fmt: skip
         return await self._save(conn, before, after)
 
@@ -67,8 +81,9 @@ class Handlers:
         self, conn: asyncpg.Connection, event: OrganisationUpdated, caller: Caller
     ) -> Sequence[Outgoing]:
         before = await store.load_organisation(conn, event.organisation_id)
-        base = before or Organisation(event.organisation_id, event.name, None)
-        after = replace(base, name=event.name, contact_key=addresses.key_of(event.contact.email))
+        name = label_of(event.name)
+        base = before or Organisation(event.organisation_id, name, None)
+        after = replace(base, name=name, contact_key=addresses.key_of(event.contact.email))
         return await self._save(conn, before, after)
 
     async def on_suspended(

@@ -123,6 +123,21 @@ async def test_a_redelivered_event_changes_nothing_more_and_other_types_are_skip
     assert count == 1
 
 
+@pytest.mark.parametrize("name", [
+    "港北みどりの会\n\nhttps://evil.example.net/links/x", "x" * 100_000, "会\n",
+])  # fmt: skip
+async def test_a_name_that_is_no_line_of_text_is_kept_as_no_name(
+    identity: ServiceHarness, sent_mail: MailCatcher, name: str
+) -> None:
+    email = unique_email()
+    event = registered(email).model_copy(update={"name": name})
+    await identity.send(event)
+    assert (await standing_row(identity, event.organisation_id))["name"] == ""
+    assert (await ask(identity, email)).status_code == 202
+    text = body_of(sent_mail.to(email)[-1])
+    assert f"■ {event.organisation_id}\n" in text and "evil" not in text
+
+
 async def test_a_suspension_ends_the_organisations_sessions_at_once(
     identity: ServiceHarness, sent_mail: MailCatcher
 ) -> None:
