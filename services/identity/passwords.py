@@ -67,7 +67,3 @@ def password_problem(password: str, username: str) -> str | None:
     if "\x00" in password:
         return "the password must not contain the NUL character"
     return None
-
-
-def is_argon2id(stored: str) -> bool:
-    return stored.startswith("$argon2id$")
