@@ -58,8 +58,8 @@ class RuntimeSettings:
     HTTP_HOST         address of /metrics, /healthz ...   (default 127.0.0.1)
     HTTP_PORT         port of the same                    (default per service)
     CONSUMER_GROUP    Kafka consumer group                (default the service name)
-    MAX_BATCH         records handled in one transaction  (default 500)
-    OUTBOX_BATCH      outbox rows published per round     (default 1000)
+    MAX_BATCH         records handled in one transaction  (default 2000)
+    OUTBOX_BATCH      outbox rows published per round     (default 5000)
     OUTBOX_POLL_S     relay's fallback poll interval      (default 0.5)
     SCHEDULE_POLL_S   how often due scheduled jobs are run (default 1.0)
     RETENTION_DAYS    how long consumed message ids, published outbox rows and finished jobs
@@ -106,8 +106,8 @@ class RuntimeSettings:
             http_host=env_str("HTTP_HOST", "127.0.0.1"),
             http_port=env_int("HTTP_PORT", default_http_port),
             consumer_group=env_str("CONSUMER_GROUP", service),
-            max_batch=env_int("MAX_BATCH", 500),
-            outbox_batch=env_int("OUTBOX_BATCH", 1000),
+            max_batch=env_int("MAX_BATCH", 2000),
+            outbox_batch=env_int("OUTBOX_BATCH", 5000),
             outbox_poll_s=env_float("OUTBOX_POLL_S", 0.5),
             schedule_poll_s=env_float("SCHEDULE_POLL_S", 1.0),
             retention_days=env_float("RETENTION_DAYS", 7.0),

@@ -113,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--dsn", required=True)
-    parser.add_argument("--max-batch", type=int, default=500)
+    parser.add_argument("--max-batch", type=int, default=2000)  # as booking's MAX_BATCH
     parser.add_argument("--pipelined", action="store_true")
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -9,8 +9,10 @@ requests leave on schedule whatever the answers do), then a burst as fast as the
 publish. Prints, per step: offered rate, decisions/s sustained, p50/p99 request→outcome latency.
 limit: booking's decision loop alone (notify and the SMTP sink paused), and the same loop
 written with nothing but aiokafka and asyncpg (tests/bench/bare_loop.py) just before and just
-after it, given the same burst on the same broker and database; prints their decisions/s and the
-ratio booking / limit (goal: 0.7 or more).
+after it, given the same burst on the same broker and database by the same load generator
+(records encoded before the clock starts, answers read with json alone); prints their
+decisions/s and the ratio booking / limit (goal: 0.7 or more), the cores each part used
+meanwhile, and how booking cut the burst into batches and how long their transactions took.
 contention: for each contested slot, 200 organisations ask at once for Space A (alone or as A+B)
 over the same time; prints winners per slot (must be 1), conflicts, and how long each round took.
 availability: readers query the availability of Space A/B over a week as fast as they can while
@@ -31,7 +33,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,8 +51,12 @@ from contracts.booking import (
     ReservationRejected,
     SpaceId,
 )
+from contracts.envelope import header_fields
+from contracts.identity import AUTHORIZATION_HEADER
+from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, Topic
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.db import ensure_database
+from services.runtime.identity import authorization
 from tests import identity_support
 from tests.bench import bare_loop
 from tests.bench.profile import Profile, print_top
@@ -179,11 +185,62 @@ async def run_step(
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User+system CPU time of a process, to see who uses the two cores during the run."""
+    """User+system CPU time of a process and its live descendants (PostgreSQL's backends are
+    children of its postmaster), to see who uses the two cores during the run."""
     if pid is None:
         return float("nan")
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    own: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        child = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        own[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += own.get(current, 0.0)
+        todo += children.get(current, [])
+    return total
+
+
+CPU_WATCHED = ("booking", "kafka", "postgres")
+
+
+def batch_figures(port: int) -> tuple[float, float, float]:
+    """(batches, seconds handling them, outcomes published) so far, from a service's /metrics:
+    how a burst was cut into batches and how much of its time the batches' transactions took."""
+    figures = {"count": 0.0, "sum": 0.0, "published": 0.0}
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith('consumer_batch_seconds_count{topic="booking.commands"'):
+            figures["count"] += float(value)
+        elif name.startswith('consumer_batch_seconds_sum{topic="booking.commands"'):
+            figures["sum"] += float(value)
+        elif name.startswith("outbox_published_total{"):
+            figures["published"] += float(value)
+    return figures["count"], figures["sum"], figures["published"]
+
+
+@contextlib.contextmanager
+def cpu_used(system: System, label: str, loop_pid: int | None = None) -> Iterator[None]:
+    """Prints how many cores each part used while the block ran: which of them a loop waits
+    for when it is not using its own core."""
+    pids = {name: system.stack.pid(name) for name in CPU_WATCHED}
+    if loop_pid is not None:
+        pids = {"bare loop": loop_pid, **pids}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    client_before, start = time.process_time(), time.perf_counter()
+    yield
+    elapsed = time.perf_counter() - start
+    used = {name: (cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()}
+    used["bench client"] = (time.process_time() - client_before) / elapsed
+    print(f"  cores used during {label}: "
+          + ", ".join(f"{name} {cores:.2f}" for name, cores in used.items()))  # fmt: skip
 
 
 def peak_rss_mb(pid: int | None) -> float:
@@ -214,20 +271,42 @@ async def throughput(
     for rate in args.rates:
         commands = slots(orgs, int(rate * args.seconds))
         steps.append(await run_step(client, f"{rate:.0f}/s", commands, rate))
-    profile = None
-    if args.profile and (pid := system.stack.pid("booking")) is not None:
-        profile = Profile(pid, ROOT / "booking.profile.txt", args.burst / 700)
-        await profile.start()
-    steps.append(await run_step(client, "burst", slots(orgs, args.burst), None))
+    async with profiled(args, system, "burst"):
+        steps.append(await run_step(client, "burst", slots(orgs, args.burst), None))
     print_steps(steps)
-    if profile is not None:
-        await profile.finish()
-        print_top(profile.out, "booking during the burst")
     return steps[-1]
 
 
-async def bare_burst(bootstrap: str, count: int) -> float:
-    """Decisions/s of the bare loop for a burst of `count` requests for distinct slots."""
+@contextlib.asynccontextmanager
+async def profiled(args: argparse.Namespace, system: System, step: str) -> AsyncIterator[None]:
+    """With --profile, booking sampled by py-spy while the step runs, its top entries printed
+    after it."""
+    pid = system.stack.pid("booking")
+    if not args.profile or pid is None:
+        yield
+        return
+    profile = Profile(pid, ROOT / f"booking.{step}.profile.txt", args.burst / 1500)
+    await profile.start()
+    yield
+    await profile.finish()
+    print_top(profile.out, f"booking during the {step}")
+
+
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]  # value, key, headers
+
+
+async def raw_burst(
+    bootstrap: str,
+    topic: str,
+    replies: Topic,
+    records: list[Record],
+    ids: list[str],
+    during: contextlib.AbstractContextManager[None],
+) -> Step:
+    """A burst of ready-made records on `topic`, timed until a reply naming each request
+    (`request_id`) is on `replies`. The one load generator of the decision-loop comparison, for
+    the bare loop and booking alike: records are encoded before the clock starts and replies
+    read with nothing but json, so both loops get the same client and the same CPU beside it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
                                 linger_ms=1, **as_admin())  # fmt: skip
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
@@ -235,31 +314,85 @@ async def bare_burst(bootstrap: str, count: int) -> float:
     await producer.start()
     await consumer.start()
     try:
-        tps = [TopicPartition(bare_loop.REPLIES, p) for p in range(bare_loop.PARTITIONS)]
+        tps = [TopicPartition(replies.name, p) for p in range(replies.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
             await consumer.position(tp)
-        requests = [
-            {"request_id": str(c.message_id), "room": c.space.value,
-             "starts_at": c.starts_at.isoformat(), "ends_at": c.ends_at.isoformat()}
-            for c in slots([uuid4()], count)
-        ]  # fmt: skip
-        waiting = {q["request_id"] for q in requests}
-        start = time.perf_counter()
-        for q in requests:
-            await producer.send(bare_loop.REQUESTS, json.dumps(q).encode(),
-                                key=q["room"].encode())  # fmt: skip
-        await producer.flush()
-        deadline = start + 120
-        while waiting and time.perf_counter() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                for record in records:
-                    waiting.discard(json.loads(record.value or b"{}").get("request_id"))
-        return (count - len(waiting)) / (time.perf_counter() - start)
+        waiting = set(ids)
+        sent_at: dict[str, float] = {}
+        latencies: list[float] = []
+        with during:
+            start = time.perf_counter()
+            for (value, key, headers), request_id in zip(records, ids, strict=True):
+                sent_at[request_id] = time.perf_counter()
+                await producer.send(topic, value, key=key, headers=headers)
+            await producer.flush()
+            published = time.perf_counter() - start
+            deadline = start + 120
+            last = start
+            while waiting and time.perf_counter() < deadline:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    now = time.perf_counter()
+                    for record in batch:
+                        request_id = json.loads(record.value or b"{}").get("request_id")
+                        if request_id in waiting:
+                            waiting.discard(request_id)
+                            latencies.append((now - sent_at[request_id]) * 1000)
+                            last = now
+        elapsed = max(last - start, 1e-9)
+        print(f"  {topic}: {len(records)} records published in {published:.2f} s,"
+              f" the last answer after {elapsed:.2f} s")  # fmt: skip
+        return Step(label=topic, offered=len(records) / elapsed,
+                    decisions_per_s=len(latencies) / elapsed,
+                    p50_ms=statistics.median(latencies) if latencies else float("nan"),
+                    p99_ms=percentile(latencies, 0.99), answered=len(latencies),
+                    sent=len(records))  # fmt: skip
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def bare_burst(
+    bootstrap: str,
+    count: int,
+    during: contextlib.AbstractContextManager[None] | None = None,
+) -> float:
+    """Decisions/s of the bare loop for a burst of `count` requests for distinct slots."""
+    requests = [
+        {"request_id": str(c.message_id), "room": c.space.value,
+         "starts_at": c.starts_at.isoformat(), "ends_at": c.ends_at.isoformat()}
+        for c in slots([uuid4()], count)
+    ]  # fmt: skip
+    records: list[Record] = [(json.dumps(q).encode(), q["room"].encode(), []) for q in requests]
+    ids = [q["request_id"] for q in requests]
+    replies = Topic(bare_loop.REPLIES, partitions=bare_loop.PARTITIONS)
+    step = await raw_burst(bootstrap, bare_loop.REQUESTS, replies, records, ids,
+                           during or contextlib.nullcontext())  # fmt: skip
+    return step.decisions_per_s
+
+
+async def booking_burst(system: System, commands: list[RequestReservation]) -> Step:
+    """Booking's decision loop given a burst as the bare loop is given one: each command as
+    its client would send it (JSON, its key, its sender's proof), encoded before the clock."""
+    records: list[Record] = []
+    for cmd in commands:
+        headers = [(k, v.encode()) for k, v in header_fields(cmd).items()]
+        token = identity_support.token_for(cmd)
+        if token is not None:
+            headers.append((AUTHORIZATION_HEADER, authorization(token).encode()))
+        records.append((cmd.model_dump_json().encode(), cmd.partition_key().encode(), headers))
+    ids = [str(cmd.message_id) for cmd in commands]
+    batches, seconds, _ = batch_figures(BOOKING_HTTP_PORT)
+    step = await raw_burst(system.stack.kafka_bootstrap, BOOKING_COMMANDS.name, BOOKING_EVENTS,
+                           records, ids, cpu_used(system, "booking's burst"))  # fmt: skip
+    batches_after, seconds_after, _ = batch_figures(BOOKING_HTTP_PORT)
+    count = max(batches_after - batches, 1)
+    print(f"  booking's burst: {count:.0f} batches of {len(commands) / count:.0f} commands on"
+          f" average, {1000 * (seconds_after - seconds) / count:.1f} ms each in its transaction;"
+          f" {seconds_after - seconds:.2f} s of {len(commands) / step.decisions_per_s:.2f} s"
+          " spent in them")  # fmt: skip
+    return step
 
 
 @contextlib.contextmanager
@@ -290,7 +423,8 @@ async def limit(
     per_request: list[str] = []
     with paused(system, "notify", "smtp"):
         before = await bare_loop_rate(system, "per request", per_request, args.burst)
-        booking = await run_step(client, "alone", slots(orgs, args.burst), None)
+        async with profiled(args, system, "decision loop alone"):
+            booking = await booking_burst(system, slots(orgs, args.burst))
         after = await bare_loop_rate(system, "per request", per_request, args.burst)
         pipelined = await bare_loop_rate(system, "pipelined", ["--pipelined"], args.burst)
     limit_rate = (before + after) / 2
@@ -320,7 +454,8 @@ async def bare_loop_rate(system: System, variant: str, flags: list[str], burst: 
         assert loop.stdout is not None
         await loop.stdout.readline()  # "bare loop ready"
         await bare_burst(system.stack.kafka_bootstrap, 500)  # warm-up
-        return await bare_burst(system.stack.kafka_bootstrap, burst)
+        watch = cpu_used(system, f"the bare loop's burst ({variant})", loop.pid)
+        return await bare_burst(system.stack.kafka_bootstrap, burst, watch)
     finally:
         loop.send_signal(signal.SIGTERM)
         await asyncio.wait_for(loop.wait(), 30)

@@ -96,6 +96,34 @@ def test_an_unknown_command_type_is_dead_lettered_with_a_bounded_reason() -> Non
     assert len(parsed.poison) < 200
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "\u0000",  # json.dumps writes it as \u0000
+        "\\u0000",  # a backslash and "u0000" in the text: no NUL, and still accepted
+    ],
+)
+def test_nul_deep_inside_a_message_is_refused_whatever_the_record_looks_like(
+    spelling: str,
+) -> None:
+    event = fixture("organisation.registered")
+    event["contact"]["name"] = f"Hanako{spelling}Yamada"
+    parsed = classify(json.dumps(event).encode(), ignore_unknown=True)
+    if spelling == "\u0000":
+        assert parsed.poison is not None and parsed.message is None
+    else:
+        assert isinstance(parsed.message, OrganisationRegistered), parsed.poison
+        assert parsed.message.contact.name == f"Hanako{spelling}Yamada"
+
+
+def test_a_message_built_in_code_refuses_nul_as_one_read_from_a_record_does() -> None:
+    data = {**fixture("reservation.requested"), "purpose": "before\u0000after"}
+    with pytest.raises(ValueError, match="NUL"):
+        RequestReservation.model_validate(data)
+    with pytest.raises(ValueError, match="NUL"):
+        RequestReservation.model_validate(data, context={"nul_checked": False})
+
+
 def test_an_unknown_event_type_is_skipped_so_contracts_can_grow() -> None:
     parsed = classify(b'{"type": "organisation.suspended"}', ignore_unknown=True)
     assert parsed.message is None and parsed.poison is None and parsed.invalid is None
