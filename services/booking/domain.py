@@ -6,6 +6,9 @@ tested at any moment. Overlaps with what is stored are left to PostgreSQL's excl
 the only place that can see concurrent requests, fed with the rooms (`units_of`) each reservation
 occupies; overlaps between the requests of one batch, decided together, are judged here
 (`decide_in_order`).
+
+The center's calendar (holidays, opening hours, the fiscal year) is shared with the consultation
+desk in `services/runtime/center_calendar.py`; booking's modules name it through this one.
 """
 
 from __future__ import annotations
@@ -13,22 +16,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from uuid import UUID
-from zoneinfo import ZoneInfo
-
-import holidays
 
 from contracts.booking import Channel, RejectionReason, SpaceId
 from contracts.identity import PrincipalKind
+from services.runtime.center_calendar import TOKYO as TOKYO
+from services.runtime.center_calendar import WEEKDAY_HOURS as WEEKDAY_HOURS
+from services.runtime.center_calendar import WEEKEND_HOURS as WEEKEND_HOURS
+from services.runtime.center_calendar import YEAR_END_BREAK
+from services.runtime.center_calendar import MonthDay as MonthDay
+from services.runtime.center_calendar import fiscal_year_of as fiscal_year_of
+from services.runtime.center_calendar import fiscal_year_range as fiscal_year_range
+from services.runtime.center_calendar import is_closure_day as is_closure_day
+from services.runtime.center_calendar import is_public_holiday as is_public_holiday
+from services.runtime.center_calendar import opening_hours as opening_hours
+from services.runtime.center_calendar import tokyo_midnight as tokyo_midnight
 from services.runtime.identity import Caller
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 SLOT = timedelta(minutes=30)
-WEEKDAY_HOURS = (time(9), time(20))
-WEEKEND_HOURS = (time(9), time(17))
 EVENING_STARTS = time(18)  # weekday 18:00-20:00 is reservation-only (since June 2024)
-MonthDay = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class Policy:
     spaces: Mapping[SpaceId, Space] = field(default_factory=lambda: DEFAULT_SPACES)
     horizon_months: int = 3
     evening_cutoff: time = time(17)
-    closures: tuple[tuple[MonthDay, MonthDay], ...] = (((12, 29), (1, 3)),)
+    closures: tuple[tuple[MonthDay, MonthDay], ...] = YEAR_END_BREAK
     registration_years: int = 3
     max_active_reservations: int = 10
 
@@ -101,40 +107,6 @@ class Situation:
     standing: Standing | None  # None: the organisation is not registered
     blacked_out: bool = False  # staff closed the day of the request
     active_reservations: int = 0  # the organisation's confirmed reservations not yet ended
-
-
-def tokyo_midnight(day: date) -> datetime:
-    """The start of a day in Tokyo, the boundary every daily and monthly figure uses."""
-    return datetime.combine(day, time(0), TOKYO)
-
-
-@lru_cache(maxsize=64)
-def _japanese_holidays(year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays("JP", years=year)
-
-
-def is_public_holiday(day: date) -> bool:
-    """Japanese public holidays, substitute holidays and 国民の休日 included."""
-    return day in _japanese_holidays(day.year)
-
-
-@lru_cache(maxsize=4096)
-def opening_hours(day: date) -> tuple[time, time]:
-    """Weekdays 9:00-20:00; Saturdays, Sundays and public holidays 9:00-17:00. Remembered per
-    day: every request asks it two or three times, and a batch asks it of the same few days."""
-    if day.weekday() >= 5 or is_public_holiday(day):
-        return WEEKEND_HOURS
-    return WEEKDAY_HOURS
-
-
-def is_closure_day(day: date, closures: tuple[tuple[MonthDay, MonthDay], ...]) -> bool:
-    """Inside a yearly closed period; a period whose end comes before its start wraps the year."""
-    md = (day.month, day.day)
-    for first, last in closures:
-        inside = first <= md <= last if first <= last else md >= first or md <= last
-        if inside:
-            return True
-    return False
 
 
 def day_hours(day: date, policy: Policy, blacked_out: bool = False) -> tuple[time, time] | None:
@@ -606,13 +578,3 @@ def check_lab_check_in(
 def slip_number(day: date, sequence: int) -> str:
     """Usage slips (利用票) are numbered per day, as the paper ones at reception were."""
     return f"{day:%Y%m%d}-{sequence:03d}"
-
-
-def fiscal_year_of(day: date) -> int:
-    """The Japanese fiscal year (年度) runs April to March: 2024-03-31 belongs to FY2023."""
-    return day.year if day.month >= 4 else day.year - 1
-
-
-def fiscal_year_range(fiscal_year: int) -> tuple[date, date]:
-    """First day and the day after the last day of a fiscal year."""
-    return date(fiscal_year, 4, 1), date(fiscal_year + 1, 4, 1)

@@ -1,0 +1,2 @@
+"""Consultation service: cases from intake to closing, assignment, referrals, statistics
+(ARCHITECTURE.md; DOMAIN.md, "Consultations")."""
