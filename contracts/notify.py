@@ -18,6 +18,7 @@ from uuid import UUID
 
 from pydantic import EmailStr, Field, TypeAdapter
 
+from contracts.consultation import CaseReference
 from contracts.envelope import Instant, Message, NonEmptyText
 from contracts.identity import Actor
 
@@ -80,7 +81,20 @@ class RequestSubscription(Message):
         return str(self.email).lower()
 
 
-NotifyCommandT = PublishNewsletter | RequestSubscription
+class RequestAcknowledgement(Message):
+    """The consultation desk received a case: tell the requester so, with its reference number
+    and the center's contact, and nothing of the case (contracts/consultation.py)."""
+
+    type: Literal["acknowledgement.requested"] = "acknowledgement.requested"
+    reference: CaseReference
+    email: EmailStr
+    language: Language = Language.JA
+
+    def partition_key(self) -> str:
+        return self.reference
+
+
+NotifyCommandT = PublishNewsletter | RequestSubscription | RequestAcknowledgement
 NotifyCommand = Annotated[NotifyCommandT, Field(discriminator="type")]
 notify_command_adapter: TypeAdapter[NotifyCommandT] = TypeAdapter(NotifyCommand)
 
@@ -147,10 +161,20 @@ class NotificationFailed(Message):
     reason: str
 
 
+class AcknowledgementRejected(Message):
+    """The answer to an `acknowledgement.requested` that could not be carried out."""
+
+    type: Literal["acknowledgement.rejected"] = "acknowledgement.rejected"
+    request_id: UUID
+    reason: CommandRejectionReason
+    detail: str
+
+
 NotifyEventT = (
     NewsletterScheduled
     | NewsletterRejected
     | SubscriptionRejected
+    | AcknowledgementRejected
     | NewsletterStarted
     | NotificationSent
     | NotificationFailed
@@ -163,4 +187,5 @@ notify_event_adapter: TypeAdapter[NotifyEventT] = TypeAdapter(NotifyEvent)
 COMMAND_REJECTIONS: dict[type[Message], type[Message]] = {
     PublishNewsletter: NewsletterRejected,
     RequestSubscription: SubscriptionRejected,
+    RequestAcknowledgement: AcknowledgementRejected,
 }

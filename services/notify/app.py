@@ -17,7 +17,12 @@ from contracts.booking import (
     ReservationRejected,
 )
 from contracts.identity import Role
-from contracts.notify import COMMAND_REJECTIONS, PublishNewsletter, RequestSubscription
+from contracts.notify import (
+    COMMAND_REJECTIONS,
+    PublishNewsletter,
+    RequestAcknowledgement,
+    RequestSubscription,
+)
 from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS
 from services.notify import api, domain, store
 from services.notify.handlers import FAN_OUT_JOB, REMINDER_JOB, Handlers
@@ -85,7 +90,11 @@ def build_spec() -> ServiceSpec:
                 Routes()
                 .on(PublishNewsletter, handlers.on_publish_newsletter, allow=EDITORS)
                 # double opt-in is the proof: only who reads the mailbox confirms it
-                .on(RequestSubscription, handlers.on_subscription_requested, allow=anyone),
+                .on(RequestSubscription, handlers.on_subscription_requested, allow=anyone)
+                # sent from the consultation service's outbox, which carries no token (no
+                # service signs its outbox records yet); it says only that a reference number
+                # was given, and the handler caps it per address
+                .on(RequestAcknowledgement, handlers.on_acknowledgement_requested, allow=anyone),
                 rejections=COMMAND_REJECTIONS,
                 answers_on=NOTIFY_EVENTS,
             ),

@@ -395,6 +395,18 @@ def subscription_confirm_email(
     )  # fmt: skip
 
 
+def consultation_acknowledgement_email(
+    source_id: UUID, correlation_id: UUID, recipient: str, language: Language, reference: str
+) -> Email:
+    """The desk's acknowledgement of a consultation: its reference number and the center's
+    contact, nothing of what the requester wrote (the consultation service keeps that)."""
+    subject, body = compose("consultation_acknowledgement", language, reference=reference)
+    return Email(
+        "consultation_acknowledgement", source_id, source_id, correlation_id,
+        recipient, subject, body, language,
+    )  # fmt: skip
+
+
 # --- reminders ---------------------------------------------------------------------------------
 
 QUIET_FROM = time(21, 0)

@@ -22,11 +22,13 @@ from contracts.booking import (
 )
 from contracts.envelope import new_message_id
 from contracts.notify import (
+    AcknowledgementRejected,
     CommandRejectionReason,
     Language,
     NewsletterScheduled,
     NewsletterStarted,
     PublishNewsletter,
+    RequestAcknowledgement,
     RequestSubscription,
     SubscriptionRejected,
 )
@@ -41,6 +43,8 @@ from services.runtime.schedule import Job
 
 REMINDER_JOB = "reminder.reservation"
 FAN_OUT_JOB = "newsletter.fan_out"
+ACKNOWLEDGEMENT = "consultation_acknowledgement"
+ACKNOWLEDGE_MAX_PER_DAY = 5
 
 
 class Handlers:
@@ -196,6 +200,31 @@ class Handlers:
             ),
         )  # fmt: skip
         return Outcome.CONFIRMATION_QUEUED
+
+    async def on_acknowledgement_requested(
+        self, conn: asyncpg.Connection, command: RequestAcknowledgement, caller: Caller
+    ) -> Sequence[Outgoing]:
+        """The consultation desk's acknowledgement of a case: at most ACKNOWLEDGE_MAX_PER_DAY
+        to one address in 24 hours, so the command cannot be used to flood a mailbox."""
+        try:
+            email = domain.subscriber_address(str(command.email))
+        except domain.AddressRefused as refused:
+            return [
+                answer(
+                    command, NOTIFY_EVENTS, command.reference, AcknowledgementRejected,
+                    reason=CommandRejectionReason.INVALID, detail=str(refused),
+                )
+            ]  # fmt: skip
+        if await store.sent_of_kind(conn, ACKNOWLEDGEMENT, email) >= ACKNOWLEDGE_MAX_PER_DAY:
+            return []
+        await store.queue_email(
+            conn,
+            domain.consultation_acknowledgement_email(
+                command.message_id, command.correlation(), email, command.language,
+                command.reference,
+            ),
+        )  # fmt: skip
+        return []
 
     # --- scheduled jobs ---------------------------------------------------------------------
 

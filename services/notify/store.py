@@ -270,6 +270,17 @@ async def confirmations_sent(conn: asyncpg.Connection, email: str) -> int:
     return count
 
 
+async def sent_of_kind(conn: asyncpg.Connection, kind: str, email: str) -> int:
+    """E-mails of a kind queued to an address in the last 24 hours."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM deliveries WHERE kind = $1"
+        " AND recipient = $2 AND created_at > now() - interval '24 hours'",
+        kind,
+        email,
+    )
+    return count
+
+
 async def request_subscription(
     conn: asyncpg.Connection, email: str, language: str, expires_at: datetime
 ) -> tuple[UUID, int] | str:

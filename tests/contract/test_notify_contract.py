@@ -20,11 +20,12 @@ from contracts.notify import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
-COMMANDS = ["newsletter.publish", "subscription.requested"]
+COMMANDS = ["newsletter.publish", "subscription.requested", "acknowledgement.requested"]
 EVENTS = [
     "newsletter.scheduled",
     "newsletter.rejected",
     "subscription.rejected",
+    "acknowledgement.rejected",
     "newsletter.started",
     "notification.sent",
     "notification.failed",

@@ -35,6 +35,7 @@ EXPECTED: dict[str, Callable[[dict[str, object]], object]] = {
     "lab.check_out": lambda d: "lab",
     "newsletter.publish": lambda d: d["message_id"],
     "subscription.requested": lambda d: str(d["email"]).lower(),
+    "acknowledgement.requested": lambda d: d["reference"],
 }
 
 
@@ -50,6 +51,6 @@ def test_every_command_type_has_its_key_rule() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_command_is_keyed_by_its_aggregate(name: str) -> None:
     data = fixture(name)
-    adapter = notify_command_adapter if name in ("newsletter.publish", "subscription.requested") \
-        else booking_command_adapter  # fmt: skip
+    notify = ("newsletter.publish", "subscription.requested", "acknowledgement.requested")
+    adapter = notify_command_adapter if name in notify else booking_command_adapter
     assert adapter.validate_python(data).partition_key() == EXPECTED[name](data)
