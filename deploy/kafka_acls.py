@@ -38,6 +38,8 @@ from contracts.topics import (
     BOOKING_COMMANDS,
     BOOKING_EVENTS,
     COMMAND_TOPICS,
+    CONSULTATION_COMMANDS,
+    CONSULTATION_EVENTS,
     NOTIFY_COMMANDS,
     NOTIFY_EVENTS,
     Topic,
@@ -74,6 +76,10 @@ TRAFFIC: Mapping[str, Traffic] = {
     "notify": Traffic(consumes=(BOOKING_EVENTS, NOTIFY_COMMANDS), produces=(NOTIFY_EVENTS,)),
     # learns organisations and their standing from booking's events; publishes nothing
     "identity": Traffic(consumes=(BOOKING_EVENTS,), produces=()),
+    # the desk's cases; acknowledges intake through notify (a reference number and an address)
+    "consultation": Traffic(
+        consumes=(CONSULTATION_COMMANDS,), produces=(CONSULTATION_EVENTS,), sends=(NOTIFY_COMMANDS,)
+    ),
 }
 
 

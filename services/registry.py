@@ -67,6 +67,7 @@ SERVICES: tuple[Service, ...] = (
     Service("booking", 8081, instances=2),
     Service("notify", 8082, needs=frozenset({Need.SMTP})),
     Service("identity", 8083, needs=frozenset({Need.SMTP})),
+    Service("consultation", 8085),
 )
 
 

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from contracts.identity import PrincipalKind, Role
-from services.runtime.identity import Caller
+from services.runtime.identity import Allow, Caller, kinds
 
 
 class CaseField(StrEnum):
@@ -151,3 +151,34 @@ def project(caller: Caller, case: OnFile, values: Mapping[CaseField, V]) -> dict
     """A case's values cut down to what the caller may read."""
     readable = readable_fields(caller, case)
     return {field: value for field, value in values.items() if field in readable}
+
+
+# --- who may send what ---------------------------------------------------------------------------
+# The runtime checks these before a handler runs (and audits a refusal); the domain then decides
+# with the case in hand (domain.may_work_on: reception before assignment, the assignee, the chief
+# coordinator). Administrators, auditors and anyone not on the desk send no case command: unlike
+# the runtime's `staff(...)`, which admits an administrator to whatever any role may do, these
+# rules admit the roles named and no other.
+
+
+def holding(*roles: Role) -> Allow:
+    """Staff holding one of exactly these roles."""
+
+    def allow(caller: Caller) -> bool:
+        return any(_holds(caller, role) for role in roles)
+
+    return allow
+
+
+DESK = holding(Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR)
+"""The one-stop desk: every case command and the inquiry log."""
+
+INTAKE_STAFF = holding(Role.RECEPTION, Role.CHIEF_COORDINATOR)
+"""Who enters an e-mail, a call or a visit as a case (domain.intake_channel)."""
+
+AUDIT_READERS = holding(Role.CHIEF_COORDINATOR, Role.AUDITOR)
+"""The read audit as a whole (may_query_audit)."""
+
+REPORT_READERS = kinds(PrincipalKind.STAFF)
+"""The topic table counts cases, never shows one: any staff member reads it; its public
+version (small counts hidden) is open to anyone."""

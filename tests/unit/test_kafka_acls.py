@@ -67,7 +67,7 @@ def test_a_service_added_to_the_registry_gets_its_principal_and_grants() -> None
 
 def test_a_service_without_a_traffic_declaration_is_refused() -> None:
     with pytest.raises(KeyError, match="no Kafka traffic"):
-        acl_table((*SERVICES, Service("consultation", 8085)), TRAFFIC)
+        acl_table((*SERVICES, Service("archive", 8089)), TRAFFIC)
 
 
 def test_no_client_reads_anything() -> None:

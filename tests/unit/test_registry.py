@@ -37,6 +37,7 @@ def test_the_registry_names_the_services_with_their_ports_and_needs() -> None:
         ("booking", 8081, "services.booking", "booking"),
         ("notify", 8082, "services.notify", "notify"),
         ("identity", 8083, "services.identity", "identity"),
+        ("consultation", 8085, "services.consultation", "consultation"),
     ]
     assert registry.service("notify").needs == {Need.SMTP}
     assert registry.service("identity").needs == {Need.SMTP}
@@ -62,6 +63,7 @@ def test_a_list_the_stacks_could_not_run_is_refused(
 def test_make_up_runs_each_service_once_on_its_own_port() -> None:
     assert [(p.name, p.http_port) for p in processes()] == [
         ("booking", 8081), ("notify", 8082), ("identity", 8083),
+        ("consultation", 8085),
     ]  # fmt: skip
     assert StackConfig(root=Path("x")).services == processes()
 
@@ -74,6 +76,7 @@ def test_the_test_stack_runs_two_booking_instances_and_the_others_on_shifted_por
          "booking"),
         ("notify", "services.notify", 8082 + offset, "notify"),
         ("identity", "services.identity", 8083 + offset, "identity"),
+        ("consultation", "services.consultation", 8085 + offset, "consultation"),
     ]  # fmt: skip
 
 
