@@ -46,6 +46,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pydantic import TypeAdapter
 
 from contracts.booking import booking_command_adapter, booking_event_adapter
+from contracts.consultation import consultation_command_adapter, consultation_event_adapter
 from contracts.envelope import Message, header_fields
 from contracts.notify import notify_command_adapter, notify_event_adapter
 from contracts.topics import Topic
@@ -66,6 +67,8 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "booking.events": booking_event_adapter,
     "notify.commands": notify_command_adapter,
     "notify.events": notify_event_adapter,
+    "consultation.commands": consultation_command_adapter,
+    "consultation.events": consultation_event_adapter,
 }
 REDELIVERIES = 5  # a batch failing on passing faults this often is a test failure
 

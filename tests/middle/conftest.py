@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.booking import app as booking_app
+from services.consultation import app as consultation_app
 from services.identity import app as identity_app
 from services.notify import app as notify_app
 from tests.harness import HarnessFactory, HarnessPostgres, ServiceHarness
@@ -75,3 +76,12 @@ async def identity(
     in memory instead of SMTP."""
     monkeypatch.setenv("DEVELOPMENT", "1")
     return await harnesses(identity_app.build_spec(mailer=sent_mail))
+
+
+@pytest.fixture
+async def consultation(
+    harnesses: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> ServiceHarness:
+    """The consultation service in development mode (the public development sealing key)."""
+    monkeypatch.setenv("DEVELOPMENT", "1")
+    return await harnesses(consultation_app.build_spec())

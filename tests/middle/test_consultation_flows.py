@@ -1,0 +1,558 @@
+"""The consultation service on its consumer path and its HTTP routes, on a real PostgreSQL
+(tests/harness.py): intake, every step of a case, need to know and the read audit, the
+schedule's alerts and erasure, and the fiscal year's table."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+import pytest
+
+from contracts.consultation import (
+    AssignCase,
+    CaseAssigned,
+    CaseClassified,
+    CaseClosed,
+    CaseOutcome,
+    CaseReceived,
+    CaseReferred,
+    CaseRejected,
+    CaseReopened,
+    ClassifyCase,
+    CloseCase,
+    EndReferral,
+    FirstResponseOverdue,
+    HearingStarted,
+    InquiryLogged,
+    IntakeChannel,
+    LogInquiry,
+    OpenFollowUp,
+    ReferCase,
+    ReferralEnded,
+    ReferralOutcome,
+    ReferralTarget,
+    RejectionReason,
+    ReopenCase,
+    StartHearing,
+    StartWork,
+    TopicCode,
+    WorkStarted,
+)
+from contracts.envelope import Message
+from contracts.identity import Role
+from contracts.notify import RequestAcknowledgement
+from services.consultation import app as consultation_app
+from services.consultation import jobs
+from services.consultation.settings import ConsultationSettings
+from tests.harness import ServiceHarness
+from tests.identity_support import http_headers, staff_token
+
+pytestmark = pytest.mark.middle
+
+RECEPTION = staff_token(Role.RECEPTION, subject="uketsuke")
+CHIEF = staff_token(Role.CHIEF_COORDINATOR, subject="chief")
+ASSIGNEE = staff_token(Role.COORDINATOR, subject="tanaka")
+OTHER = staff_token(Role.COORDINATOR, subject="suzuki")
+ADMIN = staff_token(Role.ADMINISTRATOR, subject="admin")
+AUDITOR = staff_token(Role.AUDITOR, subject="kansa")
+
+FORM = {
+    "kind": "activity",
+    "topics": ["founding", "accounting"],
+    "name": "山田 花子",
+    "email": "hanako@example.org",
+    "phone": "045-000-0000",
+    "organisation": "起立性調節障害の子の親の会",
+    "narrative": "子どもの体調のことで会を立ち上げたい。会費の扱いを知りたい。",
+    "language": "ja",
+}
+
+
+async def intake(consultation: ServiceHarness, **changes: Any) -> tuple[UUID, str]:
+    before = await consultation.last_row_id()
+    response = await consultation.http.post("/intake", json={**FORM, **changes})
+    assert response.status_code == 201, response.text
+    reference = response.json()["reference"]
+    (received,) = [m for m in await outbox_after(consultation, before)
+                   if isinstance(m, CaseReceived)]  # fmt: skip
+    return received.case_id, reference
+
+
+async def outbox_after(harness: ServiceHarness, after: int) -> list[Message]:
+    return [row.message() for row in await harness.rows(after=after) if not row.dead_letter]
+
+
+async def step(consultation: ServiceHarness, command: Message, bearer: str) -> Message:
+    return await consultation.request(command, token=bearer)
+
+
+async def get(
+    consultation: ServiceHarness, path: str, bearer: str, **params: Any
+) -> httpx.Response:
+    return await consultation.http.get(path, headers=http_headers(bearer), params=params)
+
+
+async def assigned_case(consultation: ServiceHarness) -> UUID:
+    case_id, _ = await intake(consultation)
+    await step(consultation, StartHearing(message_id=uuid4(), case_id=case_id), RECEPTION)
+    answer = await step(consultation, AssignCase(message_id=uuid4(), case_id=case_id,
+                                                 assignee="tanaka"), CHIEF)  # fmt: skip
+    assert isinstance(answer, CaseAssigned), answer
+    return case_id
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+
+async def test_the_web_form_gives_a_reference_and_acknowledges_it_through_notify_alone(
+    consultation: ServiceHarness,
+) -> None:
+    before = await consultation.last_row_id()
+    response = await consultation.http.post("/intake", json=FORM)
+    assert response.status_code == 201, response.text
+    reference = response.json()["reference"]
+    assert reference.startswith("C20")
+    published = await outbox_after(consultation, before)
+    received = next(m for m in published if isinstance(m, CaseReceived))
+    assert received.channel is IntakeChannel.WEB and received.by is None
+    assert received.reference == reference
+    assert received.topics == [TopicCode.FOUNDING, TopicCode.ACCOUNTING]
+    (ack,) = [m for m in published if isinstance(m, RequestAcknowledgement)]
+    assert (ack.reference, str(ack.email)) == (reference, FORM["email"])
+    for row in await consultation.rows(after=before):
+        for secret in (FORM["name"], FORM["narrative"], FORM["organisation"], FORM["phone"]):
+            assert secret.encode() not in row.value
+
+
+async def test_content_is_stored_sealed_and_never_in_plain_text(
+    consultation: ServiceHarness,
+) -> None:
+    case_id, _ = await intake(consultation)
+    rows = await consultation.pool.fetch(
+        "SELECT field, sealed FROM case_content WHERE case_id = $1", case_id
+    )
+    assert {r["field"] for r in rows} == {
+        "requester_name", "requester_contact", "organisation_name", "narrative",
+    }  # fmt: skip
+    for row in rows:
+        for secret in (FORM["name"], FORM["narrative"], FORM["organisation"], FORM["email"]):
+            assert secret.encode() not in bytes(row["sealed"])
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"name": ""},
+        {"name": "x" * 101},
+        {"narrative": "x" * 4001},
+        {"narrative": "制御\x00文字"},
+        {"name": "二行\nの名前"},
+        {"phone": "call me maybe"},
+        {"email": "not-an-address"},
+        {"topics": ["founding", "founding"]},
+        {"topics": ["astrology"]},
+        {"channel": "phone"},  # the public form has no channel to state
+        {"surprise": "秘密の値"},
+    ],
+)
+async def test_the_web_form_refuses_what_no_form_sends_and_quotes_none_of_it(
+    consultation: ServiceHarness, changes: dict[str, Any]
+) -> None:
+    response = await consultation.http.post("/intake", json={**FORM, **changes})
+    assert response.status_code == 400, response.text
+    for value in changes.values():
+        if isinstance(value, str) and len(value) > 3:
+            assert value not in response.text
+
+
+async def test_the_web_form_is_limited_per_client(
+    consultation: ServiceHarness,
+) -> None:
+    answers = [(await consultation.http.post("/intake", json=FORM)).status_code for _ in range(8)]
+    assert answers[:5] == [201] * 5 and 429 in answers[5:]
+
+
+async def test_reception_enters_a_call_and_the_channel_is_theirs_to_state_but_never_web(
+    consultation: ServiceHarness,
+) -> None:
+    headers = http_headers(RECEPTION)
+    call = await consultation.http.post("/cases", json={**FORM, "channel": "phone"},
+                                        headers=headers)  # fmt: skip
+    assert call.status_code == 201, call.text
+    web = await consultation.http.post("/cases", json={**FORM, "channel": "web"}, headers=headers)
+    assert web.status_code == 400
+    coordinator = await consultation.http.post("/cases", json={**FORM, "channel": "phone"},
+                                               headers=http_headers(ASSIGNEE))  # fmt: skip
+    assert coordinator.status_code == 403
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+
+async def test_a_case_goes_through_every_step_and_keeps_its_history(
+    consultation: ServiceHarness,
+) -> None:
+    case_id, _ = await intake(consultation)
+    referral = uuid4()
+    steps: list[tuple[Message, str, type[Message]]] = [
+        (StartHearing(message_id=uuid4(), case_id=case_id), RECEPTION, HearingStarted),
+        (ClassifyCase(message_id=uuid4(), case_id=case_id, topics=[TopicCode.TAX]), RECEPTION,
+         CaseClassified),
+        (AssignCase(message_id=uuid4(), case_id=case_id, assignee="suzuki"), CHIEF, CaseAssigned),
+        (AssignCase(message_id=uuid4(), case_id=case_id, assignee="tanaka"), CHIEF, CaseAssigned),
+        (StartWork(message_id=uuid4(), case_id=case_id), ASSIGNEE, WorkStarted),
+        (ReferCase(message_id=uuid4(), case_id=case_id, referral_id=referral,
+                   target=ReferralTarget.TAX_ACCOUNTANT), ASSIGNEE, CaseReferred),
+        (EndReferral(message_id=uuid4(), case_id=case_id, referral_id=referral,
+                     outcome=ReferralOutcome.RESOLVED), ASSIGNEE, ReferralEnded),
+        (CloseCase(message_id=uuid4(), case_id=case_id, outcome=CaseOutcome.RESOLVED), ASSIGNEE,
+         CaseClosed),
+        (ReopenCase(message_id=uuid4(), case_id=case_id), ASSIGNEE, CaseReopened),
+        (CloseCase(message_id=uuid4(), case_id=case_id, outcome=CaseOutcome.HANDED_OVER), CHIEF,
+         CaseClosed),
+    ]  # fmt: skip
+    for command, bearer, expected in steps:
+        answer = await step(consultation, command, bearer)
+        assert isinstance(answer, expected), (command.type, answer)  # type: ignore[attr-defined]
+    reassigned = await consultation.pool.fetch(
+        "SELECT assignee, by FROM case_assignments WHERE case_id = $1 ORDER BY id", case_id
+    )
+    assert [(r["assignee"], r["by"]) for r in reassigned] == [("suzuki", "chief"),
+                                                             ("tanaka", "chief")]  # fmt: skip
+    history = await consultation.pool.fetch(
+        "SELECT step, state FROM case_steps WHERE case_id = $1 ORDER BY id", case_id
+    )
+    assert [r["state"] for r in history] == [
+        "received", "hearing", "hearing", "assigned", "assigned", "in_progress", "referred",
+        "in_progress", "closed", "in_progress", "closed",
+    ]  # fmt: skip
+    row = await consultation.pool.fetchrow("SELECT * FROM cases WHERE id = $1", case_id)
+    assert (row["state"], row["outcome"], row["topics"]) == ("closed", "handed_over", ["tax"])
+    closings = await consultation.pool.fetchval(
+        "SELECT count(*) FROM case_closings WHERE case_id = $1", case_id
+    )
+    assert closings == 2
+
+
+async def test_refused_steps_are_answered_with_stable_reasons(
+    consultation: ServiceHarness,
+) -> None:
+    case_id, _ = await intake(consultation)
+    refusals = [
+        (AssignCase(message_id=uuid4(), case_id=case_id, assignee="tanaka"), ASSIGNEE,
+         RejectionReason.NOT_CHIEF_COORDINATOR),
+        (AssignCase(message_id=uuid4(), case_id=case_id, assignee="tanaka"), CHIEF,
+         RejectionReason.WRONG_STATE),  # no hearing yet
+        (StartHearing(message_id=uuid4(), case_id=uuid4()), RECEPTION,
+         RejectionReason.NOT_FOUND),
+        (StartHearing(message_id=uuid4(), case_id=case_id), ADMIN, RejectionReason.FORBIDDEN),
+        (StartHearing(message_id=uuid4(), case_id=case_id), None, RejectionReason.UNAUTHORIZED),
+    ]  # fmt: skip
+    for command, bearer, reason in refusals:
+        answer = await consultation.request(command, token=bearer)
+        assert isinstance(answer, CaseRejected) and answer.reason is reason, (reason, answer)
+    await step(consultation, StartHearing(message_id=uuid4(), case_id=case_id), RECEPTION)
+    await step(consultation, AssignCase(message_id=uuid4(), case_id=case_id, assignee="tanaka"),
+               CHIEF)  # fmt: skip
+    answer = await step(consultation, StartWork(message_id=uuid4(), case_id=case_id), OTHER)
+    assert isinstance(answer, CaseRejected) and answer.reason is RejectionReason.NOT_ASSIGNEE
+
+
+async def test_a_follow_up_links_to_its_parent_and_stays_with_its_assignee(
+    consultation: ServiceHarness,
+) -> None:
+    parent = await assigned_case(consultation)
+    await step(consultation, CloseCase(message_id=uuid4(), case_id=parent,
+                                       outcome=CaseOutcome.RESOLVED), ASSIGNEE)  # fmt: skip
+    child = uuid4()
+    answer = await step(consultation, OpenFollowUp(message_id=uuid4(), case_id=parent,
+                                                   follow_up_case_id=child), ASSIGNEE)  # fmt: skip
+    assert isinstance(answer, CaseReceived), answer
+    assert (answer.case_id, answer.parent_case_id, answer.assignee) == (child, parent, "tanaka")
+    assert answer.reference is not None
+    view = await get(consultation, f"/cases/{child}", ASSIGNEE)
+    assert view.status_code == 200 and view.json()["parent_case_id"] == str(parent)
+
+
+async def test_an_inquiry_is_logged_and_never_counted_as_a_case(
+    consultation: ServiceHarness,
+) -> None:
+    command = LogInquiry(message_id=uuid4(), channel=IntakeChannel.PHONE,
+                         topics=[TopicCode.OTHER])  # fmt: skip
+    answer = await step(consultation, command, RECEPTION)
+    assert isinstance(answer, InquiryLogged) and answer.by == "uketsuke"
+    assert await consultation.pool.fetchval("SELECT count(*) FROM cases") == 0
+
+
+# --- need to know and the read audit ----------------------------------------------------------
+
+
+async def reads_of(consultation: ServiceHarness, case_id: UUID) -> list[asyncpg.Record]:
+    return await consultation.pool.fetch(
+        "SELECT principal, action, fields, outcome FROM case_reads WHERE case_id = $1 ORDER BY id",
+        case_id,
+    )
+
+
+async def test_an_unassigned_coordinator_gets_403_and_the_attempt_is_audited(
+    consultation: ServiceHarness,
+) -> None:
+    case_id = await assigned_case(consultation)
+    response = await get(consultation, f"/cases/{case_id}", OTHER)
+    assert response.status_code == 403
+    for secret in (FORM["name"], FORM["narrative"], "tanaka"):
+        assert secret not in response.text
+    (read,) = await reads_of(consultation, case_id)
+    assert (read["principal"], read["outcome"], read["fields"]) == ("staff:suzuki", "refused", [])
+
+
+async def test_the_assignee_and_the_chief_read_the_whole_case_and_each_read_is_audited(
+    consultation: ServiceHarness,
+) -> None:
+    case_id = await assigned_case(consultation)
+    note = await consultation.http.post(f"/cases/{case_id}/notes", json={"text": "会計の件"},
+                                        headers=http_headers(ASSIGNEE))  # fmt: skip
+    assert note.status_code == 201, note.text
+    for bearer in (ASSIGNEE, CHIEF):
+        response = await get(consultation, f"/cases/{case_id}", bearer)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["narrative"] == FORM["narrative"]
+        assert body["requester_contact"] == {"email": FORM["email"], "phone": FORM["phone"]}
+        assert [n["text"] for n in body["notes"]] == ["会計の件"]
+        assert body["assignments"][0]["assignee"] == "tanaka"
+    reads = await reads_of(consultation, case_id)
+    assert [(r["principal"], r["outcome"]) for r in reads] == [
+        ("staff:tanaka", "shown"), ("staff:chief", "shown"),
+    ]  # fmt: skip
+    assert "narrative" in reads[0]["fields"] and "notes" in reads[0]["fields"]
+
+
+async def test_reception_reads_intake_until_the_case_is_assigned_then_nothing(
+    consultation: ServiceHarness,
+) -> None:
+    case_id, _ = await intake(consultation)
+    before = await get(consultation, f"/cases/{case_id}", RECEPTION)
+    assert before.status_code == 200
+    assert before.json()["narrative"] == FORM["narrative"] and "notes" not in before.json()
+    await step(consultation, StartHearing(message_id=uuid4(), case_id=case_id), RECEPTION)
+    await step(consultation, AssignCase(message_id=uuid4(), case_id=case_id, assignee="tanaka"),
+               CHIEF)  # fmt: skip
+    after = await get(consultation, f"/cases/{case_id}", RECEPTION)
+    assert after.status_code == 403
+
+
+async def test_administrators_and_auditors_read_no_case_and_unknown_ids_tell_nothing(
+    consultation: ServiceHarness,
+) -> None:
+    case_id = await assigned_case(consultation)
+    for bearer in (ADMIN, AUDITOR, OTHER):
+        existing = await get(consultation, f"/cases/{case_id}", bearer)
+        missing = await get(consultation, f"/cases/{uuid4()}", bearer)
+        assert existing.status_code == missing.status_code == 403
+        assert existing.json() == missing.json()
+    assert (await get(consultation, f"/cases/{uuid4()}", CHIEF)).status_code == 404
+
+
+async def test_lists_and_counts_show_only_the_cases_the_caller_may_open(
+    consultation: ServiceHarness,
+) -> None:
+    mine = await assigned_case(consultation)
+    unassigned, _ = await intake(consultation)
+    listed = {
+        name: (await get(consultation, "/cases", bearer)).json()
+        for name, bearer in [("assignee", ASSIGNEE), ("other", OTHER), ("reception", RECEPTION),
+                             ("chief", CHIEF), ("admin", ADMIN)]
+    }  # fmt: skip
+    assert [c["case_id"] for c in listed["assignee"]["cases"]] == [str(mine)]
+    assert listed["other"] == {"count": 0, "cases": []}
+    assert listed["admin"] == {"count": 0, "cases": []}
+    assert [c["case_id"] for c in listed["reception"]["cases"]] == [str(unassigned)]
+    assert listed["chief"]["count"] == 2
+
+
+async def test_the_read_audit_is_append_only(consultation: ServiceHarness) -> None:
+    case_id = await assigned_case(consultation)
+    await get(consultation, f"/cases/{case_id}", OTHER)
+    for statement in ("UPDATE case_reads SET outcome = 'shown'", "DELETE FROM case_reads",
+                      "TRUNCATE case_reads"):  # fmt: skip
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await consultation.pool.execute(statement)
+    assert len(await reads_of(consultation, case_id)) == 1
+
+
+async def test_the_chief_and_the_auditor_query_the_read_audit_and_nobody_else(
+    consultation: ServiceHarness,
+) -> None:
+    case_id = await assigned_case(consultation)
+    await get(consultation, f"/cases/{case_id}", OTHER)
+    for bearer in (CHIEF, AUDITOR):
+        response = await get(consultation, "/audit/reads", bearer, case_id=str(case_id))
+        assert response.status_code == 200, response.text
+        assert any(r["principal"] == "staff:suzuki" and r["outcome"] == "refused"
+                   for r in response.json()["reads"])  # fmt: skip
+        per_case = await get(consultation, f"/cases/{case_id}/audit", bearer)
+        assert per_case.status_code == 200
+    for bearer in (ASSIGNEE, RECEPTION, ADMIN):
+        assert (await get(consultation, "/audit/reads", bearer)).status_code == 403
+        assert (await get(consultation, f"/cases/{case_id}/audit", bearer)).status_code == 403
+
+
+async def test_topics_are_set_over_http_by_who_works_the_case_until_closing(
+    consultation: ServiceHarness,
+) -> None:
+    case_id = await assigned_case(consultation)
+    put = consultation.http.put
+    other = await put(f"/cases/{case_id}/topics", json={"topics": ["tax"]},
+                      headers=http_headers(OTHER))  # fmt: skip
+    assert other.status_code == 403
+    before = await consultation.last_row_id()
+    mine = await put(f"/cases/{case_id}/topics", json={"topics": ["tax", "labour"]},
+                     headers=http_headers(ASSIGNEE))  # fmt: skip
+    assert mine.status_code == 200 and mine.json() == {"topics": ["tax", "labour"]}
+    (classified,) = await outbox_after(consultation, before)
+    assert isinstance(classified, CaseClassified) and classified.by == "tanaka"
+    await step(consultation, CloseCase(message_id=uuid4(), case_id=case_id,
+                                       outcome=CaseOutcome.RESOLVED), ASSIGNEE)  # fmt: skip
+    closed = await put(f"/cases/{case_id}/topics", json={"topics": ["tax"]},
+                       headers=http_headers(ASSIGNEE))  # fmt: skip
+    assert closed.status_code == 409
+
+
+async def test_referral_details_are_sealed_and_shown_to_the_assignee(
+    consultation: ServiceHarness,
+) -> None:
+    case_id = await assigned_case(consultation)
+    await step(consultation, StartWork(message_id=uuid4(), case_id=case_id), ASSIGNEE)
+    referral = uuid4()
+    await step(consultation, ReferCase(message_id=uuid4(), case_id=case_id, referral_id=referral,
+                                       target=ReferralTarget.LABOUR_CONSULTANT),
+               ASSIGNEE)  # fmt: skip
+    path = f"/cases/{case_id}/referrals/{referral}/details"
+    response = await consultation.http.put(path, json={"details": "社労士の佐藤先生へ"},
+                                           headers=http_headers(ASSIGNEE))  # fmt: skip
+    assert response.status_code == 204, response.text
+    sealed = await consultation.pool.fetchval("SELECT details FROM referrals WHERE id = $1",
+                                              referral)  # fmt: skip
+    assert "佐藤".encode() not in bytes(sealed)
+    view = (await get(consultation, f"/cases/{case_id}", ASSIGNEE)).json()
+    assert view["referrals"][0]["details"] == "社労士の佐藤先生へ"
+
+
+# --- the schedule ------------------------------------------------------------------------------
+
+
+async def make_due(consultation: ServiceHarness, kind: str) -> None:
+    await consultation.pool.execute(
+        "UPDATE scheduled_jobs SET due_at = now() - interval '1 second' WHERE kind = $1", kind
+    )
+
+
+async def test_a_case_without_a_first_response_in_time_raises_the_alert_once(
+    consultation: ServiceHarness,
+) -> None:
+    waiting, _ = await intake(consultation)
+    heard, _ = await intake(consultation)
+    await step(consultation, StartHearing(message_id=uuid4(), case_id=heard), RECEPTION)
+    await make_due(consultation, "case.first_response_due")
+    published = await consultation.run_due_jobs()
+    assert [(type(m), m.case_id) for m in published] == [  # type: ignore[attr-defined]
+        (FirstResponseOverdue, waiting)
+    ]
+    assert await consultation.run_due_jobs() == []
+    metrics = (await consultation.http.get("/metrics")).text
+    assert "consultation_first_response_overdue_total 1.0" in metrics
+
+
+async def test_retention_erases_personal_data_of_old_closed_cases_and_keeps_the_statistics(
+    consultation: ServiceHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = await assigned_case(consultation)
+    await consultation.http.post(f"/cases/{old}/notes", json={"text": "覚え書き"},
+                                 headers=http_headers(ASSIGNEE))  # fmt: skip
+    await step(consultation, CloseCase(message_id=uuid4(), case_id=old,
+                                       outcome=CaseOutcome.RESOLVED), ASSIGNEE)  # fmt: skip
+    still_open, _ = await intake(consultation)
+    # five years and a day later, on a restarted service
+    monkeypatch.setenv("CLOCK_SHIFT_S", str(timedelta(days=5 * 366 + 1).total_seconds()))
+    later_spec = consultation_app.build_spec()
+    async with consultation.instance(spec=later_spec) as later:
+        await jobs.plan_sweep(later.pool, ConsultationSettings.from_env())
+        await later.run_due_jobs()
+        view = (await get(later, f"/cases/{old}", CHIEF)).json()
+    assert view["erased"] is True
+    assert "narrative" not in view and "requester_name" not in view and view["notes"] == []
+    assert view["state"] == "closed" and view["topics"] == ["founding", "accounting"]
+    left = await consultation.pool.fetchval(
+        "SELECT count(*) FROM case_content WHERE case_id = $1", old
+    )
+    assert left == 0
+    kept = await consultation.pool.fetchval(
+        "SELECT count(*) FROM case_content WHERE case_id = $1", still_open
+    )
+    assert kept == 4
+
+
+# --- the fiscal year's table ------------------------------------------------------------------
+
+FY2020 = {
+    TopicCode.COVID19: 153, TopicCode.FOUNDING: 41, TopicCode.INCORPORATION: 30,
+    TopicCode.ACTIVITY: 60, TopicCode.ORGANISATION: 15, TopicCode.PR: 16,
+    TopicCode.FUNDRAISING: 31, TopicCode.CORPORATE_ADMIN: 47, TopicCode.ACCOUNTING: 31,
+    TopicCode.TAX: 24, TopicCode.LABOUR: 7, TopicCode.COLLABORATION: 29, TopicCode.OTHER: 131,
+}  # fmt: skip
+
+
+def fy2020_cases() -> list[list[str]]:
+    """507 cases carrying the 615 labels of the center's FY2020 table: each case one label,
+    then 108 of them a second one (never the same twice)."""
+    labels = [code for code, count in FY2020.items() for _ in range(count)]
+    cases = [[str(code)] for code in labels[:507]]
+    for i, code in enumerate(labels[507:]):
+        target = next(c for c in cases[i * 4 :] if str(code) not in c)
+        target.append(str(code))
+    return cases
+
+
+async def seed_fy2020(pool: asyncpg.Pool) -> None:
+    start = datetime(2020, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
+    rows = [
+        (uuid4(), f"C2020-{i + 1:04d}", "activity", "web" if i % 3 else "phone", "closed",
+         topics, start + timedelta(days=(i * 330) // 507), "resolved")
+        for i, topics in enumerate(fy2020_cases())
+    ]  # fmt: skip
+    await pool.executemany(
+        "INSERT INTO cases (id, reference, kind, channel, state, topics, received_at, outcome)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        rows,
+    )
+
+
+async def test_the_fy2020_table_comes_back_over_http_as_json_and_csv(
+    consultation: ServiceHarness,
+) -> None:
+    await seed_fy2020(consultation.pool)
+    staff = staff_token(Role.PROGRAM_STAFF, subject="program")
+    table = (await get(consultation, "/reports/topics", staff, fiscal_year=2020)).json()
+    assert table["cases"]["total"] == 507 and table["labels"]["total"] == 615
+    assert {code: line["total"] for code, line in table["topics"].items()} == {
+        str(code): count for code, count in FY2020.items()
+    }
+    response = await get(consultation, "/reports/topics", staff, fiscal_year=2020, format="csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = {row["line"]: row for row in csv.DictReader(io.StringIO(response.text))}
+    assert rows["cases"]["total"] == "507" and rows["topic:labour"]["total"] == "7"
+    public = (await consultation.http.get("/reports/topics/public",
+                                          params={"fiscal_year": 2020})).json()  # fmt: skip
+    assert public["suppressed_below"] == 3 and public["cases"]["total"] == 507
+    months = [v for line in public["topics"].values() for v in line["months"].values()]
+    assert None in months and all(v is None or v == 0 or v >= 3 for v in months)
+    assert (
+        await consultation.http.get("/reports/topics", params={"fiscal_year": 2020})
+    ).status_code == 401
