@@ -30,9 +30,18 @@ from contracts.booking import (
     ReservationConfirmed,
     ReservationRejected,
 )
+from contracts.consultation import ConsultationCommandT, ConsultationEventT
 from contracts.envelope import Message
 from contracts.notify import NotifyCommandT, NotifyEventT
-from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS, Topic
+from contracts.topics import (
+    BOOKING_COMMANDS,
+    BOOKING_EVENTS,
+    CONSULTATION_COMMANDS,
+    CONSULTATION_EVENTS,
+    NOTIFY_COMMANDS,
+    NOTIFY_EVENTS,
+    Topic,
+)
 
 ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING = "0.5.0"
@@ -87,9 +96,10 @@ FLOWS = [
         NOTIFY_COMMANDS,
         NotifyCommandT,
         "the issue id of newsletter.publish (its message_id), the e-mail address of "
-        "subscription.requested",
-        "Commands to the notify service: newsletter.publish (staff) and subscription.requested "
-        "(double opt-in).",
+        "subscription.requested, the case's reference number of acknowledgement.requested",
+        "Commands to the notify service: newsletter.publish (staff), subscription.requested "
+        "(double opt-in) and acknowledgement.requested (the consultation desk's receipt: a "
+        "reference number and an address, nothing of the case).",
     ),
     Flow(
         NOTIFY_EVENTS,
@@ -100,6 +110,21 @@ FLOWS = [
         "Facts of the notify service: issues scheduled and started, and one notification.sent "
         "or notification.failed per e-mail, carrying the correlation id of the message that "
         "caused the e-mail.",
+    ),
+    Flow(
+        CONSULTATION_COMMANDS,
+        ConsultationCommandT,
+        "the case id (the parent's for case.open_follow_up), so a case's steps stay in order; "
+        "the command's own id for inquiry.log",
+        "Steps on a consultation case, each sent with the staff member's token. No content "
+        "travels here: the case's content enters over the consultation service's HTTP API.",
+    ),
+    Flow(
+        CONSULTATION_EVENTS,
+        ConsultationEventT,
+        "the case id; an inquiry's by its request id",
+        "Facts of the consultation desk: ids, states, topic codes, channel, kind, outcome "
+        "codes, staff usernames and times, never a case's content; refusals as reason codes.",
     ),
 ]
 
@@ -126,10 +151,16 @@ PARTIES = [
         sends=(NOTIFY_EVENTS, BOOKING_EVENTS.dlq, NOTIFY_COMMANDS.dlq),
     ),
     Party(
+        "consultation",
+        "The consultation service: the one-stop desk's cases, from intake to closing.",
+        receives={CONSULTATION_COMMANDS.name: None},
+        sends=(CONSULTATION_EVENTS, CONSULTATION_COMMANDS.dlq, NOTIFY_COMMANDS),
+    ),
+    Party(
         "clients",
         "The web site, the kiosk and staff tools: they send commands and await the answers.",
         receives={BOOKING_EVENTS.name: None},
-        sends=(BOOKING_COMMANDS, NOTIFY_COMMANDS),
+        sends=(BOOKING_COMMANDS, NOTIFY_COMMANDS, CONSULTATION_COMMANDS),
     ),
 ]
 

@@ -17,6 +17,7 @@ import yaml
 
 from contracts.asyncapi import build_document
 from contracts.topics import Topic
+from deploy.kafka_acls import TRAFFIC
 from services.runtime.service import ServiceSpec
 
 KEY = re.compile(r"^[a-zA-Z0-9.\-_]+$")
@@ -35,9 +36,10 @@ def services() -> list[ServiceSpec]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DEVELOPMENT", "1")
         from services.booking.app import build_spec as booking
+        from services.consultation.app import build_spec as consultation
         from services.notify.app import build_spec as notify
 
-        return [booking(), notify()]
+        return [booking(), notify(), consultation()]
 
 
 def keys(document: dict[str, Any]) -> Iterator[str]:
@@ -101,7 +103,8 @@ def test_every_produced_topic_has_a_send_operation(
 ) -> None:
     for spec in services:
         sent = operations(document, spec.name, "send")
-        produced: list[Topic] = [*spec.produces, *(s.topic.dlq for s in spec.subscriptions)]
+        produced: list[Topic] = [*spec.produces, *(s.topic.dlq for s in spec.subscriptions),
+                                 *TRAFFIC[spec.name].sends]  # fmt: skip
         assert {t.name for t in produced} == set(sent), spec.name
 
 
@@ -136,10 +139,13 @@ def test_every_message_describes_its_headers_key_and_payload(document: dict[str,
 
 def test_every_message_type_of_the_contract_is_on_its_topic(document: dict[str, Any]) -> None:
     from contracts.booking import BookingCommandT, BookingEventT
+    from contracts.consultation import ConsultationCommandT, ConsultationEventT
     from contracts.notify import NotifyCommandT, NotifyEventT
 
     unions = {"booking.commands": BookingCommandT, "booking.events": BookingEventT,
-              "notify.commands": NotifyCommandT, "notify.events": NotifyEventT}  # fmt: skip
+              "notify.commands": NotifyCommandT, "notify.events": NotifyEventT,
+              "consultation.commands": ConsultationCommandT,
+              "consultation.events": ConsultationEventT}  # fmt: skip
     for topic, union in unions.items():
         channel = document["channels"][topic]
         names = {resolve(document, m["$ref"])["name"] for m in channel["messages"].values()}

@@ -26,6 +26,14 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from contracts.booking import OrganisationRegistered, ReservationConfirmed, SpaceId
+from contracts.consultation import (
+    AssignCase,
+    CaseRejected,
+    ReferCase,
+    ReferralTarget,
+    StartHearing,
+    StartWork,
+)
 from contracts.identity import PrincipalKind, Role
 from services.identity import lifetimes
 from services.identity import store as identity_store
@@ -85,6 +93,7 @@ NEW_PASSWORD = "a brand new passphrase"
 SIGN_IN_ACCOUNT = "seed-signin"  # signs in with PASSWORD
 TARGET_ACCOUNT = "seed-target"  # what an administrator changes
 DEVICE, REVOKED_DEVICE, NEW_DEVICE = "kiosk-seed", "kiosk-seed-old", "kiosk-seed-new"
+INTAKE = {"kind": "activity", "name": "相談 太郎", "narrative": "団体の会計について相談したい。"}
 NEW_STAFF = {"username": "seed-new", "display_name": "新しい職員", "roles": ["reception"],
              "password": PASSWORD}  # fmt: skip
 
@@ -106,6 +115,8 @@ class Seed:
     unsubscribe_token: str = ""
     device_secret: str = ""
     links: list[str] = field(default_factory=list)
+    case: UUID = field(default_factory=uuid4)  # at consultation: worked by staff-coordinator
+    referral: UUID = field(default_factory=uuid4)  # the case's referral
 
     def unused_link(self) -> str:
         """A sign-in link nobody used yet: using one spends it."""
@@ -191,6 +202,34 @@ REQUESTS: dict[Route, Request] = {
     ("identity", "GET", "/audit/sign-ins"): lambda s: (
         "/audit/sign-ins",
         {"params": {"limit": 10}},
+    ),
+    ("consultation", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
+    ("consultation", "POST", "/intake"): lambda s: ("/intake", {"json": INTAKE}),
+    ("consultation", "POST", "/cases"): lambda s: (
+        "/cases",
+        {"json": {**INTAKE, "channel": "phone"}},
+    ),
+    ("consultation", "GET", "/cases/{case_id}"): lambda s: (f"/cases/{s.case}", {}),
+    ("consultation", "POST", "/cases/{case_id}/notes"): lambda s: (
+        f"/cases/{s.case}/notes",
+        {"json": {"text": "聞き取りの記録"}},
+    ),
+    ("consultation", "PUT", "/cases/{case_id}/topics"): lambda s: (
+        f"/cases/{s.case}/topics",
+        {"json": {"topics": ["tax"]}},
+    ),
+    ("consultation", "PUT", "/cases/{case_id}/referrals/{referral_id}/details"): lambda s: (
+        f"/cases/{s.case}/referrals/{s.referral}/details",
+        {"json": {"details": "税理士の先生へ"}},
+    ),
+    ("consultation", "GET", "/cases/{case_id}/audit"): lambda s: (f"/cases/{s.case}/audit", {}),
+    ("consultation", "GET", "/reports/topics"): lambda s: (
+        "/reports/topics",
+        {"params": {"fiscal_year": 2026}},
+    ),
+    ("consultation", "GET", "/reports/topics/public"): lambda s: (
+        "/reports/topics/public",
+        {"params": {"fiscal_year": 2026}},
     ),
 }
 """The request a permitted caller would make to each route with parameters or a body; a route
@@ -295,6 +334,28 @@ def limits_for_every_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINKS_PER_CLIENT", "1000")
     monkeypatch.setenv("DEVICE_TOKENS_BURST", "1000")
     monkeypatch.setenv("SIGN_INS_BURST", "1000")
+    monkeypatch.setenv("CONSULTATION_INTAKE_BURST", "1000")
+
+
+async def seed_consultation(consultation: ServiceHarness, seed: Seed) -> None:
+    """A case taken in by reception, heard, given to staff-coordinator, taken up and referred."""
+    reception = staff_token(Role.RECEPTION, subject="staff-reception")
+    chief = staff_token(Role.CHIEF_COORDINATOR, subject="staff-chief_coordinator")
+    coordinator = staff_token(Role.COORDINATOR, subject="staff-coordinator")
+    answer = await consultation.http.post("/cases", json={**INTAKE, "channel": "phone"},
+                                          headers=http_headers(reception))  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    seed.case = UUID(answer.json()["case_id"])
+    steps = [
+        (StartHearing(message_id=uuid4(), case_id=seed.case), reception),
+        (AssignCase(message_id=uuid4(), case_id=seed.case, assignee="staff-coordinator"), chief),
+        (StartWork(message_id=uuid4(), case_id=seed.case), coordinator),
+        (ReferCase(message_id=uuid4(), case_id=seed.case, referral_id=seed.referral,
+                   target=ReferralTarget.TAX_ACCOUNTANT), coordinator),
+    ]  # fmt: skip
+    for command, bearer in steps:
+        outcome = await consultation.request(command, token=bearer)
+        assert not isinstance(outcome, CaseRejected), outcome
 
 
 @pytest.fixture
@@ -302,6 +363,7 @@ async def seeded(
     booking: ServiceHarness,
     notify: ServiceHarness,
     identity: ServiceHarness,
+    consultation: ServiceHarness,
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[dict[str, ServiceHarness], Seed]:
     # every caller subscribes once: the per-client limit is not what this test is about
@@ -309,7 +371,10 @@ async def seeded(
     seed = await seed_booking(booking)
     await seed_notify(notify, seed)
     await seed_identity(identity, seed, callers=len(caller_tokens(seed)))
-    return {"booking": booking, "notify": notify, "identity": identity}, seed
+    await seed_consultation(consultation, seed)
+    services = {"booking": booking, "notify": notify, "identity": identity,
+                "consultation": consultation}  # fmt: skip
+    return services, seed
 
 
 async def call(

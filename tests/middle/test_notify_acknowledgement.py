@@ -1,0 +1,53 @@
+"""Notify's acknowledgement of a consultation: the reference number and the center's contact,
+in the requester's language, capped per address (tests/harness.py)."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from contracts.notify import AcknowledgementRejected, Language, RequestAcknowledgement
+from services.notify.handlers import ACKNOWLEDGE_MAX_PER_DAY
+from tests.harness import ServiceHarness
+
+pytestmark = pytest.mark.middle
+
+
+def acknowledgement(email: str, language: Language = Language.JA) -> RequestAcknowledgement:
+    return RequestAcknowledgement(message_id=uuid4(), reference="C2024-0042", email=email,
+                                  language=language)  # fmt: skip
+
+
+async def test_the_acknowledgement_carries_the_reference_and_the_centers_contact(
+    notify: ServiceHarness,
+) -> None:
+    for address, language in (("ja@example.org", Language.JA), ("en@example.org", Language.EN)):
+        assert await notify.send(acknowledgement(address, language), token=None) == []
+    rows = {
+        r["recipient"]: r
+        for r in await notify.pool.fetch(
+            "SELECT recipient, subject, body_text, kind FROM deliveries ORDER BY id"
+        )
+    }
+    assert "C2024-0042" in rows["ja@example.org"]["subject"]
+    assert "受付番号は C2024-0042" in rows["ja@example.org"]["body_text"]
+    assert "9:00-20:00" in rows["ja@example.org"]["body_text"]
+    assert "Your reference number is C2024-0042" in rows["en@example.org"]["body_text"]
+    assert {r["kind"] for r in rows.values()} == {"consultation_acknowledgement"}
+
+
+async def test_an_address_gets_a_few_acknowledgements_a_day_at_most(
+    notify: ServiceHarness,
+) -> None:
+    for _ in range(ACKNOWLEDGE_MAX_PER_DAY + 3):
+        await notify.send(acknowledgement("flood@example.org"), token=None)
+    queued = await notify.pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE recipient = 'flood@example.org'"
+    )
+    assert queued == ACKNOWLEDGE_MAX_PER_DAY
+
+
+async def test_an_address_the_center_cannot_write_to_is_answered(notify: ServiceHarness) -> None:
+    answer = await notify.request(acknowledgement("ｙａｍａｄａ@example.org"), token=None)
+    assert isinstance(answer, AcknowledgementRejected)
