@@ -131,6 +131,10 @@ REQUESTS: dict[Route, Request] = {
         f"/reservations/{s.reservation}",
         {},
     ),
+    ("booking", "GET", "/reservations"): lambda s: (
+        "/reservations",
+        {"params": {"from": s.day, "to": s.day}},
+    ),
     ("booking", "GET", "/reports/occupancy"): lambda s: (
         "/reports/occupancy",
         {"params": {"fiscal_year": 2026}},
