@@ -250,7 +250,8 @@ async def serve(spec: ServiceSpec) -> None:
     readiness = Readiness(pool, supervisor, [kafka])
     routers = [*spec.routers(ctx), *answer_routes(spec, ctx)] if settings.serves_reads else ()
     app = build_http_app(spec.name, metrics, readiness, routers)
-    server = build_server(app, settings.http_host, settings.http_port)
+    server = build_server(app, settings.http_host, settings.http_port,
+                          settings.forwarded_allow_ips)  # fmt: skip
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -57,6 +57,9 @@ class RuntimeSettings:
     DATABASE_URL      the service's own database          (default .../<service> on port 15432)
     HTTP_HOST         address of /metrics, /healthz ...   (default 127.0.0.1)
     HTTP_PORT         port of the same                    (default per service)
+    FORWARDED_ALLOW_IPS  the proxies whose X-Forwarded-For is believed as the client's address
+                      (comma-separated addresses or networks; default 127.0.0.1: the web client
+                      and a reverse proxy on the same host); anyone else's header is ignored
     CONSUMER_GROUP    Kafka consumer group                (default the service name)
     MAX_BATCH         records handled in one transaction  (default 2000)
     OUTBOX_BATCH      outbox rows published per round     (default 5000)
@@ -85,6 +88,7 @@ class RuntimeSettings:
     retention_days: float
     log_level: str
     role: str
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @property
     def consumes(self) -> bool:
@@ -113,4 +117,5 @@ class RuntimeSettings:
             retention_days=env_float("RETENTION_DAYS", 7.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
             role=_role(env_str("SERVICE_ROLE", "all")),
+            forwarded_allow_ips=env_str("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         )
