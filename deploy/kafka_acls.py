@@ -119,7 +119,7 @@ def principals(services: Iterable[Service] | None = None) -> tuple[str, ...]:
     """Every SCRAM user a stack creates: admin, one per service of the registry (read at each
     call), the clients."""
     found = registry.SERVICES if services is None else services
-    return (ADMIN, *(s.name for s in found), *CLIENTS)
+    return (ADMIN, *(s.name for s in found if not s.client), *CLIENTS)
 
 
 def password_variable(principal: str) -> str:
@@ -158,6 +158,8 @@ def acl_table(
     its grants, and the reason would be hidden in its log."""
     grants: set[Grant] = set()
     for service in registry.SERVICES if services is None else services:
+        if service.client:  # logs in as its client principal (CLIENTS)
+            continue
         if service.name not in traffic:
             raise KeyError(f"service {service.name!r} has no Kafka traffic in deploy/kafka_acls.py")
         grants.update(service_grants(service.name, traffic[service.name]))
@@ -173,6 +175,8 @@ def declared_topics(
     """Every topic the services of the registry own, once: what the set-up creates."""
     found: dict[str, Topic] = {}
     for service in registry.SERVICES if services is None else services:
+        if service.client:
+            continue
         for topic in traffic[service.name].owned():
             found.setdefault(topic.name, topic)
     return tuple(found.values())

@@ -46,11 +46,16 @@ class Service:
     instances: int = 1
     module: str = field(default="")  # run as `python -m <module>`; default services.<name>
     database: str = field(default="")  # its own PostgreSQL database; default the name
+    # a client of the services (the web pages), not a service: no database, no topics of its
+    # own; it logs in to Kafka as the client principal of its name (deploy/kafka_acls.py)
+    client: bool = False
 
     def __post_init__(self) -> None:
         if not self.module:
             object.__setattr__(self, "module", f"services.{self.name}")
-        if not self.database:
+        if self.client and self.database:
+            raise ValueError(f"{self.name!r} is a client: it has no database")
+        if not self.database and not self.client:
             object.__setattr__(self, "database", self.name)
 
 
@@ -67,6 +72,7 @@ SERVICES: tuple[Service, ...] = (
     Service("booking", 8081, instances=2),
     Service("notify", 8082, needs=frozenset({Need.SMTP})),
     Service("identity", 8083, needs=frozenset({Need.SMTP})),
+    Service("web", 8080, module="clients.web", client=True),
 )
 
 
@@ -100,6 +106,21 @@ def service(name: str, services: Iterable[Service] | None = None) -> Service:
         if s.name == name:
             return s
     raise KeyError(f"no service {name!r} in services/registry.py")
+
+
+def url_variable(service: Service) -> str:
+    """The environment variable that tells a process where ``service`` answers HTTP."""
+    return f"{service.name.upper()}_URL"
+
+
+def urls(found: Iterable[Process], host: str = "127.0.0.1") -> dict[str, str]:
+    """Where each service of a stack answers HTTP (its first process), as the environment
+    variables a stack gives every process (``BOOKING_URL``, ``WEB_URL`` ...): the web client
+    calls the services there, and identity's sign-in links point at the web's pages."""
+    found_urls: dict[str, str] = {}
+    for p in found:
+        found_urls.setdefault(url_variable(p.service), f"http://{host}:{p.http_port}")
+    return found_urls
 
 
 def processes(

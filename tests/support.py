@@ -40,7 +40,7 @@ from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
 from services.booking.domain import DEFAULT_POLICY, day_hours, has_evening
 from services.registry import SERVICES as REGISTRY_SERVICES
-from services.registry import Service, processes
+from services.registry import Service, processes, urls
 from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs, development_credentials
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -154,6 +154,7 @@ def stack_services(services: Sequence[Service] | None = None) -> tuple[ServicePr
 
 
 SERVICES = stack_services()
+STACK_URLS = urls(processes(port_offset=SERVICE_PORT_OFFSET, scale_out=True))
 
 
 class System:
@@ -173,6 +174,7 @@ class System:
             "DEVELOPMENT": "1",  # the test stack may use development secrets
             "KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
             **kafka_login(principal_of(service.module)),
+            **STACK_URLS,  # where the services and the web client answer (registry.urls)
             "DATABASE_URL": self.stack.postgres_dsn(service.database),
             "HTTP_PORT": str(service.http_port),
             "CONSUMER_GROUP": service.database,

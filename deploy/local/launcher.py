@@ -18,18 +18,26 @@ READY_TIMEOUT_S = 60.0
 
 
 def service_env(
-    process: Process, *, kafka_bootstrap: str, database_url: str, smtp_port: int
+    process: Process,
+    *,
+    kafka_bootstrap: str,
+    database_url: str,
+    smtp_port: int,
+    urls: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment a service process is started with. DEVELOPMENT=1: a local stack is the
     explicit development mode, where secrets may keep their public development defaults. Each
-    service logs in to Kafka as its own principal (``deploy/kafka_acls.py``)."""
+    service logs in to Kafka as its own principal (``deploy/kafka_acls.py``); a client (the
+    web) has no database. ``urls``: where the stack's services answer HTTP (registry.urls)."""
     env = {
         "DEVELOPMENT": "1",
         "KAFKA_BOOTSTRAP": kafka_bootstrap,
         **kafka_login(process.service.name),
-        "DATABASE_URL": database_url,
+        **(urls or {}),
         "HTTP_PORT": str(process.http_port),
     }
+    if process.service.database:
+        env["DATABASE_URL"] = database_url
     if Need.SMTP in process.service.needs:
         env["SMTP_HOST"] = "127.0.0.1"
         env["SMTP_PORT"] = str(smtp_port)

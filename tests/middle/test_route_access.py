@@ -328,7 +328,7 @@ async def test_every_route_of_every_service_answers_each_caller_as_the_table_say
     seeded: tuple[dict[str, ServiceHarness], Seed],
 ) -> None:
     services, seed = seeded
-    registered = {service.name for service in SERVICES}
+    registered = {service.name for service in SERVICES if not service.client}
     assert registered == set(services), f"walk every registered service here: {registered}"
     callers, table = read_table()
     tokens = caller_tokens(seed)

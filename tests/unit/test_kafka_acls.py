@@ -139,7 +139,7 @@ def test_the_declarations_match_what_each_service_consumes_and_produces(
     import importlib
 
     monkeypatch.setenv("DEVELOPMENT", "1")
-    for service in SERVICES:
+    for service in (s for s in SERVICES if not s.client):  # a client has no spec
         spec = importlib.import_module(f"{service.module}.app").build_spec()
         traffic = TRAFFIC[service.name]
         assert [s.topic for s in spec.subscriptions] == list(traffic.consumes), service.name

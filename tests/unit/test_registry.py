@@ -37,7 +37,9 @@ def test_the_registry_names_the_services_with_their_ports_and_needs() -> None:
         ("booking", 8081, "services.booking", "booking"),
         ("notify", 8082, "services.notify", "notify"),
         ("identity", 8083, "services.identity", "identity"),
+        ("web", 8080, "clients.web", ""),
     ]
+    assert [s.name for s in SERVICES if s.client] == ["web"]
     assert registry.service("notify").needs == {Need.SMTP}
     assert registry.service("identity").needs == {Need.SMTP}
     assert registry.service("booking").needs == frozenset()
@@ -61,7 +63,7 @@ def test_a_list_the_stacks_could_not_run_is_refused(
 
 def test_make_up_runs_each_service_once_on_its_own_port() -> None:
     assert [(p.name, p.http_port) for p in processes()] == [
-        ("booking", 8081), ("notify", 8082), ("identity", 8083),
+        ("booking", 8081), ("notify", 8082), ("identity", 8083), ("web", 8080),
     ]  # fmt: skip
     assert StackConfig(root=Path("x")).services == processes()
 
@@ -74,6 +76,7 @@ def test_the_test_stack_runs_two_booking_instances_and_the_others_on_shifted_por
          "booking"),
         ("notify", "services.notify", 8082 + offset, "notify"),
         ("identity", "services.identity", 8083 + offset, "identity"),
+        ("web", "clients.web", 8080 + offset, ""),
     ]  # fmt: skip
 
 
@@ -109,7 +112,12 @@ def test_the_compose_file_runs_every_registry_service_as_the_registry_says() -> 
         assert entry["ports"] == [f"127.0.0.1:{s.http_port}:{s.http_port}"]
         env = entry["environment"]
         assert env["HTTP_PORT"] == s.http_port
-        assert env["DATABASE_URL"] == f"postgresql://postgres@postgres:5432/{s.database}"
+        if s.client:  # no database; it calls the services by their container names
+            assert "DATABASE_URL" not in env
+            assert env["BOOKING_URL"] == "http://booking:8081"
+            assert env["IDENTITY_URL"] == "http://identity:8083"
+        else:
+            assert env["DATABASE_URL"] == f"postgresql://postgres@postgres:5432/{s.database}"
         assert ("SMTP_HOST" in env) == (Need.SMTP in s.needs)
 
 
@@ -200,3 +208,33 @@ def test_a_new_registry_entry_reaches_compose_prometheus_and_the_readme(
         "targets": ["127.0.0.1:8084"],
         "labels": {"job": "events"},
     }
+
+
+def test_a_client_has_no_database_and_logs_in_as_its_client_principal() -> None:
+    web = registry.service("web")
+    assert web.client and web.database == ""
+    with pytest.raises(ValueError, match="no database"):
+        Service("kiosk-screen", 8089, client=True, database="kiosk")
+    from deploy.kafka_acls import acl_table, principals
+
+    assert principals().count("web") == 1  # the client principal, not a service's
+    assert not [g for g in acl_table() if g.principal == "web" and g.operation.name != "WRITE"]
+
+
+def test_every_process_of_a_stack_is_told_where_the_services_and_the_web_answer(
+    tmp_path: Path,
+) -> None:
+    from deploy.local.launcher import service_env
+
+    found = processes(port_offset=10)
+    urls = registry.urls(found)
+    assert urls["BOOKING_URL"] == "http://127.0.0.1:8091"
+    assert urls["WEB_URL"] == "http://127.0.0.1:8090"
+    web = next(p for p in found if p.name == "web")
+    env = service_env(web, kafka_bootstrap="k", database_url="db", smtp_port=1, urls=urls)
+    assert "DATABASE_URL" not in env and env["IDENTITY_URL"] == "http://127.0.0.1:8093"
+    booking = next(p for p in found if p.name == "booking")
+    assert (
+        service_env(booking, kafka_bootstrap="k", database_url="db", smtp_port=1)["DATABASE_URL"]
+        == "db"
+    )
