@@ -4,6 +4,7 @@ staff's day and week (staff, signed in with a password)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -30,6 +31,7 @@ from contracts.booking import (
 from contracts.identity import Role
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 Seen = Annotated[Visit, Depends(visit_of)]
 WEEK = 7
 STAFF_ROLES = {Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.AUDITOR,
@@ -57,11 +59,13 @@ async def posted(request: Request, visit: Seen) -> dict[str, str]:
     (Origin, Sec-Fetch-Site) and carrying this browser's and session's CSRF token."""
     settings = visit.parts.settings
     if security.cross_site(request.headers, settings.origin):
+        log.info("a form posted from another site was refused")
         raise HTTPException(403, "cross-site")
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     if not security.csrf_valid(settings.secret_key, request.cookies.get("browser"),
                                visit.session, fields.get("csrf")):  # fmt: skip
+        log.info("a form without a valid CSRF token was refused")
         raise HTTPException(403, "csrf")
     return fields
 

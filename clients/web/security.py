@@ -25,7 +25,9 @@ CSP = (
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # a sign-in link's token never leaves in a Referer
+    # a sign-in link's token never leaves for another site in a Referer; same-origin (not
+    # no-referrer) so that the browser still names our origin on our own forms
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",

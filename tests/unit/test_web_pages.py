@@ -157,7 +157,7 @@ async def test_every_answer_carries_the_security_headers(web: Any) -> None:
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert "unsafe-inline" not in csp
         assert response.headers["x-content-type-options"] == "nosniff"
-        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["referrer-policy"] == "same-origin"
     assert (await http.get("/nowhere")).status_code == 404
 
 
@@ -201,7 +201,9 @@ async def test_the_day_shows_each_space_free_or_not_by_words_and_the_evening_rul
 ) -> None:
     http, _ = web
     page = (await http.get(f"/spaces?date={DAY}")).text
-    assert page.count("○ 空き</a>") == 4 * (2 + 4)  # 09:00-10:00 and 18:00-20:00, four spaces
+    assert page.count('○ 空き<span class="vh">') == 4 * (
+        2 + 4
+    )  # 09:00-10:00 and 18:00-20:00, four spaces
     assert "× 空きなし" in page
     assert "予約制" in page and "18:00〜20:00は予約制" in page
     assert f"/book?space=ab&amp;date={DAY}&amp;start=18:30" in page
