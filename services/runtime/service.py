@@ -200,7 +200,7 @@ def start_housekeeping(ctx: ServiceContext, supervisor: Supervisor) -> None:
     """What every service runs besides its own work: the backlog gauges and the retention
     purge (services/runtime/retention.py)."""
     pool, metrics = ctx.pool, ctx.metrics
-    retention = Retention(ctx.settings.retention_days)
+    retention = Retention(ctx.settings.retention_days, ctx.settings.audit_retention_days)
     supervisor.start(
         "outbox-backlog",
         functools.partial(every, BACKLOG_EVERY_S, lambda: measure_backlog(pool, metrics),
