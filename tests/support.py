@@ -134,6 +134,7 @@ def principal_of(module: str) -> str:
 TEST_ENV: dict[str, tuple[tuple[str, str], ...]] = {
     "booking": BOOKING_TEST_ENV,
     "notify": (("SENDER_POLL_S", "0.05"), ("SCHEDULE_POLL_S", "0.2")),
+    "events": (("SCHEDULE_POLL_S", "0.2"),),
 }
 
 

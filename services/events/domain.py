@@ -325,6 +325,8 @@ def decide(
     """One answer to a registration request, and the places counted accordingly: confirmed
     (the party's seats held in every session), waitlisted as a whole (counted as waiting in
     every session, at the end of each list), or refused."""
+    if rules.status is ProgramStatus.CANCELLED:
+        return Rejection(Reason.CLOSED, "The program is cancelled.")
     asked = asked_sessions(ask, sessions)
     if isinstance(asked, Rejection):
         return asked
