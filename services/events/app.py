@@ -23,6 +23,7 @@ from contracts.program import (
 )
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, PROGRAM_COMMANDS, PROGRAM_EVENTS
 from services.events import access
+from services.events.api import build_routers
 from services.events.handlers import OFFER_JOB, SERVICE_NAME, EventsHandlers
 from services.events.settings import EventsSettings
 from services.registry import service
@@ -71,6 +72,7 @@ def build_spec(settings: EventsSettings | None = None, signer: Signer | None = N
         ],
         produces=[PROGRAM_EVENTS],
         sends=[BOOKING_COMMANDS],
+        routers=lambda ctx: build_routers(ctx, settings),
         jobs=lambda ctx: {OFFER_JOB: h.expire_offer},
     )
 

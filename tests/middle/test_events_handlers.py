@@ -5,6 +5,7 @@ restart, the full series waiting as a whole, check-in, cancelling a program."""
 
 from __future__ import annotations
 
+from argparse import Namespace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -22,7 +23,7 @@ from contracts.booking import (
     SpaceId,
 )
 from contracts.envelope import Message
-from contracts.identity import AUTHORIZATION_HEADER, PrincipalKind
+from contracts.identity import AUTHORIZATION_HEADER, PrincipalKind, Role
 from contracts.program import (
     AcceptOffer,
     AttendanceRecorded,
@@ -57,6 +58,8 @@ from contracts.program import (
 from contracts.program import ProgramRejectionReason as Reason
 from contracts.topics import BOOKING_COMMANDS
 from services.events import app
+from services.events.domain import fiscal_year_of
+from services.events.report import print_report
 from services.events.settings import EventsSettings
 from services.runtime.clock import Clock
 from services.runtime.identity import bearer_token
@@ -398,3 +401,38 @@ async def test_only_program_staff_plan_programs(events: ServiceHarness) -> None:
     assert unproven.reason == "unauthorized"  # type: ignore[attr-defined]
 
 
+
+
+# --- the participants report ---------------------------------------------------------------------
+
+
+async def test_the_participants_report_counts_people_registered_and_attended_per_frame(
+    events: ServiceHarness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = program(1, kind=ProgramKind.SEMINAR)
+    await published(events, plan)
+    party = await events.request(registration(plan, 1, party=2))
+    await events.request(registration(plan, 1, frame=Frame.ONLINE))
+    assert isinstance(party, RegistrationConfirmed)
+    session = plan.sessions[0]
+    door_clock = Clock(session.starts_at - timedelta(minutes=10) - datetime.now(UTC))
+    async with events.instance(spec=app.build_spec(EventsSettings(clock=door_clock))) as door:
+        await door.request(CheckIn(message_id=uuid4(), session_id=session.session_id,
+                                   code=party.check_in_code))  # fmt: skip
+    year = fiscal_year_of(session.starts_at)
+    staff = identity_support.http_headers(identity_support.staff_token(Role.PROGRAM_STAFF))
+    answer = await events.http.get("/reports/participants", params={"fiscal_year": year},
+                                   headers=staff)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    (line,) = answer.json()["sessions"]
+    assert line["registered"] == {"onsite": 2, "online": 1}
+    assert line["attended"] == {"onsite": 2, "online": 0}
+    assert answer.json()["total"]["participants"] == 2
+    as_csv = await events.http.get("/reports/participants",
+                                   params={"fiscal_year": year, "format": "csv"},
+                                   headers=staff)  # fmt: skip
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.text.splitlines()[-1].split(",")[4:8] == ["2", "1", "2", "0"]
+    monkeypatch.setenv("DATABASE_URL", events.dsn)
+    await print_report(Namespace(fiscal_year=year, csv=False))
+    assert f"participants (attended) in FY{year}: 2" in capsys.readouterr().out

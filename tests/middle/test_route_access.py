@@ -160,6 +160,10 @@ REQUESTS: dict[Route, Request] = {
     ("booking", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
     ("notify", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
     ("events", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
+    ("events", "GET", "/reports/participants"): lambda s: (
+        "/reports/participants",
+        {"params": {"fiscal_year": 2023}},
+    ),
     ("identity", "POST", "/staff/sign-in"): lambda s: (
         "/staff/sign-in",
         {"json": {"username": SIGN_IN_ACCOUNT, "password": PASSWORD}},
