@@ -32,7 +32,19 @@ from contracts.booking import (
 )
 from contracts.envelope import Message
 from contracts.notify import NotifyCommandT, NotifyEventT
-from contracts.program import ProgramCommandT, ProgramEventT
+from contracts.program import (
+    ProgramCancelled,
+    ProgramCommandT,
+    ProgramEventT,
+    RegistrationCancelled,
+    RegistrationConfirmed,
+    RegistrationOffered,
+    RegistrationOfferExpired,
+    RegistrationPromoted,
+    RegistrationWaitlisted,
+    SessionCancelled,
+    SessionChanged,
+)
 from contracts.topics import (
     BOOKING_COMMANDS,
     BOOKING_EVENTS,
@@ -141,7 +153,8 @@ PARTIES = [
     ),
     Party(
         "notify",
-        "The notify service: e-mail about bookings, subscribers, newsletters.",
+        "The notify service: e-mail about bookings and program registrations, subscribers, "
+        "newsletters.",
         receives={
             BOOKING_EVENTS.name: (
                 OrganisationRegistered,
@@ -151,8 +164,19 @@ PARTIES = [
                 ReservationCancelled,
             ),
             NOTIFY_COMMANDS.name: None,
+            PROGRAM_EVENTS.name: (
+                RegistrationConfirmed,
+                RegistrationPromoted,
+                RegistrationWaitlisted,
+                RegistrationOffered,
+                RegistrationOfferExpired,
+                RegistrationCancelled,
+                SessionChanged,
+                SessionCancelled,
+                ProgramCancelled,
+            ),
         },
-        sends=(NOTIFY_EVENTS, BOOKING_EVENTS.dlq, NOTIFY_COMMANDS.dlq),
+        sends=(NOTIFY_EVENTS, BOOKING_EVENTS.dlq, NOTIFY_COMMANDS.dlq, PROGRAM_EVENTS.dlq),
     ),
     Party(
         "events",

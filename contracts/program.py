@@ -98,11 +98,16 @@ class SessionPlan(BaseModel):
 
 
 class Registrant(BaseModel):
+    """Who registered. In the lists of a change or cancellation notice, each also names its
+    registration and frame (so notify can write to each and drop their reminders)."""
+
     model_config = ConfigDict(frozen=True)
 
     name: NonEmptyText
     email: EmailStr
     language: Language = Language.JA
+    registration_id: UUID | None = None
+    frame: Frame | None = None
 
 
 class HeldSession(BaseModel):
@@ -330,6 +335,7 @@ class ProgramCancelled(Message):
     program_id: UUID
     title: str
     reason: str
+    session_ids: list[UUID] = Field(default_factory=list)
     registrants: list[Registrant] = Field(default_factory=list)
     actor: Actor | None = None
 
@@ -375,6 +381,9 @@ class SessionChanged(Message):
     ends_at: Instant
     venue: Venue
     moved: bool
+    program_title: str = ""
+    number: int = 0
+    venue_name: str | None = None
     registrants: list[Registrant] = Field(default_factory=list)
     actor: Actor | None = None
 
@@ -385,6 +394,10 @@ class SessionCancelled(Message):
     program_id: UUID
     session_id: UUID
     reason: str
+    program_title: str = ""
+    number: int = 0
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     registrants: list[Registrant] = Field(default_factory=list)
     actor: Actor | None = None
 
@@ -490,6 +503,7 @@ class RegistrationCancelled(Message):
     program_id: UUID
     program_title: str
     registrant: Registrant
+    session_ids: list[UUID] = Field(default_factory=list)
     actor: Actor | None = None
 
 

@@ -74,7 +74,9 @@ class Traffic:
 
 TRAFFIC: Mapping[str, Traffic] = {
     "booking": Traffic(consumes=(BOOKING_COMMANDS,), produces=(BOOKING_EVENTS,)),
-    "notify": Traffic(consumes=(BOOKING_EVENTS, NOTIFY_COMMANDS), produces=(NOTIFY_EVENTS,)),
+    "notify": Traffic(
+        consumes=(BOOKING_EVENTS, NOTIFY_COMMANDS, PROGRAM_EVENTS), produces=(NOTIFY_EVENTS,)
+    ),
     # learns organisations and their standing from booking's events; publishes nothing
     "identity": Traffic(consumes=(BOOKING_EVENTS,), produces=()),
     # programs and registrations; books its sessions' venues by sending booking's commands

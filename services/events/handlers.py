@@ -221,7 +221,8 @@ class EventsHandlers:
         now = self.settings.now()
         await store.set_program_status(conn, program.id, domain.ProgramStatus.CANCELLED, now)
         venues = []
-        for session in (await store.sessions_of(conn, program.id)).values():
+        sessions = await store.sessions_of(conn, program.id)
+        for session in sessions.values():
             await store.set_session_state(conn, session.id, SessionState.CANCELLED)
             if session.reservation_id is not None:
                 venues.append(self.cancel_venue(session.reservation_id, cmd.reason,
@@ -230,7 +231,8 @@ class EventsHandlers:
         await self.end_all(conn, active, now)
         cancelled = answer(
             cmd, str(program.id), ProgramCancelled, program_id=program.id, title=program.title,
-            reason=cmd.reason, registrants=[r.registrant for r in active], actor=caller.actor(),
+            reason=cmd.reason, registrants=[r.listed() for r in active], actor=caller.actor(),
+            session_ids=list(sessions),
         )  # fmt: skip
         return [cancelled, *venues]
 
@@ -284,11 +286,13 @@ class EventsHandlers:
                                      cmd.venue_name or session.venue_name)  # fmt: skip
         if (moved or retry) and program.rules.status is domain.ProgramStatus.PUBLISHED:
             venues = await self.rebook(conn, program, session.id, cmd.correlation())
-        registrants = [r.registrant for r in await store.active_in(conn, program.id, session.id)]
+        registrants = [r.listed() for r in await store.active_in(conn, program.id, session.id)]
         changed = answer(
             cmd, str(session.id), SessionChanged, program_id=program.id, session_id=session.id,
             starts_at=starts, ends_at=ends, venue=venue, moved=moved,
             registrants=registrants if moved else [], actor=caller.actor(),
+            program_title=program.title, number=f.number,
+            venue_name=cmd.venue_name or session.venue_name,
         )  # fmt: skip
         return [changed, *promotions, *venues]
 
@@ -324,7 +328,9 @@ class EventsHandlers:
         out = [
             answer(cmd, str(session.id), SessionCancelled, program_id=program.id,
                    session_id=session.id, reason=cmd.reason,
-                   registrants=[r.registrant for r in active], actor=caller.actor())
+                   registrants=[r.listed() for r in active], actor=caller.actor(),
+                   program_title=program.title, number=session.facts.number,
+                   starts_at=session.facts.starts_at, ends_at=session.facts.ends_at)
         ]  # fmt: skip
         if session.reservation_id is not None:
             out.append(self.cancel_venue(session.reservation_id, cmd.reason, cmd.correlation()))
@@ -532,7 +538,7 @@ class EventsHandlers:
         cancelled = answer(
             cmd, str(reg.id), RegistrationCancelled, registration_id=reg.id,
             program_id=program.id, program_title=program.title, registrant=reg.registrant,
-            actor=caller.actor(),
+            actor=caller.actor(), session_ids=list(reg.session_ids),
         )  # fmt: skip
         return [cancelled, *promotions]
 

@@ -318,6 +318,11 @@ class StoredRegistration:
     def waiting(self) -> Waiting:
         return Waiting(self.id, self.seq, self.session_ids, self.frame, self.party)
 
+    def listed(self) -> Registrant:
+        """The registrant as a notice's list names them: with the registration and frame."""
+        return self.registrant.model_copy(update={"registration_id": self.id,
+                                                  "frame": self.frame})  # fmt: skip
+
 
 REGISTRATION_COLUMNS = (
     "r.id, r.seq, r.program_id, r.frame, r.party, r.status, r.name, r.email, r.language,"

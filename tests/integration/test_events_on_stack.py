@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from uuid import UUID, uuid4
 
 import pytest
@@ -126,3 +127,28 @@ async def test_a_venue_booking_refuses_leaves_the_session_unopened_with_bookings
                                                 SessionVenueRejected))  # fmt: skip
     assert isinstance(refused, SessionVenueRejected)
     assert refused.reason == "conflict"
+
+
+def body_of(mail: EmailMessage) -> str:
+    part = mail.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+async def test_the_join_link_is_mailed_to_online_registrants_only(
+    system: System, programs: CommandClient[ProgramEventT]
+) -> None:
+    plan = seminar(at(DAYS.next(), 18, 30), venue=Venue.OUTSIDE)
+    sid = plan.sessions[0].session_id
+    await create_and_publish(programs, plan)
+    online, onsite = unique_email(), unique_email()
+    for email, frame in ((online, Frame.ONLINE), (onsite, Frame.ONSITE)):
+        registration = RequestRegistration(message_id=uuid4(), program_id=plan.message_id,
+                                           session_ids=[sid], frame=frame, name="山田 花子",
+                                           email=email)  # fmt: skip
+        assert isinstance(await programs.request(registration, 30), RegistrationConfirmed)
+    (to_online,) = await system.wait_for_mails(online, 1)
+    (to_onsite,) = await system.wait_for_mails(onsite, 1)
+    assert "https://meet.example.org/ycc" in body_of(to_online)
+    assert "https://meet.example.org/ycc" not in body_of(to_onsite)
+    assert "参加登録確定" in str(to_onsite["Subject"])
