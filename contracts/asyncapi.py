@@ -184,7 +184,7 @@ PARTIES = [
         "attendance; it books its sessions' venues through booking.",
         receives={
             PROGRAM_COMMANDS.name: None,
-            BOOKING_EVENTS.name: (ReservationConfirmed, ReservationRejected),
+            BOOKING_EVENTS.name: (ReservationConfirmed, ReservationRejected, ReservationCancelled),
         },
         sends=(PROGRAM_EVENTS, BOOKING_COMMANDS, PROGRAM_COMMANDS.dlq, BOOKING_EVENTS.dlq),
     ),

@@ -108,6 +108,7 @@ class Registrant(BaseModel):
     language: Language = Language.JA
     registration_id: UUID | None = None
     frame: Frame | None = None
+    cancel_token: str | None = None
 
 
 class HeldSession(BaseModel):

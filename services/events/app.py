@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.booking import ReservationConfirmed, ReservationRejected
+from contracts.booking import ReservationCancelled, ReservationConfirmed, ReservationRejected
 from contracts.program import (
     COMMAND_REJECTIONS,
     AcceptOffer,
@@ -66,7 +66,8 @@ def build_spec(settings: EventsSettings | None = None, signer: Signer | None = N
                 # only booking may write booking.events (the broker's ACLs): believed as they come
                 Routes()
                 .on(ReservationConfirmed, h.on_reservation_confirmed, allow=access.BOOKING_FACTS)
-                .on(ReservationRejected, h.on_reservation_rejected, allow=access.BOOKING_FACTS),
+                .on(ReservationRejected, h.on_reservation_rejected, allow=access.BOOKING_FACTS)
+                .on(ReservationCancelled, h.on_reservation_cancelled, allow=access.BOOKING_FACTS),
                 ignore_unknown_types=True,
             ),
         ],

@@ -24,6 +24,7 @@ from contracts.booking import (
     CancelReservation,
     Channel,
     RequestReservation,
+    ReservationCancelled,
     ReservationConfirmed,
     ReservationRejected,
     SpaceId,
@@ -94,6 +95,9 @@ class EventsHandlers:
     def __init__(self, settings: EventsSettings, signer: Signer) -> None:
         self.settings = settings
         self.signer = signer
+
+    def listed(self, reg: store.StoredRegistration) -> Registrant:
+        return reg.listed(links.token(self.settings.signing_key, links.CANCEL, reg.id))
 
     # --- venues through booking ---------------------------------------------------------------
 
@@ -231,7 +235,7 @@ class EventsHandlers:
         await self.end_all(conn, active, now)
         cancelled = answer(
             cmd, str(program.id), ProgramCancelled, program_id=program.id, title=program.title,
-            reason=cmd.reason, registrants=[r.listed() for r in active], actor=caller.actor(),
+            reason=cmd.reason, registrants=[self.listed(r) for r in active], actor=caller.actor(),
             session_ids=list(sessions),
         )  # fmt: skip
         return [cancelled, *venues]
@@ -286,7 +290,7 @@ class EventsHandlers:
                                      cmd.venue_name or session.venue_name)  # fmt: skip
         if (moved or retry) and program.rules.status is domain.ProgramStatus.PUBLISHED:
             venues = await self.rebook(conn, program, session.id, cmd.correlation())
-        registrants = [r.listed() for r in await store.active_in(conn, program.id, session.id)]
+        registrants = [self.listed(r) for r in await store.active_in(conn, program.id, session.id)]
         changed = answer(
             cmd, str(session.id), SessionChanged, program_id=program.id, session_id=session.id,
             starts_at=starts, ends_at=ends, venue=venue, moved=moved,
@@ -328,7 +332,7 @@ class EventsHandlers:
         out = [
             answer(cmd, str(session.id), SessionCancelled, program_id=program.id,
                    session_id=session.id, reason=cmd.reason,
-                   registrants=[r.listed() for r in active], actor=caller.actor(),
+                   registrants=[self.listed(r) for r in active], actor=caller.actor(),
                    program_title=program.title, number=session.facts.number,
                    starts_at=session.facts.starts_at, ends_at=session.facts.ends_at)
         ]  # fmt: skip
@@ -402,6 +406,31 @@ class EventsHandlers:
             detail=event.detail,
         )  # fmt: skip
         return [fact(session.id, rejected)]
+
+    async def on_reservation_cancelled(
+        self, conn: asyncpg.Connection, event: ReservationCancelled, caller: Caller
+    ) -> Sequence[Outgoing]:
+        """An open session's venue cancelled at booking by someone else (staff at the desk):
+        the session takes no more registrations until staff give it a venue again
+        (`session.change`), and staff are told, as for a refused venue. The service's own
+        cancellations (a moved or cancelled session) change nothing here."""
+        if event.reservation.session_id is None or event.cancelled_by is Channel.EVENTS:
+            return []
+        session = await store.session_by_reservation(conn, event.reservation_id)
+        if session is None or await store.lock_program(conn, session.program_id) is None:
+            return []
+        state = (await store.sessions_of(conn, session.program_id))[session.id].facts.state
+        if state is not SessionState.OPEN:
+            return []
+        detail = f"The venue's reservation was cancelled at booking ({event.cancelled_by.value})."
+        await store.set_session_state(conn, session.id, SessionState.VENUE_REJECTED,
+                                      reason="cancelled", detail=detail)  # fmt: skip
+        told = SessionVenueRejected(
+            message_id=new_message_id(), correlation_id=event.correlation(),
+            program_id=session.program_id, session_id=session.id, reason="cancelled",
+            detail=detail,
+        )  # fmt: skip
+        return [fact(session.id, told)]
 
     # --- registrations ------------------------------------------------------------------------
 

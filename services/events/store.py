@@ -164,6 +164,15 @@ async def session_by_venue_request(
     return None if row is None else _session(row)
 
 
+async def session_by_reservation(
+    conn: asyncpg.Connection, reservation_id: UUID
+) -> SessionRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.reservation_id = $1", reservation_id
+    )
+    return None if row is None else _session(row)
+
+
 async def set_program_status(
     conn: asyncpg.Connection, program_id: UUID, status: ProgramStatus, now: datetime
 ) -> None:
@@ -318,10 +327,11 @@ class StoredRegistration:
     def waiting(self) -> Waiting:
         return Waiting(self.id, self.seq, self.session_ids, self.frame, self.party)
 
-    def listed(self) -> Registrant:
-        """The registrant as a notice's list names them: with the registration and frame."""
-        return self.registrant.model_copy(update={"registration_id": self.id,
-                                                  "frame": self.frame})  # fmt: skip
+    def listed(self, cancel_token: str) -> Registrant:
+        """The registrant as a notice's list names them: with the registration, its frame
+        and its cancel token (every e-mail to a registrant carries the cancel link)."""
+        return self.registrant.model_copy(update={"registration_id": self.id, "frame": self.frame,
+                                                  "cancel_token": cancel_token})  # fmt: skip
 
 
 REGISTRATION_COLUMNS = (

@@ -184,7 +184,7 @@ class Handlers:
         reminders of what was cancelled are withdrawn, those of a moved session follow it."""
         if isinstance(event, SessionChanged) and not event.moved:
             return []
-        for email in programs.notice_emails(event):
+        for email in programs.notice_emails(event, self.program_links):
             await store.queue_email(conn, email)
         sessions = (event.session_ids if isinstance(event, ProgramCancelled)
                     else [event.session_id])  # fmt: skip

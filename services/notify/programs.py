@@ -140,13 +140,19 @@ def ended_email(event: RegistrationCancelled | RegistrationOfferExpired, title: 
                   expired=expired)  # fmt: skip
 
 
-def notice_emails(event: SessionChanged | SessionCancelled | ProgramCancelled) -> list[Email]:
-    """A change or cancellation, to everyone registered for what changed."""
+def notice_emails(
+    event: SessionChanged | SessionCancelled | ProgramCancelled, links: Links
+) -> list[Email]:
+    """A change or cancellation, to everyone registered for what changed; a registration that
+    goes on (a session moved, one of several cancelled) with its cancel link."""
     out = []
     for registrant in event.registrants:
         language = registrant.language
         context: dict[str, Any] = {"cancelled": not isinstance(event, SessionChanged),
                                    "whole_program": isinstance(event, ProgramCancelled)}
+        goes_on = not isinstance(event, ProgramCancelled)
+        token, rid = registrant.cancel_token, registrant.registration_id
+        context["cancel_url"] = links.cancel(rid, token) if goes_on and token and rid else ""
         if isinstance(event, ProgramCancelled):
             context |= {"title": event.title, "session": "", "reason": event.reason}
         else:

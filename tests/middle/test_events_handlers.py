@@ -18,6 +18,7 @@ from contracts.booking import (
     RejectionReason,
     RequestReservation,
     Reservation,
+    ReservationCancelled,
     ReservationConfirmed,
     ReservationRejected,
     SpaceId,
@@ -211,6 +212,24 @@ async def test_moving_a_session_rebooks_its_venue_and_tells_its_registrants(
     (changed,) = of(SessionChanged, sent)
     assert changed.moved and [str(r.email) for r in changed.registrants] == ["hanako@example.org"]
     assert len(of(CancelReservation, sent)) == 1 and len(of(RequestReservation, sent)) == 1
+
+
+async def test_a_venue_cancelled_at_the_desk_closes_the_session_and_tells_staff(
+    events: ServiceHarness,
+) -> None:
+    plan = program(1, kind=ProgramKind.SEMINAR)
+    await published(events, plan, confirm=False)
+    (request,) = of(RequestReservation, await events.outbox(BOOKING_COMMANDS))
+    booked = venue_confirmed(request)
+    await events.send(booked)
+    at_the_desk = ReservationCancelled(
+        message_id=uuid4(), request_id=uuid4(), reservation_id=booked.reservation_id,
+        reservation=booked.reservation, cancelled_by=Channel.STAFF,
+    )  # fmt: skip
+    (told,) = await events.send(at_the_desk)
+    assert isinstance(told, SessionVenueRejected) and told.reason == "cancelled"
+    late = await events.request(registration(plan, 1))
+    assert isinstance(late, RegistrationRejected) and late.reason is Reason.NOT_OPEN
 
 
 async def test_cancelling_a_program_cancels_its_venues_and_registrations(

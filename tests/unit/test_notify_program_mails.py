@@ -98,7 +98,8 @@ def test_the_waitlist_and_offer_mails_say_the_position_and_the_deadline() -> Non
 
 
 def test_a_change_or_cancellation_is_told_to_each_registrant() -> None:
-    people = [Registrant(name="A", email="a@example.org", registration_id=uuid4()),
+    people = [Registrant(name="A", email="a@example.org", registration_id=uuid4(),
+                         cancel_token="a.b"),
               Registrant(name="B", email="b@example.org", language=Language.EN,
                          registration_id=uuid4())]  # fmt: skip
     moved = SessionChanged(
@@ -106,13 +107,16 @@ def test_a_change_or_cancellation_is_told_to_each_registrant() -> None:
         starts_at=START + timedelta(days=1), ends_at=START + timedelta(days=1, hours=2),
         venue=Venue.B, moved=True, registrants=people, program_title="講座", number=2,
     )  # fmt: skip
-    mails = programs.notice_emails(moved)
+    mails = programs.notice_emails(moved, LINKS)
     assert [m.recipient for m in mails] == ["a@example.org", "b@example.org"]
     assert "2027-02-04(木) 18:30-20:30" in mails[0].body and "Session 2" in mails[1].subject
+    assert "/cancel?token=a.b" in mails[0].body, "a registration that goes on keeps its link"
+    assert "/cancel?token=" not in mails[1].body
     cancelled = ProgramCancelled(message_id=uuid4(), request_id=uuid4(), program_id=uuid4(),
                                  title="講座", reason="荒天", registrants=people)  # fmt: skip
-    assert all("中止" in m.subject or "Cancelled" in m.subject
-               for m in programs.notice_emails(cancelled))  # fmt: skip
+    notices = programs.notice_emails(cancelled, LINKS)
+    assert all("中止" in m.subject or "Cancelled" in m.subject for m in notices)
+    assert all("/cancel?token=" not in m.body for m in notices), "nothing left to cancel"
 
 
 def test_each_session_has_its_own_reminder() -> None:
