@@ -177,6 +177,8 @@ class EventsHandlers:
         pending: list[UUID] = []
         venues: list[Outgoing] = []
         for session in (await store.sessions_of(conn, program.id)).values():
+            if session.facts.state is SessionState.CANCELLED:
+                continue  # cancelled while the program was a draft: no venue, no seats
             if domain.needs_booking(session.venue):
                 venues.append(await self.request_venue(conn, program, session,
                                                        cmd.correlation()))  # fmt: skip

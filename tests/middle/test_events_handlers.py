@@ -31,6 +31,7 @@ from contracts.program import (
     AttendanceRejected,
     CancelProgram,
     CancelRegistration,
+    CancelSession,
     ChangeSession,
     CheckIn,
     CreateProgram,
@@ -197,6 +198,16 @@ async def test_a_refused_venue_leaves_the_session_unopened_and_a_change_asks_aga
     assert (again.space, again.starts_at) == (SpaceId.B, later)
     await events.send(venue_confirmed(again))
     assert isinstance(await events.request(registration(plan, 1)), RegistrationConfirmed)
+
+
+async def test_a_session_cancelled_before_publication_asks_for_no_venue(
+    events: ServiceHarness,
+) -> None:
+    plan = program(2, kind=ProgramKind.FORUM)
+    await events.request(plan)
+    await events.request(CancelSession(message_id=uuid4(), session_id=plan.sessions[0].session_id))
+    sent = await events.send(PublishProgram(message_id=uuid4(), program_id=plan.message_id))
+    assert [r.session_id for r in of(RequestReservation, sent)] == [plan.sessions[1].session_id]
 
 
 async def test_moving_a_session_rebooks_its_venue_and_tells_its_registrants(
