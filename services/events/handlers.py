@@ -189,7 +189,8 @@ class EventsHandlers:
         published = answer(cmd, str(program.id), ProgramPublished, program_id=program.id,
                            opened_session_ids=opened, pending_venue_session_ids=pending,
                            actor=caller.actor())  # fmt: skip
-        return [published, *venues]
+        facts = [session_opened(program.id, sid, None, cmd.correlation()) for sid in opened]
+        return [published, *facts, *venues]
 
     async def change_program(
         self, conn: asyncpg.Connection, cmd: ChangeProgram, caller: Caller
@@ -316,6 +317,7 @@ class EventsHandlers:
             out.append(await self.request_venue(conn, program, session, correlation))
         else:
             await store.set_session_state(conn, session_id, SessionState.OPEN)
+            out.append(session_opened(program.id, session_id, None, correlation))
         return out
 
     async def cancel_session(
@@ -384,10 +386,8 @@ class EventsHandlers:
             return []
         await store.set_session_state(conn, session.id, SessionState.OPEN,
                                       reservation_id=event.reservation_id)  # fmt: skip
-        opened = SessionOpened(message_id=new_message_id(), correlation_id=event.correlation(),
-                               program_id=session.program_id, session_id=session.id,
-                               reservation_id=event.reservation_id)  # fmt: skip
-        return [fact(session.id, opened)]
+        return [session_opened(session.program_id, session.id, event.reservation_id,
+                               event.correlation())]  # fmt: skip
 
     async def on_reservation_rejected(
         self, conn: asyncpg.Connection, event: ReservationRejected, caller: Caller
@@ -666,6 +666,17 @@ def offer_open(reg: store.StoredRegistration, now: datetime) -> Rejection | None
 
 def registrant_of(cmd: RequestRegistration) -> Registrant:
     return Registrant(name=cmd.name, email=cmd.email, language=cmd.language)
+
+
+def session_opened(
+    program_id: UUID, session_id: UUID, reservation_id: UUID | None, correlation: UUID
+) -> Outgoing:
+    """A session takes registrations from now on: a fact (every session announces it, whether
+    its venue was confirmed or it needed none), not an answer to the command that caused it."""
+    opened = SessionOpened(message_id=new_message_id(), correlation_id=correlation,
+                           program_id=program_id, session_id=session_id,
+                           reservation_id=reservation_id)  # fmt: skip
+    return fact(session_id, opened)
 
 
 def no_program() -> Rejection:

@@ -156,6 +156,8 @@ async def test_publishing_asks_booking_for_space_a_b_with_the_services_own_proof
     assert [(r.space, r.session_id, r.channel, r.attendees) for r in requests] == [
         (SpaceId.AB, ids[0], Channel.EVENTS, 30), (SpaceId.A, ids[1], Channel.EVENTS, 20),
     ]  # fmt: skip
+    opened = of(SessionOpened, sent)
+    assert [o.session_id for o in opened] == ids[2:] and all(o.request_id is None for o in opened)
     rows = await events.rows(topic=BOOKING_COMMANDS)
     for row in rows:
         token = bearer_token(row.headers[AUTHORIZATION_HEADER])
