@@ -76,6 +76,3 @@ def build_spec(settings: EventsSettings | None = None, signer: Signer | None = N
         routers=lambda ctx: build_routers(ctx, settings),
         jobs=lambda ctx: {OFFER_JOB: h.expire_offer},
     )
-
-
-

@@ -276,8 +276,7 @@ def check_registration(
         if s.state is not SessionState.OPEN:
             return Rejection(
                 Reason.NOT_OPEN,
-                f"Session {s.number} does not take registrations yet: its venue is not "
-                "confirmed.",
+                f"Session {s.number} does not take registrations yet: its venue is not confirmed.",
             )
         if ask.frame not in s.frames:
             return invalid(f"Session {s.number} has no {ask.frame.value} seats.")

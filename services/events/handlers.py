@@ -636,8 +636,12 @@ class EventsHandlers:
         now = self.settings.now()
         found = await store.attendee_by_code(conn, domain.normal_code(cmd.code), cmd.session_id)
         refused = domain.check_attendance(found.attendee if found else None, cmd.session_id, now)
-        if refused is None and found is not None and not await store.record_attendance(
-            conn, found.registration_id, cmd.session_id, now, caller.label()
+        if (
+            refused is None
+            and found is not None
+            and not await store.record_attendance(
+                conn, found.registration_id, cmd.session_id, now, caller.label()
+            )
         ):
             refused = Rejection(
                 Reason.ALREADY_RECORDED, "This code has already been checked in for this session."

@@ -81,17 +81,22 @@ class ParticipantsReport:
         return self.total("attended")
 
 
-def participants_report(
-    fiscal_year: int, rows: Sequence[Any], now: datetime
-) -> ParticipantsReport:
+def participants_report(fiscal_year: int, rows: Sequence[Any], now: datetime) -> ParticipantsReport:
     """One line per session (rows come one per session and frame), in order of start."""
     found: dict[UUID, SessionFigures] = {}
     for row in rows:
         sid = row["session_id"]
         figures = found.get(sid)
         if figures is None:
-            figures = SessionFigures(row["program_id"], row["title"], row["kind"], sid,
-                                     row["number"], row["starts_at"], row["ends_at"] <= now)
+            figures = SessionFigures(
+                row["program_id"],
+                row["title"],
+                row["kind"],
+                sid,
+                row["number"],
+                row["starts_at"],
+                row["ends_at"] <= now,
+            )
             found[sid] = figures
         if row["frame"] is not None:
             frame = Frame(row["frame"])

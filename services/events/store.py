@@ -155,9 +155,7 @@ async def program_of_session(conn: asyncpg.Connection, session_id: UUID) -> UUID
     return found
 
 
-async def session_by_venue_request(
-    conn: asyncpg.Connection, request_id: UUID
-) -> SessionRow | None:
+async def session_by_venue_request(conn: asyncpg.Connection, request_id: UUID) -> SessionRow | None:
     row = await conn.fetchrow(
         f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.venue_request_id = $1", request_id
     )

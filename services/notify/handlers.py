@@ -164,8 +164,11 @@ class Handlers:
     ) -> Sequence[Outgoing]:
         await store.queue_email(conn, programs.ended_email(event, event.program_title))
         for session_id in event.session_ids:
-            await schedule.cancel(conn, REGISTRATION_REMINDER_JOB,
-                                  programs.reminder_key(event.registration_id, session_id))
+            await schedule.cancel(
+                conn,
+                REGISTRATION_REMINDER_JOB,
+                programs.reminder_key(event.registration_id, session_id),
+            )
         return []
 
     async def on_offer_expired(

@@ -92,9 +92,7 @@ def _email(kind: str, source_id: UUID, about_id: UUID, correlation_id: UUID,
                  contact_address(str(registrant.email)), subject, body, language)  # fmt: skip
 
 
-def confirmed_email(
-    event: RegistrationConfirmed | RegistrationPromoted, links: Links
-) -> Email:
+def confirmed_email(event: RegistrationConfirmed | RegistrationPromoted, links: Links) -> Email:
     """The confirmation (or promotion from the waitlist): sessions, dates, venue, frame, the
     check-in code and the cancel link."""
     language = event.registrant.language
@@ -148,8 +146,10 @@ def notice_emails(
     out = []
     for registrant in event.registrants:
         language = registrant.language
-        context: dict[str, Any] = {"cancelled": not isinstance(event, SessionChanged),
-                                   "whole_program": isinstance(event, ProgramCancelled)}
+        context: dict[str, Any] = {
+            "cancelled": not isinstance(event, SessionChanged),
+            "whole_program": isinstance(event, ProgramCancelled),
+        }
         goes_on = not isinstance(event, ProgramCancelled)
         token, rid = registrant.cancel_token, registrant.registration_id
         context["cancel_url"] = links.cancel(rid, token) if goes_on and token and rid else ""
@@ -157,8 +157,11 @@ def notice_emails(
             context |= {"title": event.title, "session": "", "reason": event.reason}
         else:
             number = f"第{event.number}回" if language is Language.JA else f"Session {event.number}"
-            context |= {"title": event.program_title, "session": number,
-                        "reason": getattr(event, "reason", "")}
+            context |= {
+                "title": event.program_title,
+                "session": number,
+                "reason": getattr(event, "reason", ""),
+            }
         if isinstance(event, SessionChanged):
             venue = event.venue_name or pick(VENUES[event.venue], language)
             context["when"] = f"{when(event.starts_at, event.ends_at, language)}  {venue}"
