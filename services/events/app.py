@@ -53,7 +53,12 @@ def build_spec(settings: EventsSettings | None = None, signer: Signer | None = N
                 .on(CancelProgram, h.cancel_program, allow=access.PLAN)
                 .on(ChangeSession, h.change_session, allow=access.PLAN)
                 .on(CancelSession, h.cancel_session, allow=access.PLAN)
-                .on(RequestRegistration, h.request_registration, allow=access.REGISTER)
+                .on(
+                    RequestRegistration,
+                    h.request_registration,
+                    allow=access.REGISTER,
+                    bulk=h.request_registrations,
+                )
                 .on(CancelRegistration, h.cancel_registration, allow=access.REGISTRANT)
                 .on(AcceptOffer, h.accept_offer, allow=access.REGISTRANT)
                 .on(DeclineOffer, h.decline_offer, allow=access.REGISTRANT)

@@ -15,6 +15,7 @@ booking's answer on `booking.events` opens the session or tells staff why its ve
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -439,31 +440,76 @@ class EventsHandlers:
     async def request_registration(
         self, conn: asyncpg.Connection, cmd: RequestRegistration, caller: Caller
     ) -> Sequence[Outgoing]:
+        return (await self.request_registrations(conn, [(cmd, caller)]))[0]
+
+    async def request_registrations(
+        self, conn: asyncpg.Connection, proven: Sequence[tuple[RequestRegistration, Caller]]
+    ) -> list[Sequence[Outgoing]]:
+        """A run of registration requests decided together, each as if the ones before it had
+        been decided first (the consumer's bulk path; a request alone is a run of one): the
+        programs are locked in the order of their ids and loaded once, every request is decided
+        in memory in its order, and the registrations and seat counters are written at the end,
+        in a few round trips instead of six a request."""
         now = self.settings.now()
-        program = await store.lock_program(conn, cmd.program_id)
+        loaded: dict[UUID, Loaded | None] = {}
+        for program_id in sorted({cmd.program_id for cmd, _ in proven}):
+            emails = {str(cmd.email).lower() for cmd, _ in proven if cmd.program_id == program_id}
+            loaded[program_id] = await self.load_for_registration(conn, program_id, emails)
+        answers: list[Sequence[Outgoing]] = []
+        new: list[store.NewRegistration] = []
+        for cmd, _ in proven:
+            context = loaded[cmd.program_id]
+            if context is None:
+                refused = domain.invalid("There is no such program.")
+                answers.append([registration_rejected(cmd, refused)])
+                continue
+            outgoing, registration = self.decide_registration(cmd, context, now)
+            answers.append([outgoing])
+            if registration is not None:
+                new.append(registration)
+        await store.insert_registrations(conn, new, now)
+        for context in loaded.values():
+            if context is not None and context.changed:
+                await store.save_places(conn, {k: context.places[k] for k in context.changed})
+        return answers
+
+    async def load_for_registration(
+        self, conn: asyncpg.Connection, program_id: UUID, emails: set[str]
+    ) -> Loaded | None:
+        program = await store.lock_program(conn, program_id)
         if program is None:
-            return [registration_rejected(cmd, domain.invalid("There is no such program."))]
+            return None
         sessions = await store.sessions_of(conn, program.id)
-        facts = {sid: s.facts for sid, s in sessions.items()}
-        ask = domain.Ask(cmd.series, tuple(cmd.session_ids), cmd.frame, cmd.party_size)
-        asked = domain.asked_sessions(ask, facts)
-        duplicate = not isinstance(asked, Rejection) and await store.holds_already(
-            conn, program.id, str(cmd.email).lower(), [s.session_id for s in asked], cmd.frame
-        )
         places = await store.places_of(conn, program.id)
-        decision = domain.decide(ask, program.rules, facts, places, duplicate, now)
+        held = await store.holdings(conn, program.id, emails)
+        return Loaded(program, sessions, places, held)
+
+    def decide_registration(
+        self, cmd: RequestRegistration, context: Loaded, now: datetime
+    ) -> tuple[Outgoing, store.NewRegistration | None]:
+        """One request against the program as loaded (and as the requests before it in the run
+        left it): its answer, and the registration to store when it got seats or a place in the
+        waitlists."""
+        program, sessions = context.program, context.sessions
+        email = str(cmd.email).lower()
+        ask = domain.Ask(cmd.series, tuple(cmd.session_ids), cmd.frame, cmd.party_size)
+        asked = domain.asked_sessions(ask, context.facts)
+        duplicate = not isinstance(asked, Rejection) and any(
+            (email, s.session_id, cmd.frame) in context.held for s in asked
+        )
+        decision = domain.decide(ask, program.rules, context.facts, context.places, duplicate, now)
         if isinstance(decision, Rejection):
-            return [registration_rejected(cmd, decision)]
+            return registration_rejected(cmd, decision), None
         held = (decision.session_ids if isinstance(decision, Confirm)
                 else tuple(sid for sid, _ in decision.positions))  # fmt: skip
-        await store.save_places(conn, {(sid, cmd.frame): places[(sid, cmd.frame)] for sid in held})
+        context.changed.update((sid, cmd.frame) for sid in held)
+        context.held.update((email, sid, cmd.frame) for sid in held)
         new = store.NewRegistration(
             id=uuid4(), request_id=cmd.message_id, program_id=program.id, series=cmd.series,
             frame=cmd.frame, party=cmd.party_size, registrant=registrant_of(cmd), note=cmd.note,
             status=Status.CONFIRMED if isinstance(decision, Confirm) else Status.WAITLISTED,
             check_in_code=domain.new_check_in_code(), session_ids=held,
         )  # fmt: skip
-        await store.insert_registration(conn, new, now)
         key = cmd.partition_key()
         common = {
             "registration_id": new.id, "program_id": program.id, "program_title": program.title,
@@ -471,11 +517,12 @@ class EventsHandlers:
             "cancel_token": links.token(self.settings.signing_key, links.CANCEL, new.id),
         }  # fmt: skip
         if isinstance(decision, Confirm):
-            return [answer(cmd, key, RegistrationConfirmed, check_in_code=new.check_in_code,
-                           sessions=[sessions[sid].held(cmd.frame) for sid in held],
-                           **common)]  # fmt: skip
+            confirmed = answer(cmd, key, RegistrationConfirmed, check_in_code=new.check_in_code,
+                               sessions=[sessions[sid].held(cmd.frame) for sid in held],
+                               **common)  # fmt: skip
+            return confirmed, new
         positions = [WaitPosition(session_id=sid, position=n) for sid, n in decision.positions]
-        return [answer(cmd, key, RegistrationWaitlisted, positions=positions, **common)]
+        return answer(cmd, key, RegistrationWaitlisted, positions=positions, **common), new
 
     async def promote_from(
         self, conn: asyncpg.Connection, program: store.ProgramRow,
@@ -657,6 +704,23 @@ class EventsHandlers:
                    frame=found.frame, party_size=found.party, recorded_at=now,
                    actor=caller.actor())
         ]  # fmt: skip
+
+
+@dataclass
+class Loaded:
+    """A program as registrations are decided against it, under its lock: its sessions and
+    places, the (address, session, frame) already held or waited for by the addresses of the
+    run, and the places the run changed."""
+
+    program: store.ProgramRow
+    sessions: dict[UUID, store.SessionRow]
+    places: dict[PlaceKey, domain.Place]
+    held: set[tuple[str, UUID, Frame]]
+    changed: set[PlaceKey] = field(default_factory=set)
+
+    @property
+    def facts(self) -> dict[UUID, domain.SessionFacts]:
+        return {sid: s.facts for sid, s in self.sessions.items()}
 
 
 def offer_open(reg: store.StoredRegistration, now: datetime) -> Rejection | None:

@@ -260,19 +260,19 @@ async def save_places(conn: asyncpg.Connection, places: Mapping[PlaceKey, Place]
 # --- registrations -----------------------------------------------------------------------------
 
 
-async def holds_already(
-    conn: asyncpg.Connection, program_id: UUID, email_key: str, session_ids: Sequence[UUID],
-    frame: Frame,
-) -> bool:  # fmt: skip
-    """Whether the address already holds (or waits for) one of the sessions in the frame."""
-    found = await conn.fetchval(
-        "SELECT 1 FROM registrations r JOIN registration_sessions rs ON rs.registration_id = r.id"
-        " WHERE r.program_id = $1 AND r.email_key = $2 AND r.frame = $3"
-        " AND r.status IN ('confirmed', 'waitlisted', 'offered')"
-        " AND rs.session_id = ANY($4::uuid[]) LIMIT 1",
-        program_id, email_key, frame.value, list(session_ids),
+async def holdings(
+    conn: asyncpg.Connection, program_id: UUID, email_keys: Iterable[str]
+) -> set[tuple[str, UUID, Frame]]:
+    """(address, session, frame) of every registration of these addresses holding or waiting
+    for seats in the program: what makes another request of theirs a duplicate."""
+    rows = await conn.fetch(
+        "SELECT r.email_key, rs.session_id, r.frame FROM registrations r"
+        " JOIN registration_sessions rs ON rs.registration_id = r.id"
+        " WHERE r.program_id = $1 AND r.email_key = ANY($2::text[])"
+        " AND r.status IN ('confirmed', 'waitlisted', 'offered')",
+        program_id, list(email_keys),
     )  # fmt: skip
-    return bool(found)
+    return {(r["email_key"], r["session_id"], Frame(r["frame"])) for r in rows}
 
 
 @dataclass(frozen=True)
@@ -290,22 +290,34 @@ class NewRegistration:
     session_ids: tuple[UUID, ...]
 
 
-async def insert_registration(
-    conn: asyncpg.Connection, new: NewRegistration, now: datetime
+async def insert_registrations(
+    conn: asyncpg.Connection, news: Sequence[NewRegistration], now: datetime
 ) -> None:
-    """The registration and its sessions, in one round trip."""
-    r = new.registrant
+    """Registrations and their sessions, in two statements whatever their number, in order (so
+    their `seq`, the order of arrival, is the order they were decided in)."""
+    if not news:
+        return
     await conn.execute(
-        "WITH r AS (INSERT INTO registrations (id, request_id, program_id, series, frame, party,"
-        "  name, email, email_key, language, note, status, check_in_code, created_at,"
-        "  confirmed_at)"
-        "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, lower($8), $9, $10, $11, $12, $13,"
-        "  CASE WHEN $11 = 'confirmed' THEN $13::timestamptz END) RETURNING id)"
-        " INSERT INTO registration_sessions (registration_id, session_id)"
-        " SELECT r.id, s FROM r, unnest($14::uuid[]) AS s",
-        new.id, new.request_id, new.program_id, new.series, new.frame.value, new.party,
-        r.name, str(r.email), r.language.value, new.note, new.status.value,
-        new.check_in_code, now, list(new.session_ids),
+        "INSERT INTO registrations (id, request_id, program_id, series, frame, party, name,"
+        " email, email_key, language, note, status, check_in_code, created_at, confirmed_at)"
+        " SELECT id, request_id, program_id, series, frame, party, name, email, lower(email),"
+        "  language, note, status, code, $13::timestamptz,"
+        "  CASE WHEN status = 'confirmed' THEN $13::timestamptz END"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bool[], $5::text[], $6::int[],"
+        "  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"
+        "  WITH ORDINALITY AS n(id, request_id, program_id, series, frame, party, name, email,"
+        "  language, note, status, code, i) ORDER BY i",
+        [n.id for n in news], [n.request_id for n in news], [n.program_id for n in news],
+        [n.series for n in news], [n.frame.value for n in news], [n.party for n in news],
+        [n.registrant.name for n in news], [str(n.registrant.email) for n in news],
+        [n.registrant.language.value for n in news], [n.note for n in news],
+        [n.status.value for n in news], [n.check_in_code for n in news], now,
+    )  # fmt: skip
+    pairs = [(n.id, sid) for n in news for sid in n.session_ids]
+    await conn.execute(
+        "INSERT INTO registration_sessions (registration_id, session_id)"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[])",
+        [p[0] for p in pairs], [p[1] for p in pairs],
     )  # fmt: skip
 
 

@@ -468,3 +468,42 @@ async def test_the_participants_report_counts_people_registered_and_attended_per
     monkeypatch.setenv("DATABASE_URL", events.dsn)
     await print_report(Namespace(fiscal_year=year, csv=False))
     assert f"participants (attended) in FY{year}: 2" in capsys.readouterr().out
+
+
+async def test_a_batch_of_requests_is_decided_in_its_order_as_one_by_one(
+    events: ServiceHarness,
+) -> None:
+    """The consumer's bulk path: a run of registrations of two programs in one batch, with a
+    duplicate inside the run and an unknown program, each answered as if decided alone."""
+    first = program(1, onsite=2, online=0, kind=ProgramKind.SEMINAR)
+    second = program(1, onsite=1, online=0, kind=ProgramKind.SEMINAR)
+    await published(events, first)
+    await published(events, second)
+    stranger = registration(first, 1)
+    stranger = stranger.model_copy(update={"program_id": uuid4()})
+    batch = [
+        registration(first, 1, email="hanako@example.org"),
+        registration(first, 1, email="HANAKO@example.org"),
+        registration(second, 1, party=2),
+        stranger,
+        registration(first, 1),
+        registration(first, 1),
+        registration(second, 1),
+        registration(first, 1, party=2),
+    ]
+    sent = await events.send_batch(batch)
+    answers = {m.request_id: m for m in sent if hasattr(m, "request_id")}
+    kinds = [type(answers[c.message_id]).__name__ for c in batch]
+    assert kinds == ["RegistrationConfirmed", "RegistrationRejected", "RegistrationWaitlisted",
+                     "RegistrationRejected", "RegistrationConfirmed", "RegistrationWaitlisted",
+                     "RegistrationConfirmed", "RegistrationWaitlisted"]  # fmt: skip
+    assert answers[batch[1].message_id].reason is Reason.DUPLICATE  # type: ignore[attr-defined]
+    assert answers[batch[3].message_id].reason is Reason.INVALID  # type: ignore[attr-defined]
+    positions = [answers[batch[i].message_id].positions[0].position for i in (5, 7)]  # type: ignore[attr-defined]
+    assert positions == [1, 2]
+    order = await events.pool.fetch("SELECT request_id FROM registrations ORDER BY seq")
+    decided = [c.message_id for c in batch if c.message_id not in
+               (batch[1].message_id, batch[3].message_id)]  # fmt: skip
+    assert [r["request_id"] for r in order][-len(decided):] == decided
+    held = await events.pool.fetch("SELECT held, capacity FROM places")
+    assert all(r["held"] == r["capacity"] for r in held)
