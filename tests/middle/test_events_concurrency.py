@@ -125,10 +125,13 @@ async def check_program(events: ServiceHarness, program_id: UUID) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(ops=operations, wave=st.integers(1, INSTANCES), capacity=st.integers(1, 3))
+@given(ops=operations, wave=st.integers(1, INSTANCES), per_batch=st.integers(1, 3),
+       capacity=st.integers(1, 3))  # fmt: skip
 async def test_concurrent_registrations_never_oversell_and_each_gets_one_answer(
-    shared: ServiceHarness, ops: list[Op], wave: int, capacity: int
+    shared: ServiceHarness, ops: list[Op], wave: int, per_batch: int, capacity: int
 ) -> None:
+    """Each wave is `wave` batches of up to `per_batch` commands, one batch per instance, all
+    at once (a batch's registrations take the bulk path)."""
     plan = course(capacity)
     await shared.request(plan)
     await shared.request(PublishProgram(message_id=uuid4(), program_id=plan.message_id))
@@ -136,13 +139,18 @@ async def test_concurrent_registrations_never_oversell_and_each_gets_one_answer(
     async with AsyncExitStack() as stack:
         others = [await stack.enter_async_context(shared.instance()) for _ in range(wave - 1)]
         instances = [shared, *others]
-        for i in range(0, len(ops), wave):
-            commands = [command(op, plan, answers) for op in ops[i : i + wave]]
+        step = wave * per_batch
+        for i in range(0, len(ops), step):
+            commands = [command(op, plan, answers) for op in ops[i : i + step]]
+            batches = [commands[j : j + per_batch] for j in range(0, len(commands), per_batch)]
             results = await asyncio.gather(
-                *(instance.send(c) for instance, c in zip(instances, commands, strict=False))
+                *(instance.send_batch(b) for instance, b in zip(instances, batches, strict=False))
             )
-            for cmd, result in zip(commands, results, strict=False):
-                answered = [m for m in result if getattr(m, "request_id", None) == cmd.message_id]
-                assert len(answered) == 1, (cmd, result)
+            # an instance reads back the rows written meanwhile, the others' too: once each
+            published = list({m.message_id: m for result in results for m in result}.values())
+            for cmd in commands:
+                answered = [m for m in published
+                            if getattr(m, "request_id", None) == cmd.message_id]  # fmt: skip
+                assert len(answered) == 1, (cmd, answered)
                 answers += answered
     await check_program(shared, plan.message_id)
