@@ -96,6 +96,7 @@ class ServiceSpec:
     migrations: Path
     subscriptions: Sequence[Subscription]
     produces: Sequence[Topic] = ()
+    sends: Sequence[Topic] = ()  # other services' command topics it sends commands to
     workers: Sequence[Worker] = ()
     routers: RoutersFactory = field(default=lambda ctx: ())
     jobs: JobsFactory = field(default=lambda ctx: {})
