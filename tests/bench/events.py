@@ -68,9 +68,13 @@ def course(onsite: int, online: int) -> CreateProgram:
         frames=[FramePlan(frame=Frame.ONSITE, capacity=onsite),
                 FramePlan(frame=Frame.ONLINE, capacity=online)],
     )  # fmt: skip
-    return CreateProgram(message_id=uuid4(), kind=ProgramKind.SEMINAR, title="起業講座 説明会",
-                         sessions=[session],
-                         registration_opens_at=datetime.now(UTC) - timedelta(minutes=1))
+    return CreateProgram(
+        message_id=uuid4(),
+        kind=ProgramKind.SEMINAR,
+        title="起業講座 説明会",
+        sessions=[session],
+        registration_opens_at=datetime.now(UTC) - timedelta(minutes=1),
+    )
 
 
 def requests(plan: CreateProgram, count: int, rng: random.Random) -> list[RequestRegistration]:

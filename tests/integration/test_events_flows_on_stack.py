@@ -108,8 +108,11 @@ async def facts_about(
     log = topic_log(system.stack.kafka_bootstrap, PROGRAM_EVENTS)
 
     def found() -> list[ProgramEventT]:
-        return [e for e in log.valid(program_event_adapter)
-                if isinstance(e, kind) and getattr(e, "registration_id", None) == registration_id]
+        return [
+            e
+            for e in log.valid(program_event_adapter)
+            if isinstance(e, kind) and getattr(e, "registration_id", None) == registration_id
+        ]
 
     await log.read(until=lambda: len(found()) >= count, timeout=timeout)
     return found()
@@ -128,7 +131,8 @@ async def test_during_the_priority_period_only_the_full_series_gets_seats(
 
 
 async def test_a_series_waits_as_a_whole_and_is_promoted_when_it_fits_everywhere(
-    system: System, programs: CommandClient[ProgramEventT],
+    system: System,
+    programs: CommandClient[ProgramEventT],
 ) -> None:
     plan = outside(4, onsite=1, kind=ProgramKind.COURSE)
     await opened(programs, plan)
@@ -147,7 +151,8 @@ async def test_a_series_waits_as_a_whole_and_is_promoted_when_it_fits_everywhere
 
 
 async def test_a_party_waits_together_while_a_smaller_one_behind_it_is_served(
-    system: System, programs: CommandClient[ProgramEventT],
+    system: System,
+    programs: CommandClient[ProgramEventT],
 ) -> None:
     plan = outside(1, onsite=3)
     await opened(programs, plan)
@@ -164,7 +169,8 @@ async def test_a_party_waits_together_while_a_smaller_one_behind_it_is_served(
 
 
 async def test_offers_expire_on_the_schedule_across_a_restart_and_move_on_once(
-    system: System, programs: CommandClient[ProgramEventT],
+    system: System,
+    programs: CommandClient[ProgramEventT],
 ) -> None:
     """The session starts in 3 hours and 25 seconds: an offer runs no later than 3 hours before
     it, so its deadline comes in 25 seconds; the service restarts meanwhile. Once it expired,
@@ -192,7 +198,8 @@ async def test_offers_expire_on_the_schedule_across_a_restart_and_move_on_once(
 
 
 async def test_a_registrant_checks_in_at_the_kiosk_once(
-    system: System, programs: CommandClient[ProgramEventT],
+    system: System,
+    programs: CommandClient[ProgramEventT],
 ) -> None:
     plan = outside(1, starts_in=timedelta(minutes=30))
     await opened(programs, plan)

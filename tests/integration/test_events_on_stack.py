@@ -56,9 +56,13 @@ def seminar(start: datetime, venue: Venue = Venue.A) -> CreateProgram:
                 FramePlan(frame=Frame.ONLINE, capacity=80)],
         online_url="https://meet.example.org/ycc",
     )  # fmt: skip
-    return CreateProgram(message_id=uuid4(), kind=ProgramKind.SEMINAR, title="NPO入門講座",
-                         sessions=[session],
-                         registration_opens_at=datetime.now(start.tzinfo) - timedelta(days=1))
+    return CreateProgram(
+        message_id=uuid4(),
+        kind=ProgramKind.SEMINAR,
+        title="NPO入門講座",
+        sessions=[session],
+        registration_opens_at=datetime.now(start.tzinfo) - timedelta(days=1),
+    )
 
 
 async def program_event(
@@ -79,8 +83,10 @@ def about(session_id: UUID, kind: type) -> Callable[[ProgramEventT], bool]:
 
 async def create_and_publish(programs: CommandClient[ProgramEventT], plan: CreateProgram) -> None:
     assert await programs.request(plan, 30) is not None
-    assert await programs.request(PublishProgram(message_id=uuid4(),
-                                                 program_id=plan.message_id), 30) is not None
+    assert (
+        await programs.request(PublishProgram(message_id=uuid4(), program_id=plan.message_id), 30)
+        is not None
+    )
 
 
 async def test_a_sessions_venue_is_booked_through_booking_and_the_session_then_opens(
@@ -105,8 +111,9 @@ async def test_a_sessions_venue_is_booked_through_booking_and_the_session_then_o
     assert isinstance(answer, RegistrationConfirmed)
     assert answer.sessions[0].join_url == "https://meet.example.org/ycc"
 
-    cancelled = await programs.request(CancelProgram(message_id=uuid4(),
-                                                     program_id=plan.message_id), 30)
+    cancelled = await programs.request(
+        CancelProgram(message_id=uuid4(), program_id=plan.message_id), 30
+    )
     assert cancelled is not None
     given_back = await wait_for_event(
         system.stack.kafka_bootstrap,

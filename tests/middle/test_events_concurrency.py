@@ -67,9 +67,13 @@ def course(capacity: int) -> CreateProgram:
                     frames=[FramePlan(frame=f, capacity=capacity) for f in Frame])
         for n in range(SESSIONS)
     ]  # fmt: skip
-    return CreateProgram(message_id=uuid4(), kind=ProgramKind.SALON, title="対話の場",
-                         sessions=sessions,
-                         registration_opens_at=datetime.now(UTC) - timedelta(days=1))
+    return CreateProgram(
+        message_id=uuid4(),
+        kind=ProgramKind.SALON,
+        title="対話の場",
+        sessions=sessions,
+        registration_opens_at=datetime.now(UTC) - timedelta(days=1),
+    )
 
 
 def command(op: Op, plan: CreateProgram, answers: list[Message]) -> Message:
@@ -107,8 +111,13 @@ async def check_program(events: ServiceHarness, program_id: UUID) -> None:
     free = {}
     for p in places:
         key = (p["session_id"], p["frame"])
-        holding = [r for r in regs if r["status"] in ("confirmed", "offered")
-                   and r["frame"] == p["frame"] and p["session_id"] in r["sessions"]]
+        holding = [
+            r
+            for r in regs
+            if r["status"] in ("confirmed", "offered")
+            and r["frame"] == p["frame"]
+            and p["session_id"] in r["sessions"]
+        ]
         waiting = [r for r in regs if r["status"] == "waitlisted"
                    and r["frame"] == p["frame"] and p["session_id"] in r["sessions"]]  # fmt: skip
         assert p["held"] == sum(r["party"] for r in holding) <= p["capacity"], dict(p)

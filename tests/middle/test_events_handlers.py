@@ -185,16 +185,25 @@ async def test_a_refused_venue_leaves_the_session_unopened_and_a_change_asks_aga
     plan = program(1, kind=ProgramKind.SEMINAR)
     await published(events, plan, confirm=False)
     (request,) = of(RequestReservation, await events.outbox(BOOKING_COMMANDS))
-    refusal = ReservationRejected(message_id=uuid4(), request_id=request.message_id,
-                                  reason=RejectionReason.CONFLICT, detail="already booked")
+    refusal = ReservationRejected(
+        message_id=uuid4(),
+        request_id=request.message_id,
+        reason=RejectionReason.CONFLICT,
+        detail="already booked",
+    )
     (told,) = await events.send(refusal)
     assert isinstance(told, SessionVenueRejected)
     assert (told.reason, told.detail) == ("conflict", "already booked")
     assert (await events.request(registration(plan, 1))).reason is Reason.NOT_OPEN  # type: ignore[attr-defined]
     later = request.starts_at + timedelta(days=1)
     assert request.session_id is not None
-    change = ChangeSession(message_id=uuid4(), session_id=request.session_id,
-                           starts_at=later, ends_at=later + timedelta(hours=2), venue=Venue.B)
+    change = ChangeSession(
+        message_id=uuid4(),
+        session_id=request.session_id,
+        starts_at=later,
+        ends_at=later + timedelta(hours=2),
+        venue=Venue.B,
+    )
     sent = await events.send(change)
     (again,) = of(RequestReservation, sent)
     assert (again.space, again.starts_at) == (SpaceId.B, later)
@@ -220,8 +229,14 @@ async def test_moving_a_session_rebooks_its_venue_and_tells_its_registrants(
     await events.request(registration(plan, 1, email="hanako@example.org"))
     session = plan.sessions[0]
     later = session.starts_at + timedelta(hours=1)
-    sent = await events.send(ChangeSession(message_id=uuid4(), session_id=session.session_id,
-                                           starts_at=later, ends_at=later + timedelta(hours=2)))
+    sent = await events.send(
+        ChangeSession(
+            message_id=uuid4(),
+            session_id=session.session_id,
+            starts_at=later,
+            ends_at=later + timedelta(hours=2),
+        )
+    )
     (changed,) = of(SessionChanged, sent)
     assert changed.moved and [str(r.email) for r in changed.registrants] == ["hanako@example.org"]
     assert len(of(CancelReservation, sent)) == 1 and len(of(RequestReservation, sent)) == 1
@@ -433,8 +448,6 @@ async def test_only_program_staff_plan_programs(events: ServiceHarness) -> None:
     assert unproven.reason == "unauthorized"  # type: ignore[attr-defined]
 
 
-
-
 # --- the participants report ---------------------------------------------------------------------
 
 
@@ -504,6 +517,6 @@ async def test_a_batch_of_requests_is_decided_in_its_order_as_one_by_one(
     order = await events.pool.fetch("SELECT request_id FROM registrations ORDER BY seq")
     decided = [c.message_id for c in batch if c.message_id not in
                (batch[1].message_id, batch[3].message_id)]  # fmt: skip
-    assert [r["request_id"] for r in order][-len(decided):] == decided
+    assert [r["request_id"] for r in order][-len(decided) :] == decided
     held = await events.pool.fetch("SELECT held, capacity FROM places")
     assert all(r["held"] == r["capacity"] for r in held)

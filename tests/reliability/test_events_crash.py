@@ -83,9 +83,13 @@ async def test_sigkill_mid_rush_then_restart_gives_each_request_exactly_one_answ
                           venue=Venue.OUTSIDE,
                           frames=[FramePlan(frame=Frame.ONSITE, capacity=ONSITE),
                                   FramePlan(frame=Frame.ONLINE, capacity=ONLINE)])  # fmt: skip
-    plan = CreateProgram(message_id=uuid4(), kind=ProgramKind.FORUM, title="みらいリンクフォーラム",
-                         sessions=[session],
-                         registration_opens_at=datetime.now(UTC) - timedelta(days=1))
+    plan = CreateProgram(
+        message_id=uuid4(),
+        kind=ProgramKind.FORUM,
+        title="みらいリンクフォーラム",
+        sessions=[session],
+        registration_opens_at=datetime.now(UTC) - timedelta(days=1),
+    )
     client: CommandClient[ProgramEventT] = CommandClient(
         system.stack.kafka_bootstrap, PROGRAM_COMMANDS, PROGRAM_EVENTS, program_event_adapter,
         sender=credentials("web"), reader=credentials("admin"),

@@ -86,8 +86,10 @@ class Program:
                                               SessionState.OPEN, frames)  # fmt: skip
             for frame in frames:
                 self.places[(sid, frame)] = Place(seats[frame])
-        defaults: dict[str, object] = {"status": ProgramStatus.PUBLISHED,
-                                       "registration_opens_at": NOW - timedelta(days=1)}
+        defaults: dict[str, object] = {
+            "status": ProgramStatus.PUBLISHED,
+            "registration_opens_at": NOW - timedelta(days=1),
+        }
         self.rules = ProgramRules(**{**defaults, **rules})  # type: ignore[arg-type]
 
     @property

@@ -34,8 +34,14 @@ LINKS = programs.Links("https://www.example.org")
 
 def held(n: int = 1, join_url: str | None = LINK) -> HeldSession:
     start = START + timedelta(days=7 * (n - 1))
-    return HeldSession(session_id=uuid4(), number=n, starts_at=start,
-                       ends_at=start + timedelta(hours=2), venue=Venue.AB, join_url=join_url)
+    return HeldSession(
+        session_id=uuid4(),
+        number=n,
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        venue=Venue.AB,
+        join_url=join_url,
+    )
 
 
 def confirmed(frame: Frame, language: Language = Language.JA,
