@@ -40,6 +40,8 @@ from contracts.topics import (
     COMMAND_TOPICS,
     NOTIFY_COMMANDS,
     NOTIFY_EVENTS,
+    PROGRAM_COMMANDS,
+    PROGRAM_EVENTS,
     Topic,
     owned_topics,
 )
@@ -48,8 +50,9 @@ from services.registry import Service
 
 ADMIN = "admin"
 CLIENTS: Mapping[str, tuple[Topic, ...]] = {
-    # the kiosk registers, books and checks in at the center: booking's commands only
-    "kiosk": (BOOKING_COMMANDS,),
+    # the kiosk registers, books and checks in at the center (the Lab, and program
+    # registrants at their session)
+    "kiosk": (BOOKING_COMMANDS, PROGRAM_COMMANDS),
     # the public and staff pages send every kind of command (newsletter, programs, consultations)
     "web": COMMAND_TOPICS,
 }
@@ -71,9 +74,17 @@ class Traffic:
 
 TRAFFIC: Mapping[str, Traffic] = {
     "booking": Traffic(consumes=(BOOKING_COMMANDS,), produces=(BOOKING_EVENTS,)),
-    "notify": Traffic(consumes=(BOOKING_EVENTS, NOTIFY_COMMANDS), produces=(NOTIFY_EVENTS,)),
+    "notify": Traffic(
+        consumes=(BOOKING_EVENTS, NOTIFY_COMMANDS, PROGRAM_EVENTS), produces=(NOTIFY_EVENTS,)
+    ),
     # learns organisations and their standing from booking's events; publishes nothing
     "identity": Traffic(consumes=(BOOKING_EVENTS,), produces=()),
+    # programs and registrations; books its sessions' venues by sending booking's commands
+    "events": Traffic(
+        consumes=(PROGRAM_COMMANDS, BOOKING_EVENTS),
+        produces=(PROGRAM_EVENTS,),
+        sends=(BOOKING_COMMANDS,),
+    ),
 }
 
 

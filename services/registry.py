@@ -29,6 +29,9 @@ class Need(StrEnum):
     """What a service needs besides Kafka and its PostgreSQL database (which every service has)."""
 
     SMTP = "smtp"  # an SMTP server to deliver mail: gets SMTP_HOST / SMTP_PORT
+    # signs its own commands to other services (kind service, subject its name): a development
+    # stack makes its token key pair before any service loads the public keys
+    SIGNING_KEY = "signing_key"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ SERVICES: tuple[Service, ...] = (
     Service("booking", 8081, instances=2),
     Service("notify", 8082, needs=frozenset({Need.SMTP})),
     Service("identity", 8083, needs=frozenset({Need.SMTP})),
+    Service("events", 8084, needs=frozenset({Need.SIGNING_KEY})),
     Service("web", 8080, module="clients.web", client=True),
 )
 
@@ -98,6 +102,12 @@ def validate(services: Iterable[Service]) -> None:
 
 
 validate(SERVICES)
+
+
+def token_issuers(services: Iterable[Service] | None = None) -> tuple[str, ...]:
+    """The services that sign tokens for themselves (their development key pairs)."""
+    found = SERVICES if services is None else services
+    return tuple(s.name for s in found if Need.SIGNING_KEY in s.needs)
 
 
 def service(name: str, services: Iterable[Service] | None = None) -> Service:

@@ -48,6 +48,7 @@ from pydantic import TypeAdapter
 from contracts.booking import booking_command_adapter, booking_event_adapter
 from contracts.envelope import Message, header_fields
 from contracts.notify import notify_command_adapter, notify_event_adapter
+from contracts.program import program_command_adapter, program_event_adapter
 from contracts.topics import Topic
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.clock import Clock
@@ -66,6 +67,8 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "booking.events": booking_event_adapter,
     "notify.commands": notify_command_adapter,
     "notify.events": notify_event_adapter,
+    "program.commands": program_command_adapter,
+    "program.events": program_event_adapter,
 }
 REDELIVERIES = 5  # a batch failing on passing faults this often is a test failure
 

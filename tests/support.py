@@ -34,7 +34,7 @@ from contracts.booking import (
     SpaceId,
     booking_event_adapter,
 )
-from contracts.topics import BOOKING_EVENTS, COMMAND_TOPICS, NOTIFY_COMMANDS, Topic
+from contracts.topics import BOOKING_EVENTS, COMMAND_TOPICS, NOTIFY_COMMANDS, PROGRAM_EVENTS, Topic
 from deploy.kafka_acls import ADMIN
 from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
@@ -134,6 +134,7 @@ def principal_of(module: str) -> str:
 TEST_ENV: dict[str, tuple[tuple[str, str], ...]] = {
     "booking": BOOKING_TEST_ENV,
     "notify": (("SENDER_POLL_S", "0.05"), ("SCHEDULE_POLL_S", "0.2")),
+    "events": (("SCHEDULE_POLL_S", "0.2"),),
 }
 
 
@@ -239,7 +240,7 @@ class System:
         return True
 
 
-NOTIFY_INPUTS = (BOOKING_EVENTS, NOTIFY_COMMANDS)  # what notify consumes, dead letters aside
+NOTIFY_INPUTS = (BOOKING_EVENTS, NOTIFY_COMMANDS, PROGRAM_EVENTS)  # what notify consumes
 
 
 async def consumer_caught_up(bootstrap: str, group: str, topics: Sequence[Topic]) -> bool:

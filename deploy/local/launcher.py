@@ -10,8 +10,8 @@ from deploy.local.config import python_env
 from deploy.local.errors import StackError
 from deploy.local.probes import http_status
 from deploy.local.supervisor import Supervisor
-from services.registry import Need, Process
-from services.runtime.identity import ensure_development_keys
+from services.registry import Need, Process, token_issuers
+from services.runtime.identity import PEOPLE_ISSUER, ensure_development_keys
 from services.runtime.kafka_auth import development_password
 
 READY_TIMEOUT_S = 60.0
@@ -60,7 +60,8 @@ class Launcher:
         """Run ``python -m <module>`` as ``name`` and wait until its ``/readyz`` answers 200."""
         if name in self.reserved:
             raise StackError(f"{name!r} is the name of an infrastructure component")
-        ensure_development_keys()  # before any service reads them, so none races to make them
+        # before any service reads them, so none races to make them or misses one
+        ensure_development_keys([PEOPLE_ISSUER, *token_issuers()])
         if self.supervisor.pid(name) is not None:
             return
         self.supervisor.check_port_free(name, http_port)

@@ -477,3 +477,17 @@ async def recent_progress(pool: asyncpg.Pool, limit: int = 10) -> list[dict[str,
         limit,
     )
     return [dict(r) for r in rows]
+
+
+async def move_reminder(
+    conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, starts_at: datetime,
+    ends_at: datetime,
+) -> None:  # fmt: skip
+    """A pending reminder follows its session to a new time (its payload shows the new time)."""
+    await conn.execute(
+        "UPDATE scheduled_jobs SET due_at = $3,"
+        " payload = jsonb_set(jsonb_set(payload, '{session,starts_at}', to_jsonb($4::text)),"
+        "                     '{session,ends_at}', to_jsonb($5::text))"
+        " WHERE kind = $1 AND key = $2 AND status = 'pending'",
+        kind, key, due_at, starts_at.isoformat(), ends_at.isoformat(),
+    )  # fmt: skip

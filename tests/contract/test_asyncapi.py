@@ -35,9 +35,10 @@ def services() -> list[ServiceSpec]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DEVELOPMENT", "1")
         from services.booking.app import build_spec as booking
+        from services.events.app import build_spec as events
         from services.notify.app import build_spec as notify
 
-        return [booking(), notify()]
+        return [booking(), notify(), events()]
 
 
 def keys(document: dict[str, Any]) -> Iterator[str]:
@@ -101,7 +102,8 @@ def test_every_produced_topic_has_a_send_operation(
 ) -> None:
     for spec in services:
         sent = operations(document, spec.name, "send")
-        produced: list[Topic] = [*spec.produces, *(s.topic.dlq for s in spec.subscriptions)]
+        produced: list[Topic] = [*spec.produces, *spec.sends,
+                                 *(s.topic.dlq for s in spec.subscriptions)]  # fmt: skip
         assert {t.name for t in produced} == set(sent), spec.name
 
 
@@ -137,9 +139,11 @@ def test_every_message_describes_its_headers_key_and_payload(document: dict[str,
 def test_every_message_type_of_the_contract_is_on_its_topic(document: dict[str, Any]) -> None:
     from contracts.booking import BookingCommandT, BookingEventT
     from contracts.notify import NotifyCommandT, NotifyEventT
+    from contracts.program import ProgramCommandT, ProgramEventT
 
     unions = {"booking.commands": BookingCommandT, "booking.events": BookingEventT,
-              "notify.commands": NotifyCommandT, "notify.events": NotifyEventT}  # fmt: skip
+              "notify.commands": NotifyCommandT, "notify.events": NotifyEventT,
+              "program.commands": ProgramCommandT, "program.events": ProgramEventT}  # fmt: skip
     for topic, union in unions.items():
         channel = document["channels"][topic]
         names = {resolve(document, m["$ref"])["name"] for m in channel["messages"].values()}

@@ -163,6 +163,11 @@ REQUESTS: dict[Route, Request] = {
     ("notify", "GET", "/newsletters/{issue_id}"): lambda s: (f"/newsletters/{s.issue}", {}),
     ("booking", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
     ("notify", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
+    ("events", "GET", "/answers/{request_id}"): lambda s: (f"/answers/{s.request}", {}),
+    ("events", "GET", "/reports/participants"): lambda s: (
+        "/reports/participants",
+        {"params": {"fiscal_year": 2023}},
+    ),
     ("identity", "POST", "/staff/sign-in"): lambda s: (
         "/staff/sign-in",
         {"json": {"username": SIGN_IN_ACCOUNT, "password": PASSWORD}},
@@ -306,6 +311,7 @@ async def seeded(
     booking: ServiceHarness,
     notify: ServiceHarness,
     identity: ServiceHarness,
+    events: ServiceHarness,
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[dict[str, ServiceHarness], Seed]:
     # every caller subscribes once: the per-client limit is not what this test is about
@@ -313,7 +319,7 @@ async def seeded(
     seed = await seed_booking(booking)
     await seed_notify(notify, seed)
     await seed_identity(identity, seed, callers=len(caller_tokens(seed)))
-    return {"booking": booking, "notify": notify, "identity": identity}, seed
+    return {"booking": booking, "notify": notify, "identity": identity, "events": events}, seed
 
 
 async def call(

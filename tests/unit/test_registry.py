@@ -21,13 +21,13 @@ from services.registry import INSTANCE_PORT_STEP, SERVICES, Need, Service, proce
 from tests import support
 
 REPO = Path(__file__).resolve().parents[2]
-EVENTS = Service("events", 8084)  # a service that does not exist yet
+NEXT = Service("consultation", 8085)  # a service that does not exist yet
 
 
 @pytest.fixture
-def with_events(monkeypatch: pytest.MonkeyPatch) -> tuple[Service, ...]:
+def with_next(monkeypatch: pytest.MonkeyPatch) -> tuple[Service, ...]:
     """The registry with one more entry, as the next service will add it."""
-    services = (*SERVICES, EVENTS)
+    services = (*SERVICES, NEXT)
     monkeypatch.setattr(registry, "SERVICES", services)
     return services
 
@@ -37,12 +37,15 @@ def test_the_registry_names_the_services_with_their_ports_and_needs() -> None:
         ("booking", 8081, "services.booking", "booking"),
         ("notify", 8082, "services.notify", "notify"),
         ("identity", 8083, "services.identity", "identity"),
+        ("events", 8084, "services.events", "events"),
         ("web", 8080, "clients.web", ""),
     ]
     assert [s.name for s in SERVICES if s.client] == ["web"]
     assert registry.service("notify").needs == {Need.SMTP}
     assert registry.service("identity").needs == {Need.SMTP}
     assert registry.service("booking").needs == frozenset()
+    assert registry.service("events").needs == {Need.SIGNING_KEY}
+    assert registry.token_issuers() == ("events",)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +66,8 @@ def test_a_list_the_stacks_could_not_run_is_refused(
 
 def test_make_up_runs_each_service_once_on_its_own_port() -> None:
     assert [(p.name, p.http_port) for p in processes()] == [
-        ("booking", 8081), ("notify", 8082), ("identity", 8083), ("web", 8080),
+        ("booking", 8081), ("notify", 8082), ("identity", 8083), ("events", 8084),
+        ("web", 8080),
     ]  # fmt: skip
     assert StackConfig(root=Path("x")).services == processes()
 
@@ -76,6 +80,7 @@ def test_the_test_stack_runs_two_booking_instances_and_the_others_on_shifted_por
          "booking"),
         ("notify", "services.notify", 8082 + offset, "notify"),
         ("identity", "services.identity", 8083 + offset, "identity"),
+        ("events", "services.events", 8084 + offset, "events"),
         ("web", "clients.web", 8080 + offset, ""),
     ]  # fmt: skip
 
@@ -172,41 +177,41 @@ def test_no_deployment_file_types_a_service_port_by_hand() -> None:
 
 
 def test_a_new_registry_entry_reaches_the_local_stack(
-    with_events: tuple[Service, ...], tmp_path: Path
+    with_next: tuple[Service, ...], tmp_path: Path
 ) -> None:
     config = StackConfig(root=tmp_path)
-    assert ("events", 8084) in [(p.name, p.http_port) for p in config.services]
+    assert ("consultation", 8085) in [(p.name, p.http_port) for p in config.services]
     prometheus = Prometheus(config, Supervisor(tmp_path))
     prometheus.configure()  # what the local stack writes before it starts Prometheus
     written = json.loads((tmp_path / "prometheus" / "targets" / "local.json").read_text())
-    assert {"targets": ["127.0.0.1:8084"], "labels": {"job": "events"}} in written
+    assert {"targets": ["127.0.0.1:8085"], "labels": {"job": "consultation"}} in written
 
 
-def test_a_new_registry_entry_reaches_the_test_stack(with_events: tuple[Service, ...]) -> None:
+def test_a_new_registry_entry_reaches_the_test_stack(with_next: tuple[Service, ...]) -> None:
     found = {s.name: s for s in support.stack_services()}
-    assert found["events"].module == "services.events"
-    assert found["events"].database == "events"
-    assert found["events"].http_port == 28084 + support.PORT_OFFSET
+    assert found["consultation"].module == "services.consultation"
+    assert found["consultation"].database == "consultation"
+    assert found["consultation"].http_port == 28085 + support.PORT_OFFSET
 
 
 def test_a_new_registry_entry_reaches_compose_prometheus_and_the_readme(
-    with_events: tuple[Service, ...],
+    with_next: tuple[Service, ...],
 ) -> None:
     assert sorted(p.name for p in generate.stale()) == [
         "README.md", "compose.json", "docker-compose.yml", "local.json",
     ]  # fmt: skip
     texts = {a.path.name: generate.wanted(a) for a in generate.ARTEFACTS}
     compose = yaml.safe_load(texts["docker-compose.yml"])["services"]
-    assert compose["events"]["command"][-1].endswith("python -m services.events")
-    assert compose["events"]["ports"] == ["127.0.0.1:8084:8084"]
-    assert "SMTP_HOST" not in compose["events"]["environment"]
-    assert {"targets": ["events:8084"], "labels": {"job": "events"}} in json.loads(
+    assert compose["consultation"]["command"][-1].endswith("python -m services.consultation")
+    assert compose["consultation"]["ports"] == ["127.0.0.1:8085:8085"]
+    assert "SMTP_HOST" not in compose["consultation"]["environment"]
+    assert {"targets": ["consultation:8085"], "labels": {"job": "consultation"}} in json.loads(
         texts["compose.json"]
     )
-    assert "| events service | http://127.0.0.1:8084/metrics" in texts["README.md"]
+    assert "| consultation service | http://127.0.0.1:8085/metrics" in texts["README.md"]
     assert target_groups(processes())[-1] == {
-        "targets": ["127.0.0.1:8084"],
-        "labels": {"job": "events"},
+        "targets": ["127.0.0.1:8085"],
+        "labels": {"job": "consultation"},
     }
 
 
