@@ -85,20 +85,22 @@ def session_lines(sessions: Sequence[HeldSession], frame: Frame, language: Langu
 
 
 def _email(kind: str, source_id: UUID, about_id: UUID, correlation_id: UUID,
-           registrant: Registrant, **context: object) -> Email:  # fmt: skip
+           registrant: Registrant, qr_text: str | None = None,
+           **context: object) -> Email:  # fmt: skip
     language = registrant.language
     subject, body = compose(kind, language, name=registrant.name, **context)
     return Email(kind, source_id, about_id, correlation_id,
-                 contact_address(str(registrant.email)), subject, body, language)  # fmt: skip
+                 contact_address(str(registrant.email)), subject, body, language,
+                 qr_text)  # fmt: skip
 
 
 def confirmed_email(event: RegistrationConfirmed | RegistrationPromoted, links: Links) -> Email:
     """The confirmation (or promotion from the waitlist): sessions, dates, venue, frame, the
-    check-in code and the cancel link."""
+    check-in code (in words, and as a QR code to show at the kiosk) and the cancel link."""
     language = event.registrant.language
     return _email(
         "registration_confirmed", event.message_id, event.registration_id, event.correlation(),
-        event.registrant, title=event.program_title,
+        event.registrant, qr_text=event.check_in_code, title=event.program_title,
         promoted=isinstance(event, RegistrationPromoted),
         frame=pick(FRAMES[event.frame], language), party=event.party_size,
         sessions=session_lines(event.sessions, event.frame, language),

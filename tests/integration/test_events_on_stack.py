@@ -31,6 +31,7 @@ from contracts.program import (
     program_event_adapter,
 )
 from contracts.topics import PROGRAM_COMMANDS, PROGRAM_EVENTS
+from services.notify import qr
 from tests import identity_support
 from tests.support import DAYS, System, at, credentials, topic_log, unique_email, wait_for_event
 
@@ -149,13 +150,21 @@ async def test_the_join_link_is_mailed_to_online_registrants_only(
     sid = plan.sessions[0].session_id
     await create_and_publish(programs, plan)
     online, onsite = unique_email(), unique_email()
+    confirmed_codes: dict[str, str] = {}
     for email, frame in ((online, Frame.ONLINE), (onsite, Frame.ONSITE)):
         registration = RequestRegistration(message_id=uuid4(), program_id=plan.message_id,
                                            session_ids=[sid], frame=frame, name="山田 花子",
                                            email=email)  # fmt: skip
-        assert isinstance(await programs.request(registration, 30), RegistrationConfirmed)
+        answer = await programs.request(registration, 30)
+        assert isinstance(answer, RegistrationConfirmed)
+        confirmed_codes[email] = answer.check_in_code
     (to_online,) = await system.wait_for_mails(online, 1)
     (to_onsite,) = await system.wait_for_mails(onsite, 1)
     assert "https://meet.example.org/ycc" in body_of(to_online)
     assert "https://meet.example.org/ycc" not in body_of(to_onsite)
+    for mail in (to_online, to_onsite):  # the check-in code, in words and as a QR code
+        (image,) = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+        code = confirmed_codes[str(mail["To"])]
+        assert code in body_of(mail)
+        assert image.get_content() == qr.png(code)
     assert "参加登録確定" in str(to_onsite["Subject"])

@@ -61,7 +61,7 @@ def test_an_online_registrant_gets_the_join_link_of_each_session() -> None:
     mail = programs.confirmed_email(confirmed(Frame.ONLINE), LINKS)
     assert mail.body.count(LINK) == 2
     assert "第1回" in mail.body and "2027-02-03(水) 18:30-20:30" in mail.body
-    assert "K7QW3ZPA" in mail.body
+    assert "K7QW3ZPA" in mail.body and mail.qr_text == "K7QW3ZPA"  # in words and as a QR code
     assert "https://www.example.org/registrations/" in mail.body and "token=tok.en" in mail.body
     assert mail.recipient == "hanako@example.org" and mail.language is Language.JA
 
@@ -93,7 +93,9 @@ def test_the_waitlist_and_offer_mails_say_the_position_and_the_deadline() -> Non
         program_title="Salon", frame=Frame.ONSITE, party_size=3, registrant=registrant,
         positions=[WaitPosition(session_id=uuid4(), position=4)], cancel_token="c",
     )  # fmt: skip
-    assert "Your place on the waitlist: 4" in programs.waitlisted_email(waitlisted, LINKS).body
+    waiting = programs.waitlisted_email(waitlisted, LINKS)
+    assert "Your place on the waitlist: 4" in waiting.body
+    assert waiting.qr_text is None  # no seat yet: nothing to check in with
     offered = RegistrationOffered(
         message_id=uuid4(), registration_id=uuid4(), program_id=uuid4(), program_title="Salon",
         frame=Frame.ONSITE, party_size=3, sessions=[held(1, None)], registrant=registrant,
@@ -101,6 +103,7 @@ def test_the_waitlist_and_offer_mails_say_the_position_and_the_deadline() -> Non
     )  # fmt: skip
     mail = programs.offered_email(offered, LINKS)
     assert "2027-02-03 15:30" in mail.subject and "/offer?token=o" in mail.body
+    assert mail.qr_text is None
 
 
 def test_a_change_or_cancellation_is_told_to_each_registrant() -> None:
