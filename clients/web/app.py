@@ -38,6 +38,7 @@ from clients.web.settings import WebSettings
 from contracts.booking import booking_event_adapter
 from contracts.envelope import Message
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS
+from services.runtime.probes import KafkaProbe
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Parts:
     pages: Counter
     ready: bool = False
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # what keeps the web from taking commands now (Kafka silent), None when nothing does
+    kafka_problem: Callable[[], str | None] = lambda: None
 
     @property
     def session_cookie(self) -> str:
@@ -183,6 +186,11 @@ async def _start_commands(parts: Parts) -> None:
             log.warning("cannot reach Kafka yet (%s); trying again", type(error).__name__)
             await asyncio.sleep(START_RETRY_S)
             continue
+        if isinstance(parts.commands, CommandClient):
+            probe = KafkaProbe(parts.commands.producer)
+            parts.kafka_problem = probe.problem
+            parts.ready = True
+            await probe.run()  # until the process stops: readiness follows the broker
         parts.ready = True
         return
 
@@ -234,10 +242,13 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        """Ready once Kafka takes commands; the services' pages say when one is away."""
-        if made.ready:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "connecting to Kafka"}, status_code=503)
+        """Ready while Kafka takes commands (a broker silent for a while makes it not ready,
+        as it does the services); the services' pages say when one of them is away."""
+        if not made.ready:
+            return JSONResponse({"status": "connecting to Kafka"}, status_code=503)
+        if (problem := made.kafka_problem()) is not None:
+            return JSONResponse({"status": problem}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

@@ -282,6 +282,16 @@ async def test_health_and_readiness(web: Any) -> None:
     assert "web_pages_total" in (await http.get("/metrics")).text
 
 
+async def test_the_web_is_not_ready_while_kafka_is_silent(web: Any) -> None:
+    http, _ = web
+    app = http._transport.app
+    app.state.parts.kafka_problem = lambda: "Kafka has not answered for 12 s"
+    answer = await http.get("/readyz")
+    assert answer.status_code == 503 and "Kafka" in answer.json()["status"]
+    app.state.parts.kafka_problem = lambda: None
+    assert (await http.get("/readyz")).status_code == 200
+
+
 def test_settings_default_to_the_registry_and_refuse_a_missing_key_outside_development(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
