@@ -34,8 +34,8 @@ from contracts.booking import (
     SpaceId,
     booking_event_adapter,
 )
-from contracts.topics import BOOKING_EVENTS, COMMAND_TOPICS, NOTIFY_COMMANDS, PROGRAM_EVENTS, Topic
-from deploy.kafka_acls import ADMIN
+from contracts.topics import BOOKING_EVENTS, COMMAND_TOPICS, Topic
+from deploy.kafka_acls import ADMIN, TRAFFIC
 from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
 from services.booking.domain import DEFAULT_POLICY, day_hours, has_evening
@@ -240,7 +240,7 @@ class System:
         return True
 
 
-NOTIFY_INPUTS = (BOOKING_EVENTS, NOTIFY_COMMANDS, PROGRAM_EVENTS)  # what notify consumes
+NOTIFY_INPUTS = TRAFFIC["notify"].consumes  # what notify consumes, as its ACLs say
 
 
 async def consumer_caught_up(bootstrap: str, group: str, topics: Sequence[Topic]) -> bool:
