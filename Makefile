@@ -33,6 +33,7 @@ test: install
 bench: install
 	$(PY) -m tests.bench.booking
 	$(PY) -m tests.bench.notify
+	$(PY) -m tests.bench.events
 
 # the files derived from services/registry.py (compose entries, Prometheus targets, README table)
 generate:

@@ -160,16 +160,8 @@ class CommandClient(Generic[Answer]):
         if future is None or future.done():
             future = asyncio.get_running_loop().create_future()
             self.waiting[cmd.message_id] = future
-        headers = [(k, v.encode()) for k, v in header_fields(cmd).items()]
         token = self.proof(cmd)
-        if token is not None:
-            headers.append((AUTHORIZATION_HEADER, (BEARER + token).encode()))
-        delivery = await self.producer.send(
-            self.commands.name,
-            cmd.model_dump_json().encode(),
-            key=cmd.partition_key().encode(),
-            headers=headers,
-        )
+        delivery = await self._produce(cmd, token)
         if wait_ack:
             await delivery
         if self.http is not None and token is not None:
@@ -177,6 +169,44 @@ class CommandClient(Generic[Answer]):
             self.fetches.add(task)
             task.add_done_callback(self.fetches.discard)
         return future
+
+    async def _produce(self, cmd: Message, token: str | None) -> asyncio.Future[Any]:
+        headers = [(k, v.encode()) for k, v in header_fields(cmd).items()]
+        if token is not None:
+            headers.append((AUTHORIZATION_HEADER, (BEARER + token).encode()))
+        delivery: asyncio.Future[Any] = await self.producer.send(
+            self.commands.name,
+            cmd.model_dump_json().encode(),
+            key=cmd.partition_key().encode(),
+            headers=headers,
+        )
+        return delivery
+
+    async def publish(self, cmd: Message, token: str) -> None:
+        """Publish a command with ``token`` as its proof, once Kafka has it, and await nothing
+        more: a client serving many people (the web pages) asks for the answer when it shows
+        it, with the same person's token (`answer`)."""
+        await (await self._produce(cmd, token))
+
+    async def answer(self, request_id: UUID, token: str, wait: float) -> Answer | None:
+        """The answer to one's command, waiting up to ``wait`` seconds (at most
+        ANSWER_WAIT_S) for it at the service: None while there is none. AnswerRefused when the
+        service will not show it (a token it refuses)."""
+        if self.http is None:
+            raise RuntimeError("answers are fetched over HTTP: give answers_url")
+        response = await self.http.get(
+            f"/answers/{request_id}",
+            params={"wait": min(wait, ANSWER_WAIT_S)},
+            headers={"Authorization": BEARER + token},
+            timeout=ANSWER_WAIT_S + 5,
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise AnswerRefused(f"{response.status_code} {response.text[:200]}")
+        answers = response.json().get("answers") or []
+        found: Answer | None = self.adapter.validate_python(answers[0]) if answers else None
+        return found
 
     async def _fetch(self, request_id: UUID, token: str, future: asyncio.Future[Answer]) -> None:
         """Long-poll the service for the answer until it comes (the caller's timeout ends it)."""

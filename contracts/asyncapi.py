@@ -33,6 +33,19 @@ from contracts.booking import (
 from contracts.consultation import ConsultationCommandT, ConsultationEventT
 from contracts.envelope import Message
 from contracts.notify import NotifyCommandT, NotifyEventT
+from contracts.program import (
+    ProgramCancelled,
+    ProgramCommandT,
+    ProgramEventT,
+    RegistrationCancelled,
+    RegistrationConfirmed,
+    RegistrationOffered,
+    RegistrationOfferExpired,
+    RegistrationPromoted,
+    RegistrationWaitlisted,
+    SessionCancelled,
+    SessionChanged,
+)
 from contracts.topics import (
     BOOKING_COMMANDS,
     BOOKING_EVENTS,
@@ -40,6 +53,8 @@ from contracts.topics import (
     CONSULTATION_EVENTS,
     NOTIFY_COMMANDS,
     NOTIFY_EVENTS,
+    PROGRAM_COMMANDS,
+    PROGRAM_EVENTS,
     Topic,
 )
 
@@ -126,6 +141,26 @@ FLOWS = [
         "Facts of the consultation desk: ids, states, topic codes, channel, kind, outcome "
         "codes, staff usernames and times, never a case's content; refusals as reason codes.",
     ),
+    Flow(
+        PROGRAM_COMMANDS,
+        ProgramCommandT,
+        "the session id for what concerns one session (a registration for one session, a "
+        "session's change or cancellation, a check-in), the program id for the program or "
+        "several of its sessions (program commands, a full-series registration), the "
+        "registration id for a cancellation or an answer to an offer",
+        "Commands to the events service: staff plan, publish, change and cancel programs; "
+        "citizens register, cancel and answer offers; the kiosk checks registrants in. A "
+        "command's message_id is its idempotency key.",
+    ),
+    Flow(
+        PROGRAM_EVENTS,
+        ProgramEventT,
+        "like the command answered; facts of a session by its session id, of a registration "
+        "(promoted, offered, expired) by its program id",
+        "Outcomes and facts of the events service: programs, sessions and their venues, "
+        "registrations and waitlists, attendance. Registrants' names and addresses travel "
+        "here for notify.",
+    ),
 ]
 
 PARTIES = [
@@ -137,7 +172,8 @@ PARTIES = [
     ),
     Party(
         "notify",
-        "The notify service: e-mail about bookings, subscribers, newsletters.",
+        "The notify service: e-mail about bookings and program registrations, subscribers, "
+        "newsletters.",
         receives={
             BOOKING_EVENTS.name: (
                 OrganisationRegistered,
@@ -147,8 +183,29 @@ PARTIES = [
                 ReservationCancelled,
             ),
             NOTIFY_COMMANDS.name: None,
+            PROGRAM_EVENTS.name: (
+                RegistrationConfirmed,
+                RegistrationPromoted,
+                RegistrationWaitlisted,
+                RegistrationOffered,
+                RegistrationOfferExpired,
+                RegistrationCancelled,
+                SessionChanged,
+                SessionCancelled,
+                ProgramCancelled,
+            ),
         },
-        sends=(NOTIFY_EVENTS, BOOKING_EVENTS.dlq, NOTIFY_COMMANDS.dlq),
+        sends=(NOTIFY_EVENTS, BOOKING_EVENTS.dlq, NOTIFY_COMMANDS.dlq, PROGRAM_EVENTS.dlq),
+    ),
+    Party(
+        "events",
+        "The events service: programs, sessions, seat frames, registrations, waitlists, "
+        "attendance; it books its sessions' venues through booking.",
+        receives={
+            PROGRAM_COMMANDS.name: None,
+            BOOKING_EVENTS.name: (ReservationConfirmed, ReservationRejected, ReservationCancelled),
+        },
+        sends=(PROGRAM_EVENTS, BOOKING_COMMANDS, PROGRAM_COMMANDS.dlq, BOOKING_EVENTS.dlq),
     ),
     Party(
         "consultation",
@@ -159,8 +216,8 @@ PARTIES = [
     Party(
         "clients",
         "The web site, the kiosk and staff tools: they send commands and await the answers.",
-        receives={BOOKING_EVENTS.name: None},
-        sends=(BOOKING_COMMANDS, NOTIFY_COMMANDS, CONSULTATION_COMMANDS),
+        receives={BOOKING_EVENTS.name: None, PROGRAM_EVENTS.name: None},
+        sends=(BOOKING_COMMANDS, NOTIFY_COMMANDS, PROGRAM_COMMANDS, CONSULTATION_COMMANDS),
     ),
 ]
 

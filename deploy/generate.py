@@ -26,7 +26,7 @@ from pathlib import Path
 from deploy.kafka_acls import ADMIN, password_variable, principals
 from deploy.targets import by_service_name, loopback, targets_json
 from services import registry
-from services.registry import Need, Service, processes
+from services.registry import Need, Service, processes, url_variable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATED_BY = "generated from services/registry.py by `python -m deploy.generate`"
@@ -73,16 +73,19 @@ def compose_kafka_setup(services: Sequence[Service]) -> str:
     )
 
 
-def compose_entry(service: Service) -> str:
+def compose_entry(service: Service, services: Sequence[Service] = ()) -> str:
     """One service of docker-compose.yml: the shared `*service` settings, its module, its Kafka
     login, its database on the `postgres` container, its port, SMTP when it needs it."""
+    database = f"postgresql://postgres@postgres:5432/{service.database}"
     env = {
         "KAFKA_USERNAME": service.name,
         "KAFKA_PASSWORD": compose_secret(password_variable(service.name)),
-        "DATABASE_URL": f"postgresql://postgres@postgres:5432/{service.database}",
+        **({"DATABASE_URL": database} if service.database else {}),
         "HTTP_PORT": str(service.http_port),
         **(COMPOSE_SMTP if Need.SMTP in service.needs else {}),
     }
+    if service.client:  # a client calls the services by their container names
+        env |= {url_variable(s): f"http://{s.name}:{s.http_port}" for s in services if not s.client}
     command = f"pip install -q -r requirements.lock && python -m {service.module}"
     return "".join(
         [
@@ -99,12 +102,17 @@ def compose_entry(service: Service) -> str:
 
 
 def compose_services(services: Sequence[Service]) -> str:
-    return "\n".join([compose_kafka_setup(services), *(compose_entry(s) for s in services)])
+    entries = [compose_entry(s, services) for s in services]
+    return "\n".join([compose_kafka_setup(services), *entries])
 
 
 def readme_services(services: Sequence[Service]) -> str:
     rows = [
-        f"| {p.name} service | http://127.0.0.1:{p.http_port}/metrics, `/healthz`, `/readyz` |\n"
+        f"| {p.name} client | http://127.0.0.1:{p.http_port}/ (its pages), `/metrics`, "
+        "`/healthz`, `/readyz` |\n"
+        if p.service.client
+        else f"| {p.name} service | http://127.0.0.1:{p.http_port}/metrics, `/healthz`, "
+        "`/readyz` |\n"
         for p in processes(services)
     ]
     return "| service | where |\n|---|---|\n" + "".join(rows)

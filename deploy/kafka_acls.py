@@ -42,6 +42,8 @@ from contracts.topics import (
     CONSULTATION_EVENTS,
     NOTIFY_COMMANDS,
     NOTIFY_EVENTS,
+    PROGRAM_COMMANDS,
+    PROGRAM_EVENTS,
     Topic,
     owned_topics,
 )
@@ -50,8 +52,9 @@ from services.registry import Service
 
 ADMIN = "admin"
 CLIENTS: Mapping[str, tuple[Topic, ...]] = {
-    # the kiosk registers, books and checks in at the center: booking's commands only
-    "kiosk": (BOOKING_COMMANDS,),
+    # the kiosk registers, books and checks in at the center (the Lab, and program
+    # registrants at their session)
+    "kiosk": (BOOKING_COMMANDS, PROGRAM_COMMANDS),
     # the public and staff pages send every kind of command (newsletter, programs, consultations)
     "web": COMMAND_TOPICS,
 }
@@ -73,9 +76,17 @@ class Traffic:
 
 TRAFFIC: Mapping[str, Traffic] = {
     "booking": Traffic(consumes=(BOOKING_COMMANDS,), produces=(BOOKING_EVENTS,)),
-    "notify": Traffic(consumes=(BOOKING_EVENTS, NOTIFY_COMMANDS), produces=(NOTIFY_EVENTS,)),
+    "notify": Traffic(
+        consumes=(BOOKING_EVENTS, NOTIFY_COMMANDS, PROGRAM_EVENTS), produces=(NOTIFY_EVENTS,)
+    ),
     # learns organisations and their standing from booking's events; publishes nothing
     "identity": Traffic(consumes=(BOOKING_EVENTS,), produces=()),
+    # programs and registrations; books its sessions' venues by sending booking's commands
+    "events": Traffic(
+        consumes=(PROGRAM_COMMANDS, BOOKING_EVENTS),
+        produces=(PROGRAM_EVENTS,),
+        sends=(BOOKING_COMMANDS,),
+    ),
     # the desk's cases; acknowledges intake through notify (a reference number and an address)
     "consultation": Traffic(
         consumes=(CONSULTATION_COMMANDS,), produces=(CONSULTATION_EVENTS,), sends=(NOTIFY_COMMANDS,)
@@ -125,7 +136,7 @@ def principals(services: Iterable[Service] | None = None) -> tuple[str, ...]:
     """Every SCRAM user a stack creates: admin, one per service of the registry (read at each
     call), the clients."""
     found = registry.SERVICES if services is None else services
-    return (ADMIN, *(s.name for s in found), *CLIENTS)
+    return (ADMIN, *(s.name for s in found if not s.client), *CLIENTS)
 
 
 def password_variable(principal: str) -> str:
@@ -164,6 +175,8 @@ def acl_table(
     its grants, and the reason would be hidden in its log."""
     grants: set[Grant] = set()
     for service in registry.SERVICES if services is None else services:
+        if service.client:  # logs in as its client principal (CLIENTS)
+            continue
         if service.name not in traffic:
             raise KeyError(f"service {service.name!r} has no Kafka traffic in deploy/kafka_acls.py")
         grants.update(service_grants(service.name, traffic[service.name]))
@@ -179,6 +192,8 @@ def declared_topics(
     """Every topic the services of the registry own, once: what the set-up creates."""
     found: dict[str, Topic] = {}
     for service in registry.SERVICES if services is None else services:
+        if service.client:
+            continue
         for topic in traffic[service.name].owned():
             found.setdefault(topic.name, topic)
     return tuple(found.values())

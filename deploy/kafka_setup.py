@@ -60,6 +60,8 @@ from deploy.kafka_acls import (
     password_variable,
     principals,
 )
+from services.registry import token_issuers
+from services.runtime.identity import PEOPLE_ISSUER, ensure_development_keys
 from services.runtime.kafka_auth import (
     KafkaCredentials,
     connection_kwargs,
@@ -308,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.compose_env:
+        # the services mount the checkout read-only: their development token keys are made here
+        ensure_development_keys([PEOPLE_ISSUER, *token_issuers()])
         print(f"wrote {write_compose_env()}: docker compose --env-file <that file> up")
         return 0
     logging.basicConfig(level=logging.WARNING)

@@ -29,6 +29,9 @@ class Need(StrEnum):
     """What a service needs besides Kafka and its PostgreSQL database (which every service has)."""
 
     SMTP = "smtp"  # an SMTP server to deliver mail: gets SMTP_HOST / SMTP_PORT
+    # signs its own commands to other services (kind service, subject its name): a development
+    # stack makes its token key pair before any service loads the public keys
+    SIGNING_KEY = "signing_key"
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,16 @@ class Service:
     instances: int = 1
     module: str = field(default="")  # run as `python -m <module>`; default services.<name>
     database: str = field(default="")  # its own PostgreSQL database; default the name
+    # a client of the services (the web pages), not a service: no database, no topics of its
+    # own; it logs in to Kafka as the client principal of its name (deploy/kafka_acls.py)
+    client: bool = False
 
     def __post_init__(self) -> None:
         if not self.module:
             object.__setattr__(self, "module", f"services.{self.name}")
-        if not self.database:
+        if self.client and self.database:
+            raise ValueError(f"{self.name!r} is a client: it has no database")
+        if not self.database and not self.client:
             object.__setattr__(self, "database", self.name)
 
 
@@ -67,7 +75,9 @@ SERVICES: tuple[Service, ...] = (
     Service("booking", 8081, instances=2),
     Service("notify", 8082, needs=frozenset({Need.SMTP})),
     Service("identity", 8083, needs=frozenset({Need.SMTP})),
+    Service("events", 8084, needs=frozenset({Need.SIGNING_KEY})),
     Service("consultation", 8085),
+    Service("web", 8080, module="clients.web", client=True),
 )
 
 
@@ -95,12 +105,33 @@ def validate(services: Iterable[Service]) -> None:
 validate(SERVICES)
 
 
+def token_issuers(services: Iterable[Service] | None = None) -> tuple[str, ...]:
+    """The services that sign tokens for themselves (their development key pairs)."""
+    found = SERVICES if services is None else services
+    return tuple(s.name for s in found if Need.SIGNING_KEY in s.needs)
+
+
 def service(name: str, services: Iterable[Service] | None = None) -> Service:
     """The service called ``name``."""
     for s in SERVICES if services is None else services:
         if s.name == name:
             return s
     raise KeyError(f"no service {name!r} in services/registry.py")
+
+
+def url_variable(service: Service) -> str:
+    """The environment variable that tells a process where ``service`` answers HTTP."""
+    return f"{service.name.upper()}_URL"
+
+
+def urls(found: Iterable[Process], host: str = "127.0.0.1") -> dict[str, str]:
+    """Where each service of a stack answers HTTP (its first process), as the environment
+    variables a stack gives every process (``BOOKING_URL``, ``WEB_URL`` ...): the web client
+    calls the services there, and identity's sign-in links point at the web's pages."""
+    found_urls: dict[str, str] = {}
+    for p in found:
+        found_urls.setdefault(url_variable(p.service), f"http://{host}:{p.http_port}")
+    return found_urls
 
 
 def processes(

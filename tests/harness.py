@@ -49,6 +49,7 @@ from contracts.booking import booking_command_adapter, booking_event_adapter
 from contracts.consultation import consultation_command_adapter, consultation_event_adapter
 from contracts.envelope import Message, header_fields
 from contracts.notify import notify_command_adapter, notify_event_adapter
+from contracts.program import program_command_adapter, program_event_adapter
 from contracts.topics import Topic
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.clock import Clock
@@ -69,6 +70,8 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "notify.events": notify_event_adapter,
     "consultation.commands": consultation_command_adapter,
     "consultation.events": consultation_event_adapter,
+    "program.commands": program_command_adapter,
+    "program.events": program_event_adapter,
 }
 REDELIVERIES = 5  # a batch failing on passing faults this often is a test failure
 

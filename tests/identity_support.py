@@ -25,11 +25,28 @@ from contracts.booking import (
 from contracts.envelope import Message
 from contracts.identity import AUTHORIZATION_HEADER, PrincipalKind, Role
 from contracts.notify import PublishNewsletter
-from services.runtime.identity import Keyring, Signer, authorization, ensure_development_keys
+from contracts.program import (
+    CancelProgram,
+    CancelSession,
+    ChangeProgram,
+    ChangeSession,
+    CheckIn,
+    CreateProgram,
+    PublishProgram,
+)
+from services.registry import token_issuers
+from services.runtime.identity import (
+    PEOPLE_ISSUER,
+    Keyring,
+    Signer,
+    authorization,
+    ensure_development_keys,
+)
 
 
 def keyring() -> Keyring:
-    return Keyring.load(ensure_development_keys())
+    """The public keys of the people's issuer and of every service that signs for itself."""
+    return Keyring.load(ensure_development_keys([PEOPLE_ISSUER, *token_issuers()]))
 
 
 @functools.cache
@@ -103,12 +120,21 @@ def token_for(message: Message) -> str | None:
         return organisation_token(message.organisation_id)
     if isinstance(message, LabCheckIn | LabCheckOut):
         return kiosk_token()
+    if isinstance(message, PROGRAM_PLANNING):
+        return staff_token(Role.PROGRAM_STAFF, subject="program-staff-1")
+    if isinstance(message, CheckIn):
+        return kiosk_token()
     if isinstance(message, PublishNewsletter):
         return staff_token(Role.NEWSLETTER_EDITOR, subject="editor-1")
     if isinstance(message, DESK_COMMANDS):
         return staff_token(*DESK_ROLES)
     return None
 
+
+PROGRAM_PLANNING = (CreateProgram, PublishProgram, ChangeProgram, CancelProgram, ChangeSession,
+                    CancelSession)  # fmt: skip
+"""What program staff send; registrations need no proof (the web client sends them for anyone)
+and a registrant's cancellation carries its signed link."""
 
 DESK_COMMANDS = (RegisterOrganisation, UpdateOrganisation, RenewOrganisation,
                  SuspendOrganisation, ReinstateOrganisation, SetBlackout, LiftBlackout)  # fmt: skip

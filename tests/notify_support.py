@@ -30,7 +30,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.envelope import Message
 from contracts.notify import PublishNewsletter
-from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, Topic
+from contracts.topics import Topic
+from deploy.kafka_acls import TRAFFIC
 from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
 from tests.harness import proven_headers
@@ -160,7 +161,7 @@ class NotifyInstance:
         self.stack.stop_component(self.name)
 
 
-NOTIFY_READS = (BOOKING_EVENTS, NOTIFY_COMMANDS)
+NOTIFY_READS = TRAFFIC["notify"].consumes  # every topic notify reads, as its ACLs say
 
 
 def begin_at_end(bootstrap: str, group: str, topics: Sequence[Topic]) -> None:

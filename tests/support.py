@@ -34,13 +34,13 @@ from contracts.booking import (
     SpaceId,
     booking_event_adapter,
 )
-from contracts.topics import BOOKING_EVENTS, COMMAND_TOPICS, NOTIFY_COMMANDS, Topic
-from deploy.kafka_acls import ADMIN
+from contracts.topics import BOOKING_EVENTS, COMMAND_TOPICS, Topic
+from deploy.kafka_acls import ADMIN, TRAFFIC
 from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
 from services.booking.domain import DEFAULT_POLICY, day_hours, has_evening
 from services.registry import SERVICES as REGISTRY_SERVICES
-from services.registry import Service, processes
+from services.registry import Service, processes, urls
 from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs, development_credentials
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -135,6 +135,7 @@ TEST_ENV: dict[str, tuple[tuple[str, str], ...]] = {
     "booking": BOOKING_TEST_ENV,
     "notify": (("SENDER_POLL_S", "0.05"), ("SCHEDULE_POLL_S", "0.2")),
     "consultation": (("SCHEDULE_POLL_S", "0.2"),),
+    "events": (("SCHEDULE_POLL_S", "0.2"),),
 }
 
 
@@ -155,6 +156,7 @@ def stack_services(services: Sequence[Service] | None = None) -> tuple[ServicePr
 
 
 SERVICES = stack_services()
+STACK_URLS = urls(processes(port_offset=SERVICE_PORT_OFFSET, scale_out=True))
 
 
 class System:
@@ -174,6 +176,7 @@ class System:
             "DEVELOPMENT": "1",  # the test stack may use development secrets
             "KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
             **kafka_login(principal_of(service.module)),
+            **STACK_URLS,  # where the services and the web client answer (registry.urls)
             "DATABASE_URL": self.stack.postgres_dsn(service.database),
             "HTTP_PORT": str(service.http_port),
             "CONSUMER_GROUP": service.database,
@@ -238,7 +241,7 @@ class System:
         return True
 
 
-NOTIFY_INPUTS = (BOOKING_EVENTS, NOTIFY_COMMANDS)  # what notify consumes, dead letters aside
+NOTIFY_INPUTS = TRAFFIC["notify"].consumes  # what notify consumes, as its ACLs say
 
 
 async def consumer_caught_up(bootstrap: str, group: str, topics: Sequence[Topic]) -> bool:

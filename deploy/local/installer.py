@@ -3,7 +3,8 @@
 Kafka's jars come from Maven (a JDK and Maven must be there: we say what to install otherwise);
 PostgreSQL with btree_gist (for the exclusion constraints), Prometheus and kcat (a second Kafka
 client, to try the topics as an outsider would) come from Debian's packages, installed with
-apt-get when we are root and named in the error otherwise.
+apt-get when we are root and named in the error otherwise. The browser tests of the web client
+add Debian's chromium and npm, and axe-core from npm (``install_browser_tools``).
 """
 
 from __future__ import annotations
@@ -113,3 +114,44 @@ def install() -> None:
         apt_install("prometheus")
     if shutil.which("kcat") is None:
         apt_install("kcat")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE_VERSION = "4.14.1"  # as in tests/e2e/web_tools.json
+
+
+def install_browser_tools(root: Path) -> Path:
+    """What the web client's browser tests need: Debian's chromium (Playwright drives it; its
+    own browser downloads are not used), a Japanese font for its screenshots, and axe-core of
+    the pinned version, installed with npm under ``root`` (no lock file is written). The path
+    of axe.min.js."""
+    if not CHROMIUM.exists():
+        apt_install("chromium")
+    if (
+        shutil.which("fc-list")
+        and not subprocess.run(
+            ["fc-list", ":lang=ja"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    ):
+        with contextlib.suppress(StackError):  # cosmetic: the tests read text, not pixels
+            apt_install("fonts-noto-cjk")  # the screenshots show Japanese, not empty boxes
+    if shutil.which("npm") is None:
+        apt_install("npm")
+    axe = root / "node_modules" / "axe-core" / "axe.min.js"
+    marker = root / "axe.version"
+    if axe.exists() and marker.exists() and marker.read_text().strip() == AXE_VERSION:
+        return axe
+    with file_lock(root / ".install.lock"):
+        if axe.exists() and marker.exists() and marker.read_text().strip() == AXE_VERSION:
+            return axe
+        done = subprocess.run(
+            ["npm", "install", "--no-package-lock", "--no-audit", "--no-fund", "--prefix",
+             str(root), f"axe-core@{AXE_VERSION}"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0 or not axe.exists():
+            raise StackError(
+                "installing axe-core with npm failed:\n" + tail_text(done.stdout + done.stderr)
+            )
+        marker.write_text(AXE_VERSION + "\n")
+    return axe

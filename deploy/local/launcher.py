@@ -10,26 +10,34 @@ from deploy.local.config import python_env
 from deploy.local.errors import StackError
 from deploy.local.probes import http_status
 from deploy.local.supervisor import Supervisor
-from services.registry import Need, Process
-from services.runtime.identity import ensure_development_keys
+from services.registry import Need, Process, token_issuers
+from services.runtime.identity import PEOPLE_ISSUER, ensure_development_keys
 from services.runtime.kafka_auth import development_password
 
 READY_TIMEOUT_S = 60.0
 
 
 def service_env(
-    process: Process, *, kafka_bootstrap: str, database_url: str, smtp_port: int
+    process: Process,
+    *,
+    kafka_bootstrap: str,
+    database_url: str,
+    smtp_port: int,
+    urls: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment a service process is started with. DEVELOPMENT=1: a local stack is the
     explicit development mode, where secrets may keep their public development defaults. Each
-    service logs in to Kafka as its own principal (``deploy/kafka_acls.py``)."""
+    service logs in to Kafka as its own principal (``deploy/kafka_acls.py``); a client (the
+    web) has no database. ``urls``: where the stack's services answer HTTP (registry.urls)."""
     env = {
         "DEVELOPMENT": "1",
         "KAFKA_BOOTSTRAP": kafka_bootstrap,
         **kafka_login(process.service.name),
-        "DATABASE_URL": database_url,
+        **(urls or {}),
         "HTTP_PORT": str(process.http_port),
     }
+    if process.service.database:
+        env["DATABASE_URL"] = database_url
     if Need.SMTP in process.service.needs:
         env["SMTP_HOST"] = "127.0.0.1"
         env["SMTP_PORT"] = str(smtp_port)
@@ -52,7 +60,8 @@ class Launcher:
         """Run ``python -m <module>`` as ``name`` and wait until its ``/readyz`` answers 200."""
         if name in self.reserved:
             raise StackError(f"{name!r} is the name of an infrastructure component")
-        ensure_development_keys()  # before any service reads them, so none races to make them
+        # before any service reads them, so none races to make them or misses one
+        ensure_development_keys([PEOPLE_ISSUER, *token_issuers()])
         if self.supervisor.pid(name) is not None:
             return
         self.supervisor.check_port_free(name, http_port)

@@ -30,7 +30,7 @@ from deploy.local.config import StackConfig
 from deploy.local.errors import StackError
 from deploy.local.launcher import Launcher, service_env
 from deploy.local.supervisor import Status, Supervisor
-from services.registry import Process
+from services.registry import Process, urls
 
 __all__ = ["INFRA", "Stack", "StackConfig", "StackError", "Status"]
 
@@ -124,6 +124,7 @@ class Stack:
             kafka_bootstrap=self.kafka_bootstrap,
             database_url=self.postgres_dsn(process.service.database),
             smtp_port=self.config.smtp_port,
+            urls=urls(self.config.services),
         )
 
     def start_process(self, process: Process) -> None:

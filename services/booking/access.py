@@ -61,6 +61,9 @@ LAB = either(staff(Role.RECEPTION), kinds(PrincipalKind.DEVICE))
 
 RESERVATION_STAFF = staff(Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.AUDITOR)
 RESERVATION_READERS = either(kinds(PrincipalKind.ORGANISATION), RESERVATION_STAFF)
+DAY_SHEET_READERS = RESERVATION_STAFF
+"""Every organisation's reservations of some days at once (the staff's day and week): the staff
+who handle bookings; an organisation reads its own list only."""
 REPORT_READERS = kinds(PrincipalKind.STAFF)
 
 

@@ -68,6 +68,11 @@ class DayAvailability(BaseModel):
     opens: str | None = Field(description="HH:MM in Asia/Tokyo; null when closed")
     closes: str | None = Field(description="HH:MM; the decided closing time once decided")
     closing_decided: bool = Field(description="the evening cut-off has fixed today's closing")
+    evening_from: str | None = Field(
+        default=None,
+        description="HH:MM from which the day is reservation-only (the weekday evening, "
+        "18:00-20:00; without a reservation the center closes then); null when none",
+    )
     free: list[FreePeriod]
 
 
@@ -85,6 +90,18 @@ class Reservations(BaseModel):
     organisation_id: UUID
     reservations: list[ReservationView] = Field(description=f"oldest first, at most "
                                                             f"{MAX_RESERVATIONS}")  # fmt: skip
+
+
+class SheetRow(ReservationView):
+    organisation_name: str | None
+
+
+class DaySheet(BaseModel):
+    first: date
+    last: date
+    reservations: list[SheetRow] = Field(
+        description=f"in order of their start, cancelled ones marked, at most {MAX_RESERVATIONS}"
+    )
 
 
 class LabOccupancy(BaseModel):
@@ -177,6 +194,7 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     doors = Doors.of(ctx)
     reservation_readers = doors.lock(access.RESERVATION_READERS)
     report_readers = doors.lock(access.REPORT_READERS)
+    day_sheet_readers = doors.lock(access.DAY_SHEET_READERS)
 
     @router.get("/spaces/{space}/availability", response_model=Availability,
                 dependencies=[PUBLIC])  # fmt: skip
@@ -219,10 +237,34 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
                 "opens": f"{hours[0]:%H:%M}" if hours else None,
                 "closes": f"{closes or hours[1]:%H:%M}" if hours else None,
                 "closing_decided": closes is not None,
+                "evening_from": (
+                    f"{domain.EVENING_STARTS:%H:%M}" if hours and domain.has_evening(day) else None
+                ),
                 "free": free_ranges(day, space, held, settings, day in blackouts, closes),
             })  # fmt: skip
             day += timedelta(days=1)
         return {"space": space.value, "days": days}
+
+    @router.get("/reservations", response_model=DaySheet,
+                dependencies=[Depends(day_sheet_readers)])  # fmt: skip
+    async def reservations_of_days(
+        first: Annotated[Day, Query(alias="from", description="first day, YYYY-MM-DD")],
+        last: Annotated[
+            Day, Query(alias="to", description=f"last day (inclusive), at most {MAX_RANGE_DAYS}")
+        ],
+    ) -> Response | DaySheet:
+        """Every reservation starting on the days (Asia/Tokyo), with its organisation's name:
+        the staff's day and week at the counter."""
+        if first > last:
+            return bad_request("'from' must not be after 'to'")
+        if (last - first).days + 1 > MAX_RANGE_DAYS:
+            return bad_request(f"at most {MAX_RANGE_DAYS} days at a time")
+        start = domain.tokyo_midnight(first)
+        end = domain.tokyo_midnight(last + timedelta(days=1))
+        async with reads:
+            found = await store.reservations_between(pool, start, end, MAX_RESERVATIONS)
+        rows = [SheetRow(organisation_name=name, **view(r).model_dump()) for r, name in found]
+        return DaySheet(first=first, last=last, reservations=rows)
 
     @router.get("/organisations/{organisation_id}/reservations")
     async def reservations_of(

@@ -398,6 +398,22 @@ async def reservations_of(
     return [_reservation(r) for r in rows]
 
 
+async def reservations_between(
+    conn: asyncpg.Connection | asyncpg.Pool, start: datetime, end: datetime, limit: int
+) -> list[tuple[StoredReservation, str | None]]:
+    """The reservations starting in [start, end), cancelled ones included, in order of their
+    start, each with its organisation's name: the staff's day and week."""
+    rows = await conn.fetch(
+        f"SELECT {RESERVATION_COLUMNS}, o.name AS organisation_name FROM reservations r"
+        " LEFT JOIN organisations o ON o.id = r.organisation_id"
+        " WHERE r.starts_at >= $1 AND r.starts_at < $2 ORDER BY r.starts_at, r.space LIMIT $3",
+        start,
+        end,
+        limit,
+    )
+    return [(_reservation(r), r["organisation_name"]) for r in rows]
+
+
 # --- days: blackouts, the evening rule ---------------------------------------------------------
 
 

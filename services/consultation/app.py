@@ -34,8 +34,6 @@ from services.runtime.schedule import JobHandler
 from services.runtime.service import ServiceContext, ServiceSpec
 
 HTTP_PORT = service("consultation").http_port
-SENDS = (NOTIFY_COMMANDS,)
-"""Other services' command topics it writes to: the requester's acknowledgement (notify)."""
 
 
 def build_spec(settings: ConsultationSettings | None = None) -> ServiceSpec:
@@ -80,6 +78,7 @@ def build_spec(settings: ConsultationSettings | None = None) -> ServiceSpec:
             )
         ],
         produces=[CONSULTATION_EVENTS],
+        sends=[NOTIFY_COMMANDS],  # the acknowledgement of a case, through notify
         workers=[sweeps],
         routers=routers,
         jobs=jobs,

@@ -20,6 +20,10 @@ def _minutes(name: str, default: float) -> timedelta:
 class IdentitySettings:
     """PUBLIC_BASE_URL          where browsers reach this service; sign-in links point here
                               (default http://127.0.0.1:<HTTP_PORT>)
+    LINK_BASE_URL             where the mailed sign-in links point: the web client's pages,
+                              which open /links/<token> (default WEB_URL, the web client's
+                              address a stack gives its processes, else PUBLIC_BASE_URL: this
+                              service's own link page)
     ALLOWED_ORIGINS           other origins (space-separated) whose pages may POST here, e.g.
                               the web client's (default none: only PUBLIC_BASE_URL's origin)
     SESSION_HOURS             absolute lifetime of a browser session (12)
@@ -39,6 +43,7 @@ class IdentitySettings:
     """
 
     public_base_url: str
+    link_base_url: str
     allowed_origins: frozenset[str]
     session: SessionLifetime
     link_lifetime: timedelta
@@ -64,6 +69,7 @@ class IdentitySettings:
         link_window = _minutes("LINK_WINDOW_MINUTES", 15)
         return cls(
             public_base_url=base,
+            link_base_url=env_str("LINK_BASE_URL", env_str("WEB_URL", base)).rstrip("/"),
             allowed_origins=frozenset(origins),
             session=SessionLifetime(
                 absolute=timedelta(hours=env_float("SESSION_HOURS", 12)),
@@ -83,4 +89,4 @@ class IdentitySettings:
         )
 
     def link_url(self, token: str) -> str:
-        return f"{self.public_base_url}/links/{token}"
+        return f"{self.link_base_url}/links/{token}"

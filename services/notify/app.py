@@ -23,9 +23,25 @@ from contracts.notify import (
     RequestAcknowledgement,
     RequestSubscription,
 )
-from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS
+from contracts.program import (
+    ProgramCancelled,
+    RegistrationCancelled,
+    RegistrationConfirmed,
+    RegistrationOffered,
+    RegistrationOfferExpired,
+    RegistrationPromoted,
+    RegistrationWaitlisted,
+    SessionCancelled,
+    SessionChanged,
+)
+from contracts.topics import BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS, PROGRAM_EVENTS
 from services.notify import api, domain, store
-from services.notify.handlers import FAN_OUT_JOB, REMINDER_JOB, Handlers
+from services.notify.handlers import (
+    FAN_OUT_JOB,
+    REGISTRATION_REMINDER_JOB,
+    REMINDER_JOB,
+    Handlers,
+)
 from services.notify.monitor import run_monitor
 from services.notify.sender import Sender, SenderSettings
 from services.notify.settings import NotifySettings
@@ -66,7 +82,11 @@ def build_spec() -> ServiceSpec:
         return api.build_routers(ctx, handlers)
 
     def jobs(ctx: ServiceContext) -> dict[str, JobHandler]:
-        return {FAN_OUT_JOB: handlers.fan_out_newsletter, REMINDER_JOB: handlers.send_reminder}
+        return {
+            FAN_OUT_JOB: handlers.fan_out_newsletter,
+            REMINDER_JOB: handlers.send_reminder,
+            REGISTRATION_REMINDER_JOB: handlers.send_registration_reminder,
+        }
 
     return ServiceSpec(
         name="notify",
@@ -97,6 +117,22 @@ def build_spec() -> ServiceSpec:
                 .on(RequestAcknowledgement, handlers.on_acknowledgement_requested, allow=anyone),
                 rejections=COMMAND_REJECTIONS,
                 answers_on=NOTIFY_EVENTS,
+            ),
+            Subscription(
+                PROGRAM_EVENTS,
+                # registrants of the center's programs; only the events service may write
+                # program.events (the broker's ACLs): its events are believed as they come
+                Routes()
+                .on(RegistrationConfirmed, handlers.on_registration_confirmed, allow=anyone)
+                .on(RegistrationPromoted, handlers.on_registration_promoted, allow=anyone)
+                .on(RegistrationWaitlisted, handlers.on_registration_waitlisted, allow=anyone)
+                .on(RegistrationOffered, handlers.on_registration_offered, allow=anyone)
+                .on(RegistrationOfferExpired, handlers.on_offer_expired, allow=anyone)
+                .on(RegistrationCancelled, handlers.on_registration_cancelled, allow=anyone)
+                .on(SessionChanged, handlers.on_session_changed, allow=anyone)
+                .on(SessionCancelled, handlers.on_session_cancelled, allow=anyone)
+                .on(ProgramCancelled, handlers.on_program_cancelled, allow=anyone),
+                ignore_unknown_types=True,
             ),
         ],
         produces=[NOTIFY_EVENTS],

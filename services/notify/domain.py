@@ -141,7 +141,8 @@ class Email:
     redelivered event queue it once); `about_id` is what it is about (the reservation, the
     requested reservation, the organisation, the subscription, the issue): the key of its
     outcome on `notify.events`, so the outcomes of one thing stay in order. `correlation_id`
-    is the flow of the message that caused it, carried on to those outcomes.
+    is the flow of the message that caused it, carried on to those outcomes. `qr_text`, when
+    given, goes with the mail as a QR code image (the text says the same in words).
     """
 
     kind: str
@@ -152,6 +153,7 @@ class Email:
     subject: str
     body: str
     language: Language = Language.JA
+    qr_text: str | None = None  # shown as a QR code image beside the text (a check-in code)
 
 
 def tokyo_period(starts_at: datetime, ends_at: datetime) -> str:

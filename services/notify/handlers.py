@@ -32,8 +32,19 @@ from contracts.notify import (
     RequestSubscription,
     SubscriptionRejected,
 )
+from contracts.program import (
+    ProgramCancelled,
+    RegistrationCancelled,
+    RegistrationConfirmed,
+    RegistrationOffered,
+    RegistrationOfferExpired,
+    RegistrationPromoted,
+    RegistrationWaitlisted,
+    SessionCancelled,
+    SessionChanged,
+)
 from contracts.topics import NOTIFY_EVENTS
-from services.notify import domain, links, store
+from services.notify import domain, links, programs, store
 from services.notify.newsletter import markdown_to_html
 from services.notify.settings import NotifySettings
 from services.runtime import schedule
@@ -42,6 +53,7 @@ from services.runtime.outbox import Outgoing, answer
 from services.runtime.schedule import Job
 
 REMINDER_JOB = "reminder.reservation"
+REGISTRATION_REMINDER_JOB = "reminder.registration"
 FAN_OUT_JOB = "newsletter.fan_out"
 ACKNOWLEDGEMENT = "consultation_acknowledgement"
 ACKNOWLEDGE_MAX_PER_DAY = 5
@@ -111,6 +123,114 @@ class Handlers:
             await store.queue_email(conn, email)
         await schedule.cancel(conn, REMINDER_JOB, str(event.reservation_id))
         return []
+
+    # --- program events (services/notify/programs.py) ---------------------------------------
+
+    @property
+    def program_links(self) -> programs.Links:
+        return programs.Links(self.settings.web_base_url)
+
+    async def on_registration_confirmed(
+        self,
+        conn: asyncpg.Connection,
+        event: RegistrationConfirmed | RegistrationPromoted,
+        caller: Caller,
+    ) -> Sequence[Outgoing]:
+        """The confirmation (or promotion) e-mail, and a reminder the day before each session."""
+        await store.queue_email(conn, programs.confirmed_email(event, self.program_links))
+        clock = self.settings.clock
+        for key, starts_at, payload in programs.reminder_payloads(event, self.program_links):
+            due = domain.reminder_due(starts_at, clock.now(), self.settings.reminder_hour)
+            if due is not None:
+                await schedule.schedule(conn, REGISTRATION_REMINDER_JOB, key, clock.real(due),
+                                        payload)  # fmt: skip
+        return []
+
+    async def on_registration_promoted(
+        self, conn: asyncpg.Connection, event: RegistrationPromoted, caller: Caller
+    ) -> Sequence[Outgoing]:
+        return await self.on_registration_confirmed(conn, event, caller)
+
+    async def on_registration_waitlisted(
+        self, conn: asyncpg.Connection, event: RegistrationWaitlisted, caller: Caller
+    ) -> Sequence[Outgoing]:
+        await store.queue_email(conn, programs.waitlisted_email(event, self.program_links))
+        return []
+
+    async def on_registration_offered(
+        self, conn: asyncpg.Connection, event: RegistrationOffered, caller: Caller
+    ) -> Sequence[Outgoing]:
+        await store.queue_email(conn, programs.offered_email(event, self.program_links))
+        return []
+
+    async def on_registration_cancelled(
+        self, conn: asyncpg.Connection, event: RegistrationCancelled, caller: Caller
+    ) -> Sequence[Outgoing]:
+        await store.queue_email(conn, programs.ended_email(event, event.program_title))
+        for session_id in event.session_ids:
+            await schedule.cancel(
+                conn,
+                REGISTRATION_REMINDER_JOB,
+                programs.reminder_key(event.registration_id, session_id),
+            )
+        return []
+
+    async def on_offer_expired(
+        self, conn: asyncpg.Connection, event: RegistrationOfferExpired, caller: Caller
+    ) -> Sequence[Outgoing]:
+        await store.queue_email(conn, programs.ended_email(event, ""))
+        return []
+
+    async def on_program_notice(
+        self,
+        conn: asyncpg.Connection,
+        event: SessionChanged | SessionCancelled | ProgramCancelled,
+        caller: Caller,
+    ) -> Sequence[Outgoing]:
+        """A moved session, a cancelled session or program: everyone registered is told; the
+        reminders of what was cancelled are withdrawn, those of a moved session follow it."""
+        if isinstance(event, SessionChanged) and not event.moved:
+            return []
+        for email in programs.notice_emails(event, self.program_links):
+            await store.queue_email(conn, email)
+        sessions = (event.session_ids if isinstance(event, ProgramCancelled)
+                    else [event.session_id])  # fmt: skip
+        for registrant in event.registrants:
+            if registrant.registration_id is None:
+                continue
+            for session_id in sessions:
+                key = programs.reminder_key(registrant.registration_id, session_id)
+                if isinstance(event, SessionChanged):
+                    await self.move_reminder(conn, key, event)
+                else:
+                    await schedule.cancel(conn, REGISTRATION_REMINDER_JOB, key)
+        return []
+
+    async def move_reminder(
+        self, conn: asyncpg.Connection, key: str, event: SessionChanged
+    ) -> None:
+        clock = self.settings.clock
+        due = domain.reminder_due(event.starts_at, clock.now(), self.settings.reminder_hour)
+        if due is None:
+            await schedule.cancel(conn, REGISTRATION_REMINDER_JOB, key)
+            return
+        await store.move_reminder(conn, REGISTRATION_REMINDER_JOB, key, clock.real(due),
+                                  event.starts_at, event.ends_at)  # fmt: skip
+
+    async def on_session_changed(
+        self, conn: asyncpg.Connection, event: SessionChanged, caller: Caller
+    ) -> Sequence[Outgoing]:
+        return await self.on_program_notice(conn, event, caller)
+
+    async def on_session_cancelled(
+        self, conn: asyncpg.Connection, event: SessionCancelled, caller: Caller
+    ) -> Sequence[Outgoing]:
+        return await self.on_program_notice(conn, event, caller)
+
+    async def on_program_cancelled(
+        self, conn: asyncpg.Connection, event: ProgramCancelled, caller: Caller
+    ) -> Sequence[Outgoing]:
+        return await self.on_program_notice(conn, event, caller)
 
     # --- notify commands --------------------------------------------------------------------
 
@@ -238,4 +358,10 @@ class Handlers:
 
     async def send_reminder(self, conn: asyncpg.Connection, job: Job) -> Sequence[Outgoing]:
         await store.queue_email(conn, domain.reservation_reminder_email(job.payload))
+        return []
+
+    async def send_registration_reminder(
+        self, conn: asyncpg.Connection, job: Job
+    ) -> Sequence[Outgoing]:
+        await store.queue_email(conn, programs.reminder_email(job.payload))
         return []

@@ -99,7 +99,10 @@ MIME_VERSION = field("MIME-Version", "1.0")
 
 
 def _b64_lines(text: str) -> str:
-    data = text.encode()
+    return _b64_bytes(text.encode())
+
+
+def _b64_bytes(data: bytes) -> str:
     return CRLF.join(
         binascii.b2a_base64(data[i : i + 57], newline=False).decode()
         for i in range(0, len(data), 57)
@@ -113,6 +116,34 @@ def _part(content_type: str, text: str) -> str:
     )
 
 
+def _mark(boundary: str) -> str:
+    if not (boundary.isascii() and boundary.isalnum()):
+        raise ValueError("a multipart boundary is made of ASCII letters and digits")
+    return f"=_{boundary}"
+
+
+def build_with_image(
+    headers: Sequence[HeaderField], text: str, png: bytes, filename: str, boundary: str
+) -> bytes:
+    """A text part and a PNG image shown with it (multipart/mixed, the image inline): the
+    check-in code's QR code beside the words. `filename` is ours (letters, digits, '-', '.')."""
+    if not re.fullmatch(r"[A-Za-z0-9.-]{1,60}", filename):
+        raise ValueError("an image's file name is made of letters, digits, '-' and '.'")
+    mark = _mark(boundary)
+    image = (
+        f'Content-Type: image/png; name="{filename}"{CRLF}'
+        f'Content-Disposition: inline; filename="{filename}"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}" + _b64_bytes(png) + CRLF
+    )
+    body = (
+        f'Content-Type: multipart/mixed; boundary="{mark}"{CRLF}{CRLF}'
+        f"--{mark}{CRLF}{_part('text/plain', text)}"
+        f"--{mark}{CRLF}{image}"
+        f"--{mark}--{CRLF}"
+    )
+    return ("".join(headers) + MIME_VERSION + body).encode()
+
+
 def build(
     headers: Sequence[HeaderField], text: str, html: str | None = None, boundary: str = ""
 ) -> bytes:
@@ -122,9 +153,7 @@ def build(
     head = "".join(headers) + MIME_VERSION
     if html is None:
         return (head + _part("text/plain", text)).encode()
-    if not (boundary.isascii() and boundary.isalnum()):
-        raise ValueError("a multipart boundary is made of ASCII letters and digits")
-    mark = f"=_{boundary}"
+    mark = _mark(boundary)
     body = (
         f'Content-Type: multipart/alternative; boundary="{mark}"{CRLF}{CRLF}'
         f"--{mark}{CRLF}{_part('text/plain', text)}"

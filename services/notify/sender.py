@@ -42,7 +42,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from contracts.notify import FailureKind, Language
-from services.notify import links, mime, store
+from services.notify import links, mime, qr, store
 from services.notify.newsletter import Frame, markdown_to_html, personalise, render_frame
 from services.notify.settings import NotifySettings
 from services.runtime.settings import env_float, env_int, env_str
@@ -164,6 +164,11 @@ class Composer:
     async def message(self, item: store.Due) -> bytes:
         if item.issue_id is None:
             headers = self.envelope(item, mime.field("Subject", item.subject))
+            if item.qr_text is not None:
+                image = qr.png(item.qr_text)
+                return mime.build_with_image(
+                    headers, item.body, image, "check-in.png", boundary=item.public_id.hex
+                )
             return mime.build(headers, item.body)
         if item.subscriber is None:
             raise LookupError("the subscriber of a newsletter delivery is gone")

@@ -24,7 +24,7 @@ async def queue_email(conn: asyncpg.Connection, email: Email) -> None:
     """Queue once: the same event asking twice for the same e-mail to the same person is a no-op."""
     await conn.execute(
         "INSERT INTO deliveries (source_id, kind, recipient, subject, body_text, language,"
-        " about_id, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " about_id, correlation_id, qr_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         " ON CONFLICT (source_id, kind, recipient) DO NOTHING",
         email.source_id,
         email.kind,
@@ -34,6 +34,7 @@ async def queue_email(conn: asyncpg.Connection, email: Email) -> None:
         email.language.value,
         email.about_id,
         email.correlation_id,
+        email.qr_text,
     )
 
 
@@ -56,6 +57,7 @@ class Due:
     issue_id: UUID | None = None
     subscriber: UUID | None = None  # the subscriber's public id, for the unsubscribe link
     language: str = "ja"
+    qr_text: str | None = None  # a QR code image goes with the mail
 
     @property
     def event_key(self) -> UUID:
@@ -79,7 +81,7 @@ async def lease_due(pool: asyncpg.Pool, limit: int, lease_s: float, lease: UUID)
         "      OR (status = 'sending' AND lease_until < now())"
         "   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, public_id, kind, source_id, recipient, subject, body_text, attempts,"
-        "  about_id, correlation_id, issue_id, subscriber_id, language)"
+        "  about_id, correlation_id, issue_id, subscriber_id, language, qr_text)"
         " SELECT leased.*, s.public_id AS subscriber FROM leased"
         " LEFT JOIN subscribers s ON s.id = leased.subscriber_id ORDER BY leased.id",
         limit,
@@ -89,7 +91,7 @@ async def lease_due(pool: asyncpg.Pool, limit: int, lease_s: float, lease: UUID)
     return [
         Due(r["id"], r["public_id"], r["kind"], r["source_id"], r["recipient"], r["subject"],
             r["body_text"], r["attempts"], lease, r["about_id"], r["correlation_id"],
-            r["issue_id"], r["subscriber"], r["language"])
+            r["issue_id"], r["subscriber"], r["language"], r["qr_text"])
         for r in rows
     ]  # fmt: skip
 
@@ -488,3 +490,17 @@ async def recent_progress(pool: asyncpg.Pool, limit: int = 10) -> list[dict[str,
         limit,
     )
     return [dict(r) for r in rows]
+
+
+async def move_reminder(
+    conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, starts_at: datetime,
+    ends_at: datetime,
+) -> None:  # fmt: skip
+    """A pending reminder follows its session to a new time (its payload shows the new time)."""
+    await conn.execute(
+        "UPDATE scheduled_jobs SET due_at = $3,"
+        " payload = jsonb_set(jsonb_set(payload, '{session,starts_at}', to_jsonb($4::text)),"
+        "                     '{session,ends_at}', to_jsonb($5::text))"
+        " WHERE kind = $1 AND key = $2 AND status = 'pending'",
+        kind, key, due_at, starts_at.isoformat(), ends_at.isoformat(),
+    )  # fmt: skip

@@ -391,9 +391,13 @@ class Server(uvicorn.Server):
         yield
 
 
-def build_server(app: FastAPI, host: str, port: int) -> Server:
-    """X-Forwarded-For is believed from 127.0.0.1 only (a reverse proxy on the same host), so a
-    client elsewhere cannot choose the address its rate limit is counted under."""
+def build_server(
+    app: FastAPI, host: str, port: int, forwarded_allow_ips: str = "127.0.0.1"
+) -> Server:
+    """X-Forwarded-For is believed only from ``forwarded_allow_ips`` (FORWARDED_ALLOW_IPS: by
+    default 127.0.0.1, the web client or a reverse proxy on the same host), so a client elsewhere
+    cannot choose the address its rate limit is counted under."""
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            proxy_headers=True, forwarded_allow_ips="127.0.0.1")  # fmt: skip
+                            proxy_headers=True,
+                            forwarded_allow_ips=forwarded_allow_ips)  # fmt: skip
     return Server(config)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -42,11 +42,14 @@ LONGEST_PAUSE_S = 10.0
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message a handler wants published once its transaction commits."""
+    """A message a handler wants published once its transaction commits. `headers` are added
+    to the envelope's (a command a service sends on its own account carries its proof here,
+    in `authorization`)."""
 
     topic: Topic
     key: str | None
     message: Message
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def answer(
@@ -71,7 +74,7 @@ def columns(
         [o.topic.name for o in outgoing],
         [o.key for o in outgoing],
         [o.message.model_dump_json().encode() for o in outgoing],
-        [json.dumps(header_fields(o.message)) for o in outgoing],
+        [json.dumps({**header_fields(o.message), **o.headers}) for o in outgoing],
     )
 
 

@@ -6,6 +6,9 @@
   that is no longer recognised and is handled as a new command (README, "Retention").
 - Finished `scheduled_jobs` (done, cancelled, failed) are forgotten after the same time.
 - Outbox rows set aside (Kafka could never take them) are kept for an operator to look at.
+- The `audit_log` (what staff did, every refused command) is kept for AUDIT_RETENTION_DAYS, two
+  years by default: long enough to answer for a fiscal year and the one before it, and no
+  longer, as it names people.
 
 Rows are deleted in slices of PURGE_SLICE, each in its own short transaction, so a purge never
 holds locks long on tables the consumers write to. The cut-off comes from the service's clock
@@ -27,23 +30,28 @@ log = logging.getLogger(__name__)
 
 PURGE_SLICE = 5_000
 
-# (table, condition on rows old enough to go); $1 is the cut-off
+# (table, condition on rows old enough to go, whether the audit's retention applies); $1 is the
+# cut-off
 PURGES = (
-    ("inbox", "received_at < $1"),
-    ("outbox", "published_at < $1"),
-    ("scheduled_jobs", "status <> 'pending' AND coalesce(done_at, due_at) < $1"),
+    ("inbox", "received_at < $1", False),
+    ("outbox", "published_at < $1", False),
+    ("scheduled_jobs", "status <> 'pending' AND coalesce(done_at, due_at) < $1", False),
+    ("audit_log", "at < $1", True),
 )
+AUDIT_DAYS = 730.0
 
 
 @dataclass(frozen=True)
 class Retention:
     days: float
+    audit_days: float = AUDIT_DAYS
 
     async def purge(self, pool: asyncpg.Pool, clock: Clock) -> dict[str, int]:
         """Delete what is older than the retention; the number of rows deleted per table."""
-        cutoff = clock.now() - timedelta(days=self.days)
+        now = clock.now()
         deleted = {}
-        for table, old in PURGES:
+        for table, old, audit in PURGES:
+            cutoff = now - timedelta(days=self.audit_days if audit else self.days)
             total = 0
             while True:
                 status: str = await pool.execute(

@@ -5,8 +5,9 @@ of each message type, topics it produces, background workers, HTTP routes); this
 wiring every service shares, so that a service's folder holds only its own rules.
 
 Subscribers consume in batches with at-least-once delivery: offsets are committed only after the
-batch's transaction (`AckPolicy.NACK_ON_ERROR`; a failed batch is sought back and redelivered),
-and the inbox makes redelivery harmless. FastStream's default, ack-first, would be at-most-once.
+batch's transaction (by the `OffsetCommitter`, while the next batch is fetched and decided; a
+failed batch is sought back and redelivered), and the inbox makes redelivery harmless.
+FastStream's default, ack-first, would be at-most-once.
 FastStream is given the records as bytes: its own decoding (JSON, UTF-8 headers) would fail on a
 hostile record before our code could dead-letter it, and stall the partition.
 
@@ -23,7 +24,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
 import uvloop
@@ -38,6 +39,7 @@ from contracts.topics import Topic, owned_topics
 from services.runtime import collector, kafka_records
 from services.runtime.answers import answers_router
 from services.runtime.clock import Clock
+from services.runtime.commits import Committing, OffsetCommitter
 from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscription
 from services.runtime.db import create_pool, ensure_database, migrate
 from services.runtime.errors import clean
@@ -79,6 +81,7 @@ class ServiceContext:
     relay: Wakes  # the outbox relay; handlers and jobs only wake it after they commit
     keyring: Keyring  # the token issuers' public keys: every call is verified here
     clock: Clock = field(default_factory=Clock)
+    committers: list[OffsetCommitter] = field(default_factory=list)  # one per subscription
 
 
 Worker = Callable[[ServiceContext], Coroutine[Any, Any, None]]
@@ -93,6 +96,7 @@ class ServiceSpec:
     migrations: Path
     subscriptions: Sequence[Subscription]
     produces: Sequence[Topic] = ()
+    sends: Sequence[Topic] = ()  # other services' command topics it sends commands to
     workers: Sequence[Worker] = ()
     routers: RoutersFactory = field(default=lambda ctx: ())
     jobs: JobsFactory = field(default=lambda ctx: {})
@@ -122,6 +126,8 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
         handler = BatchHandler(subscription, ctx.pool, ctx.metrics, ctx.keyring,
                                on_commit=ctx.relay.wake,
                                consumer=ctx.settings.consumer_group)  # fmt: skip
+        committer = OffsetCommitter(ctx.metrics, subscription.topic.name)
+        ctx.committers.append(committer)
         broker.subscriber(
             subscription.topic.name,
             group_id=ctx.settings.consumer_group,
@@ -130,11 +136,12 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
             batch_timeout_ms=10,
             auto_offset_reset="earliest",
             isolation_level="read_committed",  # a producer's aborted transaction never acts
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.MANUAL,  # on_batch commits (committer) or seeks back (nack)
+            listener=committer,
             parser=tolerant_headers,
             decoder=undecoded,
             title=f"{spec.name}:{subscription.topic.name}",
-        )(make_batch_callback(handler))
+        )(make_batch_callback(handler, committer))
     return broker
 
 
@@ -173,9 +180,12 @@ async def undecoded(message: Any, original: Callable[[Any], Awaitable[Any]]) -> 
     return message.body
 
 
-def make_batch_callback(handler: BatchHandler) -> Callable[[KafkaMessage], Awaitable[None]]:
-    """A batch that failed on a passing fault (database restarting, a lock race) is sought back
-    and redelivered after a pause that grows while the fault lasts."""
+def make_batch_callback(
+    handler: BatchHandler, committer: OffsetCommitter
+) -> Callable[[KafkaMessage], Awaitable[None]]:
+    """A batch that committed hands its offsets to the committer and returns at once; one that
+    failed is sought back (nack) and redelivered, after a pause that grows while a passing fault
+    (database restarting, a lock race) lasts."""
     pause = RETRY_PAUSE_S
 
     async def on_batch(message: KafkaMessage) -> None:
@@ -184,14 +194,20 @@ def make_batch_callback(handler: BatchHandler) -> Callable[[KafkaMessage], Await
         batch = records if isinstance(records, tuple) else (records,)
         try:
             await handler.handle(batch)
-            pause = RETRY_PAUSE_S
         except TRANSIENT_ERRORS as exc:
             handler.metrics.failures.labels(f"consumer:{handler.topic}", type(exc).__name__).inc()
             log.warning("batch on %s failed (%s: %s); redelivering in %.0f s", handler.topic,
                         type(exc).__name__, clean(str(exc), 200), pause)  # fmt: skip
             await asyncio.sleep(pause)
             pause = min(LONGEST_RETRY_PAUSE_S, pause * 2)
+            await message.nack()
             raise
+        except Exception:
+            await message.nack()
+            raise
+        pause = RETRY_PAUSE_S
+        # the aiokafka consumer behind the message: it commits explicit offsets
+        await committer.settled(cast(Committing, message.consumer), batch)
 
     return on_batch
 
@@ -200,7 +216,7 @@ def start_housekeeping(ctx: ServiceContext, supervisor: Supervisor) -> None:
     """What every service runs besides its own work: the backlog gauges and the retention
     purge (services/runtime/retention.py)."""
     pool, metrics = ctx.pool, ctx.metrics
-    retention = Retention(ctx.settings.retention_days)
+    retention = Retention(ctx.settings.retention_days, ctx.settings.audit_retention_days)
     supervisor.start(
         "outbox-backlog",
         functools.partial(every, BACKLOG_EVERY_S, lambda: measure_backlog(pool, metrics),
@@ -250,7 +266,8 @@ async def serve(spec: ServiceSpec) -> None:
     readiness = Readiness(pool, supervisor, [kafka])
     routers = [*spec.routers(ctx), *answer_routes(spec, ctx)] if settings.serves_reads else ()
     app = build_http_app(spec.name, metrics, readiness, routers)
-    server = build_server(app, settings.http_host, settings.http_port)
+    server = build_server(app, settings.http_host, settings.http_port,
+                          settings.forwarded_allow_ips)  # fmt: skip
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -277,6 +294,8 @@ async def serve(spec: ServiceSpec) -> None:
         log.info("%s stopping", spec.name)
         readiness.started = False
         if broker is not None:
+            for committer in ctx.committers:
+                await committer.stop_inline()
             await broker.stop()  # finishes the batch in hand and commits its offsets
         await relay.stop()
         await supervisor.finish(RELAY_TASK)  # its last round publishes what was committed

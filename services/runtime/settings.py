@@ -57,6 +57,9 @@ class RuntimeSettings:
     DATABASE_URL      the service's own database          (default .../<service> on port 15432)
     HTTP_HOST         address of /metrics, /healthz ...   (default 127.0.0.1)
     HTTP_PORT         port of the same                    (default per service)
+    FORWARDED_ALLOW_IPS  the proxies whose X-Forwarded-For is believed as the client's address
+                      (comma-separated addresses or networks; default 127.0.0.1: the web client
+                      and a reverse proxy on the same host); anyone else's header is ignored
     CONSUMER_GROUP    Kafka consumer group                (default the service name)
     MAX_BATCH         records handled in one transaction  (default 2000)
     OUTBOX_BATCH      outbox rows published per round     (default 5000)
@@ -64,6 +67,8 @@ class RuntimeSettings:
     SCHEDULE_POLL_S   how often due scheduled jobs are run (default 1.0)
     RETENTION_DAYS    how long consumed message ids, published outbox rows and finished jobs
                       are kept; a command retried later than that is not recognised (default 7)
+    AUDIT_RETENTION_DAYS  how long the audit of staff deeds and refused commands is kept
+                      (default 730)
     CLOCK_SHIFT_S     seconds added to the service's clock, for rehearsals (default 0)
     LOG_LEVEL         logging level                       (default INFO)
     SERVICE_ROLE      all: consume and serve reads; worker: consume only (HTTP keeps the
@@ -83,8 +88,10 @@ class RuntimeSettings:
     outbox_poll_s: float
     schedule_poll_s: float
     retention_days: float
+    audit_retention_days: float
     log_level: str
     role: str
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @property
     def consumes(self) -> bool:
@@ -111,6 +118,8 @@ class RuntimeSettings:
             outbox_poll_s=env_float("OUTBOX_POLL_S", 0.5),
             schedule_poll_s=env_float("SCHEDULE_POLL_S", 1.0),
             retention_days=env_float("RETENTION_DAYS", 7.0),
+            audit_retention_days=env_float("AUDIT_RETENTION_DAYS", 730.0),
             log_level=env_str("LOG_LEVEL", "INFO"),
             role=_role(env_str("SERVICE_ROLE", "all")),
+            forwarded_allow_ips=env_str("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         )

@@ -37,9 +37,10 @@ def services() -> list[ServiceSpec]:
         env.setenv("DEVELOPMENT", "1")
         from services.booking.app import build_spec as booking
         from services.consultation.app import build_spec as consultation
+        from services.events.app import build_spec as events
         from services.notify.app import build_spec as notify
 
-        return [booking(), notify(), consultation()]
+        return [booking(), notify(), events(), consultation()]
 
 
 def keys(document: dict[str, Any]) -> Iterator[str]:
@@ -141,11 +142,13 @@ def test_every_message_type_of_the_contract_is_on_its_topic(document: dict[str, 
     from contracts.booking import BookingCommandT, BookingEventT
     from contracts.consultation import ConsultationCommandT, ConsultationEventT
     from contracts.notify import NotifyCommandT, NotifyEventT
+    from contracts.program import ProgramCommandT, ProgramEventT
 
     unions = {"booking.commands": BookingCommandT, "booking.events": BookingEventT,
               "notify.commands": NotifyCommandT, "notify.events": NotifyEventT,
               "consultation.commands": ConsultationCommandT,
-              "consultation.events": ConsultationEventT}  # fmt: skip
+              "consultation.events": ConsultationEventT,
+              "program.commands": ProgramCommandT, "program.events": ProgramEventT}  # fmt: skip
     for topic, union in unions.items():
         channel = document["channels"][topic]
         names = {resolve(document, m["$ref"])["name"] for m in channel["messages"].values()}

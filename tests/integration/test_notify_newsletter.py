@@ -42,7 +42,9 @@ pytestmark = pytest.mark.stack
 def notify(stack: Stack) -> Iterator[NotifyInstance]:
     instance = NotifyInstance(
         stack, "notify-newsletter", 28150 + PORT_OFFSET, 2590 + PORT_OFFSET,
-        {"SEND_RATE": "0", "RETRY_BASE_S": "0.5", "SMTP_CONNECTIONS": "4"},
+        # the progress gauges refreshed every second, not every 15: an issue sent in less
+        # than that would otherwise finish before any refresh named it
+        {"SEND_RATE": "0", "RETRY_BASE_S": "0.5", "SMTP_CONNECTIONS": "4", "NOTIFY_MONITOR_S": "1"},
     )  # fmt: skip
     instance.sink.start(fail="^bounce-")
     instance.start()

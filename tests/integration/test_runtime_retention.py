@@ -11,9 +11,12 @@ import asyncpg
 import pytest
 
 from contracts.booking import OrganisationRegistered, RegisterOrganisation
+from contracts.identity import PrincipalKind, Role
 from contracts.topics import BOOKING_EVENTS
-from services.runtime import inbox, schedule
+from services.runtime import audit, inbox, schedule
+from services.runtime.audit import AuditEntry
 from services.runtime.clock import Clock
+from services.runtime.identity import Caller
 from services.runtime.outbox import answer
 from services.runtime.retention import Retention
 from tests.support import register_command
@@ -21,6 +24,7 @@ from tests.support import register_command
 pytestmark = pytest.mark.stack
 
 RETENTION = Retention(days=7)
+staff = Caller(kind=PrincipalKind.STAFF, subject="staff-1", roles=frozenset({Role.RECEPTION}))
 
 
 @pytest.fixture
@@ -52,7 +56,8 @@ async def test_a_retry_inside_the_retention_is_still_answered(pool: asyncpg.Pool
     await handled(pool, command)
     six_days_on = Clock(timedelta(days=6))
     assert await RETENTION.purge(pool, six_days_on) == {"inbox": 0, "outbox": 0,
-                                                        "scheduled_jobs": 0}  # fmt: skip
+                                                        "scheduled_jobs": 0,
+                                                        "audit_log": 0}  # fmt: skip
     async with pool.acquire() as conn, conn.transaction():
         assert command.message_id in await inbox.seen(conn, [command.message_id])
         await inbox.answer_again(conn, command.message_id)
@@ -75,8 +80,19 @@ async def test_after_the_retention_everything_of_a_handled_message_is_forgotten(
                            " VALUES ('x', 'v', now(), 'too large')")  # fmt: skip
     eight_days_on = Clock(timedelta(days=8))
     deleted = await RETENTION.purge(pool, eight_days_on)
-    assert deleted == {"inbox": 1, "outbox": 1, "scheduled_jobs": 1}
+    assert deleted == {"inbox": 1, "outbox": 1, "scheduled_jobs": 1, "audit_log": 0}
     assert await counts(pool) == (0, 1, 1)  # the set-aside row and the pending job stay
+
+
+async def test_the_audit_is_kept_for_its_own_longer_retention(pool: asyncpg.Pool) -> None:
+    entries = [AuditEntry(staff, "organisation.suspend", uuid4(), "done")]
+    async with pool.acquire() as conn:
+        await audit.write(conn, entries)
+    retention = Retention(days=7, audit_days=730)
+    assert (await retention.purge(pool, Clock(timedelta(days=729))))["audit_log"] == 0
+    assert await pool.fetchval("SELECT count(*) FROM audit_log") == 1
+    assert (await retention.purge(pool, Clock(timedelta(days=731))))["audit_log"] == 1
+    assert await pool.fetchval("SELECT count(*) FROM audit_log") == 0
 
 
 async def test_a_purge_of_many_rows_goes_in_slices(

@@ -10,6 +10,7 @@ import pytest
 
 from services.booking import app as booking_app
 from services.consultation import app as consultation_app
+from services.events import app as events_app
 from services.identity import app as identity_app
 from services.notify import app as notify_app
 from tests.harness import HarnessFactory, HarnessPostgres, ServiceHarness
@@ -61,6 +62,14 @@ async def notify(harnesses: HarnessFactory, monkeypatch: pytest.MonkeyPatch) -> 
     """The notify service in development mode (its links signed with the public key)."""
     monkeypatch.setenv("DEVELOPMENT", "1")
     return await harnesses(notify_app.build_spec())
+
+
+@pytest.fixture
+async def events(harnesses: HarnessFactory, monkeypatch: pytest.MonkeyPatch) -> ServiceHarness:
+    """The events service in development mode (its links signed with the public key, its
+    commands to booking with the development key pair `events`)."""
+    monkeypatch.setenv("DEVELOPMENT", "1")
+    return await harnesses(events_app.build_spec())
 
 
 @pytest.fixture

@@ -48,13 +48,15 @@ async def all_ready(system: System) -> dict[str, tuple[int, str]]:
 
 
 async def restart(system: System, component: str) -> dict[str, tuple[int, str]]:
-    """Stop a component until every service reports it not ready (or 30 s), start it again;
-    the readiness each service reported meanwhile."""
+    """Stop a component until every process that needs it reports it not ready (or 30 s),
+    start it again; the readiness each of them reported meanwhile. The web client has no
+    database: a PostgreSQL restart is not its concern."""
     start = {"postgres": system.stack.start_postgres, "kafka": system.stack.start_kafka}
     await asyncio.to_thread(system.stack.stop_component, component)
     deadline = time.monotonic() + 30
+    needing = {n: s for n, s in system.by_name.items() if component != "postgres" or s.database}
     while True:
-        states = {n: readiness(s.http_port) for n, s in system.by_name.items()}
+        states = {n: readiness(s.http_port) for n, s in needing.items()}
         if all(code != 200 for code, _ in states.values()) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
 import pytest
+import segno
 
-from services.notify import mime
+from services.notify import mime, qr
 
 INJECTIONS = [
     "Hello\r\nBcc: x@evil.example",
@@ -102,3 +104,37 @@ def test_message_ids_name_their_delivery_and_domain() -> None:
 def test_a_multipart_boundary_must_be_letters_and_digits() -> None:
     with pytest.raises(ValueError):
         mime.build([mime.field("Subject", "x")], "t", "<p>h</p>", boundary='x"\r\nBcc: y')
+
+
+def test_a_mail_with_an_image_reads_back_as_the_text_and_that_png() -> None:
+    png = qr.png("K7QW3ZPA")
+    raw = mime.build_with_image(
+        [mime.field("Subject", "参加登録確定")], "受付コード: K7QW3ZPA", png, "check-in.png",
+        boundary="abc123",
+    )  # fmt: skip
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed.get_content_type() == "multipart/mixed"
+    text, image = list(parsed.iter_parts())
+    assert text.get_content() == "受付コード: K7QW3ZPA"
+    assert image.get_content_type() == "image/png"
+    assert image.get_content_disposition() == "inline"
+    assert image.get_filename() == "check-in.png"
+    assert image.get_content() == png
+
+
+@pytest.mark.parametrize("name", ['x"; y', "a\r\nBcc: b", "", "ü.png"])
+def test_an_image_name_is_never_taken_from_outside(name: str) -> None:
+    with pytest.raises(ValueError):
+        mime.build_with_image([], "t", b"\x89PNG", name, boundary="abc")
+
+
+def test_the_qr_code_is_a_full_symbol_that_holds_the_code() -> None:
+    symbol = segno.make_qr("K7QW3ZPA", error="m", boost_error=False)
+    assert not symbol.is_micro  # phone cameras and kiosk scanners read full symbols only
+    png = qr.png("K7QW3ZPA")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    out = io.BytesIO()
+    symbol.save(out, kind="png", scale=qr.SCALE, border=qr.BORDER)
+    assert png == out.getvalue()
+    assert qr.png("K7QW3ZPB") != png

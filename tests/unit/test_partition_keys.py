@@ -12,6 +12,7 @@ import pytest
 
 from contracts.booking import BookingCommandT, booking_command_adapter
 from contracts.notify import NotifyCommandT, notify_command_adapter
+from contracts.program import ProgramCommandT, program_command_adapter
 
 FIXTURES = Path(__file__).parents[1] / "contract" / "fixtures"
 
@@ -36,11 +37,25 @@ EXPECTED: dict[str, Callable[[dict[str, object]], object]] = {
     "newsletter.publish": lambda d: d["message_id"],
     "subscription.requested": lambda d: str(d["email"]).lower(),
     "acknowledgement.requested": lambda d: d["reference"],
+    # the program's id is the command's message_id; a full series is keyed by the program
+    "program.create": lambda d: d["message_id"],
+    "program.publish": lambda d: d["program_id"],
+    "program.change": lambda d: d["program_id"],
+    "program.cancel": lambda d: d["program_id"],
+    "session.change": lambda d: d["session_id"],
+    "session.cancel": lambda d: d["session_id"],
+    "registration.requested": lambda d: d["program_id"],
+    "registration.cancel": lambda d: d["registration_id"],
+    "registration.accept_offer": lambda d: d["registration_id"],
+    "registration.decline_offer": lambda d: d["registration_id"],
+    "attendance.check_in": lambda d: d["session_id"],
 }
+PROGRAM_COMMANDS = {str(m.model_fields["type"].default) for m in typing.get_args(ProgramCommandT)}
 
 
 def command_types() -> list[str]:
-    union = typing.get_args(BookingCommandT) + typing.get_args(NotifyCommandT)
+    union = (typing.get_args(BookingCommandT) + typing.get_args(NotifyCommandT)
+             + typing.get_args(ProgramCommandT))  # fmt: skip
     return [str(member.model_fields["type"].default) for member in union]
 
 
@@ -51,6 +66,9 @@ def test_every_command_type_has_its_key_rule() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_command_is_keyed_by_its_aggregate(name: str) -> None:
     data = fixture(name)
-    notify = ("newsletter.publish", "subscription.requested", "acknowledgement.requested")
-    adapter = notify_command_adapter if name in notify else booking_command_adapter
+    adapter: typing.Any = booking_command_adapter
+    if name in ("newsletter.publish", "subscription.requested", "acknowledgement.requested"):
+        adapter = notify_command_adapter
+    elif name in PROGRAM_COMMANDS:
+        adapter = program_command_adapter
     assert adapter.validate_python(data).partition_key() == EXPECTED[name](data)

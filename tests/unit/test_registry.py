@@ -21,13 +21,13 @@ from services.registry import INSTANCE_PORT_STEP, SERVICES, Need, Service, proce
 from tests import support
 
 REPO = Path(__file__).resolve().parents[2]
-EVENTS = Service("events", 8084)  # a service that does not exist yet
+NEXT = Service("archive", 8086)  # a service that does not exist yet
 
 
 @pytest.fixture
-def with_events(monkeypatch: pytest.MonkeyPatch) -> tuple[Service, ...]:
+def with_next(monkeypatch: pytest.MonkeyPatch) -> tuple[Service, ...]:
     """The registry with one more entry, as the next service will add it."""
-    services = (*SERVICES, EVENTS)
+    services = (*SERVICES, NEXT)
     monkeypatch.setattr(registry, "SERVICES", services)
     return services
 
@@ -37,11 +37,16 @@ def test_the_registry_names_the_services_with_their_ports_and_needs() -> None:
         ("booking", 8081, "services.booking", "booking"),
         ("notify", 8082, "services.notify", "notify"),
         ("identity", 8083, "services.identity", "identity"),
+        ("events", 8084, "services.events", "events"),
         ("consultation", 8085, "services.consultation", "consultation"),
+        ("web", 8080, "clients.web", ""),
     ]
+    assert [s.name for s in SERVICES if s.client] == ["web"]
     assert registry.service("notify").needs == {Need.SMTP}
     assert registry.service("identity").needs == {Need.SMTP}
     assert registry.service("booking").needs == frozenset()
+    assert registry.service("events").needs == {Need.SIGNING_KEY}
+    assert registry.token_issuers() == ("events",)
 
 
 @pytest.mark.parametrize(
@@ -62,8 +67,8 @@ def test_a_list_the_stacks_could_not_run_is_refused(
 
 def test_make_up_runs_each_service_once_on_its_own_port() -> None:
     assert [(p.name, p.http_port) for p in processes()] == [
-        ("booking", 8081), ("notify", 8082), ("identity", 8083),
-        ("consultation", 8085),
+        ("booking", 8081), ("notify", 8082), ("identity", 8083), ("events", 8084),
+        ("consultation", 8085), ("web", 8080),
     ]  # fmt: skip
     assert StackConfig(root=Path("x")).services == processes()
 
@@ -76,7 +81,9 @@ def test_the_test_stack_runs_two_booking_instances_and_the_others_on_shifted_por
          "booking"),
         ("notify", "services.notify", 8082 + offset, "notify"),
         ("identity", "services.identity", 8083 + offset, "identity"),
+        ("events", "services.events", 8084 + offset, "events"),
         ("consultation", "services.consultation", 8085 + offset, "consultation"),
+        ("web", "clients.web", 8080 + offset, ""),
     ]  # fmt: skip
 
 
@@ -112,7 +119,12 @@ def test_the_compose_file_runs_every_registry_service_as_the_registry_says() -> 
         assert entry["ports"] == [f"127.0.0.1:{s.http_port}:{s.http_port}"]
         env = entry["environment"]
         assert env["HTTP_PORT"] == s.http_port
-        assert env["DATABASE_URL"] == f"postgresql://postgres@postgres:5432/{s.database}"
+        if s.client:  # no database; it calls the services by their container names
+            assert "DATABASE_URL" not in env
+            assert env["BOOKING_URL"] == "http://booking:8081"
+            assert env["IDENTITY_URL"] == "http://identity:8083"
+        else:
+            assert env["DATABASE_URL"] == f"postgresql://postgres@postgres:5432/{s.database}"
         assert ("SMTP_HOST" in env) == (Need.SMTP in s.needs)
 
 
@@ -167,39 +179,69 @@ def test_no_deployment_file_types_a_service_port_by_hand() -> None:
 
 
 def test_a_new_registry_entry_reaches_the_local_stack(
-    with_events: tuple[Service, ...], tmp_path: Path
+    with_next: tuple[Service, ...], tmp_path: Path
 ) -> None:
     config = StackConfig(root=tmp_path)
-    assert ("events", 8084) in [(p.name, p.http_port) for p in config.services]
+    assert ("archive", 8086) in [(p.name, p.http_port) for p in config.services]
     prometheus = Prometheus(config, Supervisor(tmp_path))
     prometheus.configure()  # what the local stack writes before it starts Prometheus
     written = json.loads((tmp_path / "prometheus" / "targets" / "local.json").read_text())
-    assert {"targets": ["127.0.0.1:8084"], "labels": {"job": "events"}} in written
+    assert {"targets": ["127.0.0.1:8086"], "labels": {"job": "archive"}} in written
 
 
-def test_a_new_registry_entry_reaches_the_test_stack(with_events: tuple[Service, ...]) -> None:
+def test_a_new_registry_entry_reaches_the_test_stack(with_next: tuple[Service, ...]) -> None:
     found = {s.name: s for s in support.stack_services()}
-    assert found["events"].module == "services.events"
-    assert found["events"].database == "events"
-    assert found["events"].http_port == 28084 + support.PORT_OFFSET
+    assert found["archive"].module == "services.archive"
+    assert found["archive"].database == "archive"
+    assert found["archive"].http_port == 28086 + support.PORT_OFFSET
 
 
 def test_a_new_registry_entry_reaches_compose_prometheus_and_the_readme(
-    with_events: tuple[Service, ...],
+    with_next: tuple[Service, ...],
 ) -> None:
     assert sorted(p.name for p in generate.stale()) == [
         "README.md", "compose.json", "docker-compose.yml", "local.json",
     ]  # fmt: skip
     texts = {a.path.name: generate.wanted(a) for a in generate.ARTEFACTS}
     compose = yaml.safe_load(texts["docker-compose.yml"])["services"]
-    assert compose["events"]["command"][-1].endswith("python -m services.events")
-    assert compose["events"]["ports"] == ["127.0.0.1:8084:8084"]
-    assert "SMTP_HOST" not in compose["events"]["environment"]
-    assert {"targets": ["events:8084"], "labels": {"job": "events"}} in json.loads(
+    assert compose["archive"]["command"][-1].endswith("python -m services.archive")
+    assert compose["archive"]["ports"] == ["127.0.0.1:8086:8086"]
+    assert "SMTP_HOST" not in compose["archive"]["environment"]
+    assert {"targets": ["archive:8086"], "labels": {"job": "archive"}} in json.loads(
         texts["compose.json"]
     )
-    assert "| events service | http://127.0.0.1:8084/metrics" in texts["README.md"]
+    assert "| archive service | http://127.0.0.1:8086/metrics" in texts["README.md"]
     assert target_groups(processes())[-1] == {
-        "targets": ["127.0.0.1:8084"],
-        "labels": {"job": "events"},
+        "targets": ["127.0.0.1:8086"],
+        "labels": {"job": "archive"},
     }
+
+
+def test_a_client_has_no_database_and_logs_in_as_its_client_principal() -> None:
+    web = registry.service("web")
+    assert web.client and web.database == ""
+    with pytest.raises(ValueError, match="no database"):
+        Service("kiosk-screen", 8089, client=True, database="kiosk")
+    from deploy.kafka_acls import acl_table, principals
+
+    assert principals().count("web") == 1  # the client principal, not a service's
+    assert not [g for g in acl_table() if g.principal == "web" and g.operation.name != "WRITE"]
+
+
+def test_every_process_of_a_stack_is_told_where_the_services_and_the_web_answer(
+    tmp_path: Path,
+) -> None:
+    from deploy.local.launcher import service_env
+
+    found = processes(port_offset=10)
+    urls = registry.urls(found)
+    assert urls["BOOKING_URL"] == "http://127.0.0.1:8091"
+    assert urls["WEB_URL"] == "http://127.0.0.1:8090"
+    web = next(p for p in found if p.name == "web")
+    env = service_env(web, kafka_bootstrap="k", database_url="db", smtp_port=1, urls=urls)
+    assert "DATABASE_URL" not in env and env["IDENTITY_URL"] == "http://127.0.0.1:8093"
+    booking = next(p for p in found if p.name == "booking")
+    assert (
+        service_env(booking, kafka_bootstrap="k", database_url="db", smtp_port=1)["DATABASE_URL"]
+        == "db"
+    )

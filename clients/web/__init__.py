@@ -1,0 +1,1 @@
+"""The web client: the center's public and staff pages (clients/web/app.py)."""

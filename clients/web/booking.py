@@ -1,0 +1,51 @@
+"""The booking service's read routes, as the pages use them (services/booking/README.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from contracts.booking import SpaceId
+
+SPACES = (SpaceId.A, SpaceId.B, SpaceId.AB, SpaceId.LAB)  # as the center lists them
+
+
+class Unavailable(Exception):
+    """The booking service could not be reached or answered with a fault."""
+
+
+class Booking:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def _get(self, path: str, token: str | None = None, **params: str) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = await self.http.get(path, params=params, headers=headers)
+        except httpx.TransportError as error:
+            raise Unavailable(type(error).__name__) from None
+        if response.status_code != 200:
+            raise Unavailable(str(response.status_code))
+        return response.json()
+
+    async def availability(self, first: date, last: date) -> dict[SpaceId, list[dict[str, Any]]]:
+        """Each space's days (open, hours, the evening, free periods), asked at once."""
+        found = await asyncio.gather(*(
+            self._get(f"/spaces/{space.value}/availability", **{"from": first.isoformat(),
+                                                                 "to": last.isoformat()})
+            for space in SPACES
+        ))  # fmt: skip
+        return {space: body["days"] for space, body in zip(SPACES, found, strict=True)}
+
+    async def reservations_of(self, organisation_id: UUID, token: str) -> list[dict[str, Any]]:
+        body = await self._get(f"/organisations/{organisation_id}/reservations", token)
+        return list(body["reservations"])
+
+    async def day_sheet(self, first: date, last: date, token: str) -> list[dict[str, Any]]:
+        body = await self._get("/reservations", token, **{"from": first.isoformat(),
+                                                          "to": last.isoformat()})  # fmt: skip
+        return list(body["reservations"])

@@ -1,0 +1,1 @@
+"""The events service: programs, sessions, seat frames, registrations, waitlists, attendance."""
