@@ -178,7 +178,9 @@ def scraped_services(prometheus_url: str) -> dict[tuple[str, str], str]:
 def test_prometheus_scrapes_every_registry_service_the_stack_started(local_stack: Stack) -> None:
     up(local_stack, infra_only=False)  # `make up`, on this test's root and ports
     wanted = {(p.service.name, f"127.0.0.1:{p.http_port}"): "up" for p in CONFIG.services}
-    assert {name for name, _ in wanted} == {"booking", "notify", "identity", "events", "web"}
+    assert {name for name, _ in wanted} == {
+        "booking", "notify", "identity", "events", "consultation", "web",
+    }  # fmt: skip
     deadline = time.monotonic() + 60  # file discovery settles in 5 s, a scrape every 15 s
     while (found := scraped_services(local_stack.prometheus_url)) != wanted:
         assert time.monotonic() < deadline, found
