@@ -76,7 +76,7 @@ SERVICES: tuple[Service, ...] = (
     Service("notify", 8082, needs=frozenset({Need.SMTP})),
     Service("identity", 8083, needs=frozenset({Need.SMTP})),
     Service("events", 8084, needs=frozenset({Need.SIGNING_KEY})),
-    Service("consultation", 8085),
+    Service("consultation", 8085, needs=frozenset({Need.SIGNING_KEY})),
     Service("web", 8080, module="clients.web", client=True),
 )
 

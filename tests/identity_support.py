@@ -24,7 +24,7 @@ from contracts.booking import (
 )
 from contracts.envelope import Message
 from contracts.identity import AUTHORIZATION_HEADER, PrincipalKind, Role
-from contracts.notify import PublishNewsletter
+from contracts.notify import PublishNewsletter, RequestAcknowledgement
 from contracts.program import (
     CancelProgram,
     CancelSession,
@@ -52,6 +52,16 @@ def keyring() -> Keyring:
 @functools.cache
 def signer() -> Signer:
     return Signer.load("identity", ensure_development_keys() / "identity.key")
+
+
+@functools.cache
+def service_signer(name: str) -> Signer:
+    return Signer.load(name, ensure_development_keys([name]) / f"{name}.key")
+
+
+def service_token(name: str) -> str:
+    """What the service `name` signs for itself to send a command on its own account."""
+    return service_signer(name).issue(PrincipalKind.SERVICE, name)
 
 
 REUSE_FOR_S = 60.0  # a client keeps its token for a while, as a real one would
@@ -126,6 +136,8 @@ def token_for(message: Message) -> str | None:
         return kiosk_token()
     if isinstance(message, PublishNewsletter):
         return staff_token(Role.NEWSLETTER_EDITOR, subject="editor-1")
+    if isinstance(message, RequestAcknowledgement):
+        return service_token("consultation")
     if isinstance(message, DESK_COMMANDS):
         return staff_token(*DESK_ROLES)
     return None

@@ -30,16 +30,20 @@ from services.consultation.metrics import DeskMetrics
 from services.consultation.settings import ConsultationSettings
 from services.registry import service
 from services.runtime.consumer import Routes, Subscription
+from services.runtime.identity import Signer
 from services.runtime.schedule import JobHandler
 from services.runtime.service import ServiceContext, ServiceSpec
 
 HTTP_PORT = service("consultation").http_port
 
 
-def build_spec(settings: ConsultationSettings | None = None) -> ServiceSpec:
-    """The service; outside DEVELOPMENT=1 it does not start without CONSULTATION_SEALING_KEYS."""
+def build_spec(
+    settings: ConsultationSettings | None = None, signer: Signer | None = None
+) -> ServiceSpec:
+    """The service; outside DEVELOPMENT=1 it does not start without CONSULTATION_SEALING_KEYS,
+    nor without its own signing key (TOKEN_SIGNING_KEY_FILE)."""
     settings = settings or ConsultationSettings.from_env()
-    h = ConsultationHandlers(settings)
+    h = ConsultationHandlers(settings, signer or Signer.load("consultation"))
 
     def bind(ctx: ServiceContext) -> DeskMetrics:
         h.metrics = DeskMetrics.of(ctx.metrics)

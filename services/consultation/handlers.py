@@ -53,7 +53,7 @@ from services.consultation.settings import ConsultationSettings
 from services.runtime import outbox, schedule
 from services.runtime.center_calendar import TOKYO, fiscal_year_of
 from services.runtime.consumer import message_type_of
-from services.runtime.identity import Caller
+from services.runtime.identity import Caller, Signer
 from services.runtime.outbox import Outgoing
 
 FIRST_RESPONSE_JOB = "case.first_response_due"
@@ -86,8 +86,9 @@ def case_event(
 
 
 class ConsultationHandlers:
-    def __init__(self, settings: ConsultationSettings) -> None:
+    def __init__(self, settings: ConsultationSettings, signer: Signer) -> None:
         self.settings = settings
+        self.signer = signer  # the service's own key: its commands to notify carry its proof
         self.metrics: DeskMetrics | None = None  # bound once the service runs (app.py)
 
     def observe(self, before: domain.Case, after: domain.Case) -> None:

@@ -47,7 +47,7 @@ from services.notify.sender import Sender, SenderSettings
 from services.notify.settings import NotifySettings
 from services.registry import service
 from services.runtime.consumer import Routes, Subscription
-from services.runtime.identity import anyone, staff
+from services.runtime.identity import anyone, service_account, staff
 from services.runtime.periodic import every
 from services.runtime.schedule import JobHandler
 from services.runtime.service import ServiceContext, ServiceSpec
@@ -59,6 +59,7 @@ HTTP_PORT = service("notify").http_port
 
 
 EDITORS = staff(Role.NEWSLETTER_EDITOR)
+CONSULTATION = service_account("consultation")
 
 
 def build_spec() -> ServiceSpec:
@@ -111,10 +112,13 @@ def build_spec() -> ServiceSpec:
                 .on(PublishNewsletter, handlers.on_publish_newsletter, allow=EDITORS)
                 # double opt-in is the proof: only who reads the mailbox confirms it
                 .on(RequestSubscription, handlers.on_subscription_requested, allow=anyone)
-                # sent from the consultation service's outbox, which carries no token (no
-                # service signs its outbox records yet); it says only that a reference number
-                # was given, and the handler caps it per address
-                .on(RequestAcknowledgement, handlers.on_acknowledgement_requested, allow=anyone),
+                # the consultation service alone, with the token it signs for itself; the
+                # handler still caps it per address
+                .on(
+                    RequestAcknowledgement,
+                    handlers.on_acknowledgement_requested,
+                    allow=CONSULTATION,
+                ),
                 rejections=COMMAND_REJECTIONS,
                 answers_on=NOTIFY_EVENTS,
             ),

@@ -120,6 +120,15 @@ def kinds(*wanted: PrincipalKind) -> Allow:
     return allow
 
 
+def service_account(name: str) -> Allow:
+    """The service `name` acting on its own account (a token it signed for itself)."""
+
+    def allow(caller: Caller) -> bool:
+        return caller.kind is PrincipalKind.SERVICE and caller.subject == name
+
+    return allow
+
+
 def either(*rules: Allow) -> Allow:
     def allow(caller: Caller) -> bool:
         return any(rule(caller) for rule in rules)

@@ -7,9 +7,11 @@ from uuid import uuid4
 
 import pytest
 
+from contracts.identity import Role
 from contracts.notify import AcknowledgementRejected, Language, RequestAcknowledgement
 from services.notify.handlers import ACKNOWLEDGE_MAX_PER_DAY
 from tests.harness import ServiceHarness
+from tests.identity_support import service_token, staff_token
 
 pytestmark = pytest.mark.middle
 
@@ -23,7 +25,7 @@ async def test_the_acknowledgement_carries_the_reference_and_the_centers_contact
     notify: ServiceHarness,
 ) -> None:
     for address, language in (("ja@example.org", Language.JA), ("en@example.org", Language.EN)):
-        assert await notify.send(acknowledgement(address, language), token=None) == []
+        assert await notify.send(acknowledgement(address, language)) == []
     rows = {
         r["recipient"]: r
         for r in await notify.pool.fetch(
@@ -41,7 +43,7 @@ async def test_an_address_gets_a_few_acknowledgements_a_day_at_most(
     notify: ServiceHarness,
 ) -> None:
     for _ in range(ACKNOWLEDGE_MAX_PER_DAY + 3):
-        await notify.send(acknowledgement("flood@example.org"), token=None)
+        await notify.send(acknowledgement("flood@example.org"))
     queued = await notify.pool.fetchval(
         "SELECT count(*) FROM deliveries WHERE recipient = 'flood@example.org'"
     )
@@ -49,5 +51,17 @@ async def test_an_address_gets_a_few_acknowledgements_a_day_at_most(
 
 
 async def test_an_address_the_center_cannot_write_to_is_answered(notify: ServiceHarness) -> None:
-    answer = await notify.request(acknowledgement("ｙａｍａｄａ@example.org"), token=None)
+    answer = await notify.request(acknowledgement("ｙａｍａｄａ@example.org"))
     assert isinstance(answer, AcknowledgementRejected)
+
+
+@pytest.mark.parametrize("sender", ["nobody", "staff", "another service"])
+async def test_only_the_consultation_service_may_ask_for_an_acknowledgement(
+    notify: ServiceHarness, sender: str
+) -> None:
+    proof = {"nobody": None, "staff": staff_token(Role.RECEPTION),
+             "another service": service_token("events")}[sender]  # fmt: skip
+    answer = await notify.request(acknowledgement("someone@example.org"), token=proof)
+    assert isinstance(answer, AcknowledgementRejected)
+    assert answer.reason in ("unauthorized", "forbidden")
+    assert await notify.pool.fetchval("SELECT count(*) FROM deliveries") == 0

@@ -46,7 +46,7 @@ def test_the_registry_names_the_services_with_their_ports_and_needs() -> None:
     assert registry.service("identity").needs == {Need.SMTP}
     assert registry.service("booking").needs == frozenset()
     assert registry.service("events").needs == {Need.SIGNING_KEY}
-    assert registry.token_issuers() == ("events",)
+    assert registry.token_issuers() == ("events", "consultation")
 
 
 @pytest.mark.parametrize(

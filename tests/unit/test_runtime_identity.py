@@ -12,11 +12,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contracts.identity import PrincipalKind, Role
 from services.runtime.identity import (
     ANONYMOUS,
+    Caller,
     Keyring,
     ProofError,
     Signer,
     bearer_token,
     generate_key_pair,
+    service_account,
     staff,
 )
 from services.runtime.secrets import SecretError
@@ -166,3 +168,12 @@ def test_a_verified_token_is_checked_again_for_time_at_every_use(keys: Path) -> 
     assert ring.verify(token, NOW).subject == "kiosk-1"
     with pytest.raises(ProofError, match="expired"):
         ring.verify(token, NOW + timedelta(minutes=10))  # remembered, yet expired
+
+
+def test_a_service_account_rule_admits_that_service_acting_for_itself_only() -> None:
+    rule = service_account("consultation")
+    assert rule(Caller(kind=PrincipalKind.SERVICE, subject="consultation"))
+    assert not rule(Caller(kind=PrincipalKind.SERVICE, subject="events"))
+    assert not rule(Caller(kind=PrincipalKind.STAFF, subject="consultation",
+                           roles=frozenset({Role.ADMINISTRATOR})))  # fmt: skip
+    assert not rule(ANONYMOUS)
