@@ -5,9 +5,8 @@ of each message type, topics it produces, background workers, HTTP routes); this
 wiring every service shares, so that a service's folder holds only its own rules.
 
 Subscribers consume in batches with at-least-once delivery: offsets are committed only after the
-batch's transaction (by the `OffsetCommitter`, while the next batch is fetched and decided; a
-failed batch is sought back and redelivered), and the inbox makes redelivery harmless.
-FastStream's default, ack-first, would be at-most-once.
+batch's transaction (`AckPolicy.NACK_ON_ERROR`; a failed batch is sought back and redelivered),
+and the inbox makes redelivery harmless. FastStream's default, ack-first, would be at-most-once.
 FastStream is given the records as bytes: its own decoding (JSON, UTF-8 headers) would fail on a
 hostile record before our code could dead-letter it, and stall the partition.
 
@@ -24,7 +23,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import asyncpg
 import uvloop
@@ -39,7 +38,6 @@ from contracts.topics import Topic, owned_topics
 from services.runtime import collector, kafka_records
 from services.runtime.answers import answers_router
 from services.runtime.clock import Clock
-from services.runtime.commits import Committing, OffsetCommitter
 from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscription
 from services.runtime.db import create_pool, ensure_database, migrate
 from services.runtime.errors import clean
@@ -81,7 +79,6 @@ class ServiceContext:
     relay: Wakes  # the outbox relay; handlers and jobs only wake it after they commit
     keyring: Keyring  # the token issuers' public keys: every call is verified here
     clock: Clock = field(default_factory=Clock)
-    committers: list[OffsetCommitter] = field(default_factory=list)  # one per subscription
 
 
 Worker = Callable[[ServiceContext], Coroutine[Any, Any, None]]
@@ -126,8 +123,6 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
         handler = BatchHandler(subscription, ctx.pool, ctx.metrics, ctx.keyring,
                                on_commit=ctx.relay.wake,
                                consumer=ctx.settings.consumer_group)  # fmt: skip
-        committer = OffsetCommitter(ctx.metrics, subscription.topic.name)
-        ctx.committers.append(committer)
         broker.subscriber(
             subscription.topic.name,
             group_id=ctx.settings.consumer_group,
@@ -136,12 +131,11 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
             batch_timeout_ms=10,
             auto_offset_reset="earliest",
             isolation_level="read_committed",  # a producer's aborted transaction never acts
-            ack_policy=AckPolicy.MANUAL,  # on_batch commits (committer) or seeks back (nack)
-            listener=committer,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
             parser=tolerant_headers,
             decoder=undecoded,
             title=f"{spec.name}:{subscription.topic.name}",
-        )(make_batch_callback(handler, committer))
+        )(make_batch_callback(handler))
     return broker
 
 
@@ -180,12 +174,9 @@ async def undecoded(message: Any, original: Callable[[Any], Awaitable[Any]]) -> 
     return message.body
 
 
-def make_batch_callback(
-    handler: BatchHandler, committer: OffsetCommitter
-) -> Callable[[KafkaMessage], Awaitable[None]]:
-    """A batch that committed hands its offsets to the committer and returns at once; one that
-    failed is sought back (nack) and redelivered, after a pause that grows while a passing fault
-    (database restarting, a lock race) lasts."""
+def make_batch_callback(handler: BatchHandler) -> Callable[[KafkaMessage], Awaitable[None]]:
+    """A batch that failed on a passing fault (database restarting, a lock race) is sought back
+    and redelivered after a pause that grows while the fault lasts."""
     pause = RETRY_PAUSE_S
 
     async def on_batch(message: KafkaMessage) -> None:
@@ -194,20 +185,14 @@ def make_batch_callback(
         batch = records if isinstance(records, tuple) else (records,)
         try:
             await handler.handle(batch)
+            pause = RETRY_PAUSE_S
         except TRANSIENT_ERRORS as exc:
             handler.metrics.failures.labels(f"consumer:{handler.topic}", type(exc).__name__).inc()
             log.warning("batch on %s failed (%s: %s); redelivering in %.0f s", handler.topic,
                         type(exc).__name__, clean(str(exc), 200), pause)  # fmt: skip
             await asyncio.sleep(pause)
             pause = min(LONGEST_RETRY_PAUSE_S, pause * 2)
-            await message.nack()
             raise
-        except Exception:
-            await message.nack()
-            raise
-        pause = RETRY_PAUSE_S
-        # the aiokafka consumer behind the message: it commits explicit offsets
-        await committer.settled(cast(Committing, message.consumer), batch)
 
     return on_batch
 
@@ -294,8 +279,6 @@ async def serve(spec: ServiceSpec) -> None:
         log.info("%s stopping", spec.name)
         readiness.started = False
         if broker is not None:
-            for committer in ctx.committers:
-                await committer.stop_inline()
             await broker.stop()  # finishes the batch in hand and commits its offsets
         await relay.stop()
         await supervisor.finish(RELAY_TASK)  # its last round publishes what was committed
