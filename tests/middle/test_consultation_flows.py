@@ -55,12 +55,21 @@ from tests.identity_support import http_headers, staff_token
 
 pytestmark = pytest.mark.middle
 
-RECEPTION = staff_token(Role.RECEPTION, subject="uketsuke")
-CHIEF = staff_token(Role.CHIEF_COORDINATOR, subject="chief")
-ASSIGNEE = staff_token(Role.COORDINATOR, subject="tanaka")
-OTHER = staff_token(Role.COORDINATOR, subject="suzuki")
-ADMIN = staff_token(Role.ADMINISTRATOR, subject="admin")
-AUDITOR = staff_token(Role.AUDITOR, subject="kansa")
+RECEPTION = CHIEF = ASSIGNEE = OTHER = ADMIN = AUDITOR = ""
+
+
+@pytest.fixture(autouse=True)
+def staff_tokens() -> None:
+    """The desk's tokens, minted for each test: a token lives five minutes, and a whole run
+    reaches this module longer than that after importing it."""
+    global RECEPTION, CHIEF, ASSIGNEE, OTHER, ADMIN, AUDITOR
+    RECEPTION = staff_token(Role.RECEPTION, subject="uketsuke")
+    CHIEF = staff_token(Role.CHIEF_COORDINATOR, subject="chief")
+    ASSIGNEE = staff_token(Role.COORDINATOR, subject="tanaka")
+    OTHER = staff_token(Role.COORDINATOR, subject="suzuki")
+    ADMIN = staff_token(Role.ADMINISTRATOR, subject="admin")
+    AUDITOR = staff_token(Role.AUDITOR, subject="kansa")
+
 
 FORM = {
     "kind": "activity",
