@@ -186,12 +186,13 @@ async def _start_commands(parts: Parts) -> None:
             log.warning("cannot reach Kafka yet (%s); trying again", type(error).__name__)
             await asyncio.sleep(START_RETRY_S)
             continue
-        if isinstance(parts.commands, CommandClient):
-            probe = KafkaProbe(parts.commands.producer)
+        probe = (KafkaProbe(parts.commands.producer)
+                 if isinstance(parts.commands, CommandClient) else None)  # fmt: skip
+        if probe is not None:
             parts.kafka_problem = probe.problem
-            parts.ready = True
-            await probe.run()  # until the process stops: readiness follows the broker
         parts.ready = True
+        if probe is not None:
+            await probe.run()  # until the process stops: readiness follows the broker
         return
 
 

@@ -29,14 +29,13 @@ from __future__ import annotations
 from uuid import UUID
 
 from contracts.identity import PrincipalKind, Role
-from services.runtime.identity import Caller, either, kinds, staff
+from services.runtime.identity import Caller, either, kinds, service_account, staff
 
 EVENTS_SERVICE = "events"
 
 
-def events_service(caller: Caller) -> bool:
-    """The events service booking and cancelling its sessions' venues."""
-    return caller.kind is PrincipalKind.SERVICE and caller.subject == EVENTS_SERVICE
+events_service = service_account(EVENTS_SERVICE)
+"""The events service booking and cancelling its sessions' venues."""
 
 
 DESK = staff(Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR)

@@ -50,7 +50,7 @@ from contracts.consultation import (
     Topics,
 )
 from contracts.envelope import new_message_id
-from contracts.identity import AUTHORIZATION_HEADER, MAX_TOKEN_LIFETIME_S, PrincipalKind
+from contracts.identity import PrincipalKind
 from contracts.notify import Language, RequestAcknowledgement
 from contracts.topics import NOTIFY_COMMANDS
 from services.consultation import access, domain, store
@@ -62,7 +62,7 @@ from services.consultation.texts import words
 from services.runtime import outbox
 from services.runtime.http import ErrorBody, RateLimit, error_responses, limited
 from services.runtime.http_auth import PUBLIC, Doors
-from services.runtime.identity import Caller, authorization, kinds
+from services.runtime.identity import Caller, kinds
 from services.runtime.outbox import Outgoing
 from services.runtime.service import ServiceContext
 
@@ -295,11 +295,8 @@ class DeskRoutes:
         return case.id, reference
 
     def to_notify(self, key: str, command: RequestAcknowledgement) -> Outgoing:
-        """A command to notify on the service's own account: its proof in `authorization`,
-        signed now for as long as a token may live (the relay publishes it within moments)."""
-        token = self.handlers.signer.issue(PrincipalKind.SERVICE, "consultation",
-                                           lifetime_s=MAX_TOKEN_LIFETIME_S)  # fmt: skip
-        return Outgoing(NOTIFY_COMMANDS, key, command, {AUTHORIZATION_HEADER: authorization(token)})
+        """A command to notify on the service's own account, its proof in `authorization`."""
+        return Outgoing(NOTIFY_COMMANDS, key, command, self.handlers.signer.own_proof())
 
     async def case_for(
         self, conn: asyncpg.Connection, caller: Caller, case_id: UUID, action: str,

@@ -31,7 +31,6 @@ from contracts.booking import (
     SpaceId,
 )
 from contracts.envelope import Message, new_message_id
-from contracts.identity import AUTHORIZATION_HEADER, MAX_TOKEN_LIFETIME_S, PrincipalKind
 from contracts.program import (
     AcceptOffer,
     AttendanceRecorded,
@@ -75,7 +74,7 @@ from services.events import access, domain, links, store
 from services.events.domain import Confirm, PlaceKey, Rejection, SessionState, Status
 from services.events.settings import EventsSettings
 from services.runtime import outbox, schedule
-from services.runtime.identity import Caller, Signer, authorization
+from services.runtime.identity import Caller, Signer
 from services.runtime.outbox import Outgoing
 from services.runtime.schedule import Job
 
@@ -103,12 +102,8 @@ class EventsHandlers:
     # --- venues through booking ---------------------------------------------------------------
 
     def to_booking(self, key: str, command: Message) -> Outgoing:
-        """A command to booking on the service's own account: its proof in `authorization`,
-        signed now for as long as a token may live (the relay publishes it within moments)."""
-        token = self.signer.issue(PrincipalKind.SERVICE, SERVICE_NAME,
-                                  lifetime_s=MAX_TOKEN_LIFETIME_S)  # fmt: skip
-        return Outgoing(BOOKING_COMMANDS, key, command,
-                        {AUTHORIZATION_HEADER: authorization(token)})  # fmt: skip
+        """A command to booking on the service's own account, its proof in `authorization`."""
+        return Outgoing(BOOKING_COMMANDS, key, command, self.signer.own_proof())
 
     def book_venue(
         self, session: store.SessionRow, title: str, capacities: dict[Frame, int],

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contracts.identity import (
+    AUTHORIZATION_HEADER,
     BEARER,
     MAX_TOKEN_LIFETIME_S,
     TOKEN_ALGORITHM,
@@ -359,6 +360,13 @@ class Signer:
         if name:
             claims["name"] = name
         return jwt.encode(claims, self.key, algorithm=TOKEN_ALGORITHM)
+
+    def own_proof(self) -> dict[str, str]:
+        """The `authorization` header of a command the issuing service sends on its own account
+        (kind service, subject itself), signed now for as long as a token may live: the outbox
+        relay publishes it within moments."""
+        token = self.issue(PrincipalKind.SERVICE, self.issuer, lifetime_s=MAX_TOKEN_LIFETIME_S)
+        return {AUTHORIZATION_HEADER: authorization(token)}
 
     def public_key(self) -> Ed25519PublicKey:
         return self.key.public_key()

@@ -177,3 +177,13 @@ def test_a_service_account_rule_admits_that_service_acting_for_itself_only() -> 
     assert not rule(Caller(kind=PrincipalKind.STAFF, subject="consultation",
                            roles=frozenset({Role.ADMINISTRATOR})))  # fmt: skip
     assert not rule(ANONYMOUS)
+
+
+def test_a_service_proves_commands_on_its_own_account_as_itself(tmp_path: Path) -> None:
+    generate_key_pair(tmp_path, "identity")
+    generate_key_pair(tmp_path, "events")
+    proof = Signer.load("events", tmp_path / "events.key").own_proof()
+    token = bearer_token(proof["authorization"])
+    assert token is not None
+    caller = Keyring.load(tmp_path).verify(token, datetime.now(UTC))
+    assert (caller.kind, caller.subject) == (PrincipalKind.SERVICE, "events")
