@@ -1,4 +1,9 @@
-"""The pages' words: one catalog per language (texts/ja.json, texts/en.json), Japanese first.
+"""The pages' words: one catalog per language, Japanese first.
+
+A language's catalog is `texts/<language>.json` (the site's frame and the spaces pages) merged
+with one file per area of the site, `texts/<area>/<language>.json` (programs, the kiosk ...),
+so each area keeps its words beside the others' without sharing a file; a key written in two
+files is refused at start.
 
 A page is shown in the language the visitor chose (`?lang=en`, remembered in the `lang`
 cookie), Japanese otherwise. Templates never hold words of their own: they ask the catalog
@@ -23,8 +28,13 @@ FOLDER = Path(__file__).parent / "texts"
 
 @cache
 def catalog(language: str) -> Mapping[str, str]:
-    loaded: dict[str, str] = json.loads((FOLDER / f"{language}.json").read_text("utf-8"))
-    return loaded
+    merged: dict[str, str] = {}
+    for path in [FOLDER / f"{language}.json", *sorted(FOLDER.glob(f"*/{language}.json"))]:
+        words: dict[str, str] = json.loads(path.read_text("utf-8"))
+        if twice := merged.keys() & words.keys():
+            raise ValueError(f"{path} writes again what another catalog holds: {sorted(twice)}")
+        merged.update(words)
+    return merged
 
 
 def language_of(request: Request) -> str:

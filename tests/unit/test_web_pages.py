@@ -127,13 +127,30 @@ def test_both_catalogs_hold_the_same_words_and_every_word_a_template_asks_for() 
     ja, en = i18n.catalog("ja"), i18n.catalog("en")
     assert set(ja) == set(en)
     folder = Path(i18n.__file__).parent / "templates"
-    asked = {key for f in folder.glob("*.html")
+    asked = {key for f in folder.rglob("*.html")
              for key in re.findall(r'\bt\(["\']([a-z_.]+)["\'][,)]', f.read_text())}  # fmt: skip
     assert asked and asked <= set(ja)
     for reason in RejectionReason:
         assert f"reason.{reason.value}" in ja
     for space in SpaceId:
         assert f"space.{space.value}" in ja
+
+
+def test_a_word_written_in_two_catalogs_of_one_language_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "area").mkdir()
+    (tmp_path / "ja.json").write_text('{"site.name": "x", "a.b": "y"}')
+    (tmp_path / "area" / "ja.json").write_text('{"a.b": "z"}')
+    monkeypatch.setattr(i18n, "FOLDER", tmp_path)
+    i18n.catalog.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"a\.b"):
+            i18n.catalog("ja")
+        (tmp_path / "area" / "ja.json").write_text('{"a.c": "z"}')
+        assert i18n.catalog("ja") == {"site.name": "x", "a.b": "y", "a.c": "z"}
+    finally:
+        i18n.catalog.cache_clear()
 
 
 async def test_pages_are_japanese_first_with_an_english_switch_remembered(web: Any) -> None:
