@@ -95,6 +95,35 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self.kafka_brokers = Gauge(
+            "kafka_brokers",
+            "Brokers the cluster metadata lists (Kafka lists those alive), as this process last "
+            "saw them.",
+            registry=r,
+        )
+        self.kafka_silent = Gauge(
+            "kafka_silent_seconds",
+            "Seconds since the broker last answered this process's metadata probe.",
+            registry=r,
+        )
+        self.kafka_under_replicated = Gauge(
+            "kafka_under_replicated_partitions",
+            "Partitions of a topic with fewer replicas in sync than assigned.",
+            ["topic"],
+            registry=r,
+        )
+        self.kafka_leaderless = Gauge(
+            "kafka_leaderless_partitions",
+            "Partitions of a topic without a leader: nothing can be written to or read from them.",
+            ["topic"],
+            registry=r,
+        )
+        self.kafka_consumer_lag = Gauge(
+            "kafka_consumer_lag",
+            "Records on a partition the consumer group has not yet committed as handled.",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
         self.log_suppressed = Counter(
             "log_lines_suppressed_total",
             "Log lines left out because the same line repeated too often.",

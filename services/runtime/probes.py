@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -25,20 +27,33 @@ STALE_AFTER_S = 10.0
 
 
 class KafkaProbe:
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    """`on_metadata` is given each answer (the cluster's brokers and partitions), so what it
+    tells about the cluster's health is measured without asking again."""
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        on_metadata: Callable[[Any], None] = lambda _: None,
+    ) -> None:
         self.producer = producer
+        self.on_metadata = on_metadata
         self.last_answer = time.monotonic()
 
     async def run(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self.producer.client.fetch_all_metadata(), TIMEOUT_S)
+                metadata = await asyncio.wait_for(self.producer.client.fetch_all_metadata(),
+                                                  TIMEOUT_S)  # fmt: skip
                 self.last_answer = time.monotonic()
+                self.on_metadata(metadata)
             except Exception as exc:
                 log.warning("Kafka did not answer (%s: %s)", type(exc).__name__,
                             clean(str(exc), 200))  # fmt: skip
             beat()
             await asyncio.sleep(EVERY_S)
+
+    def silent_s(self) -> float:
+        return time.monotonic() - self.last_answer
 
     def problem(self) -> str | None:
         silent = time.monotonic() - self.last_answer

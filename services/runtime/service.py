@@ -44,6 +44,7 @@ from services.runtime.errors import clean
 from services.runtime.http import build_http_app, build_server
 from services.runtime.identity import Keyring
 from services.runtime.kafka_auth import faststream_security
+from services.runtime.kafka_watch import LagMeter, record_cluster
 from services.runtime.logs import adopt, configure_logging
 from services.runtime.metrics import Metrics
 from services.runtime.outbox import OutboxRelay, measure_backlog
@@ -123,19 +124,20 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
         handler = BatchHandler(subscription, ctx.pool, ctx.metrics, ctx.keyring,
                                on_commit=ctx.relay.wake,
                                consumer=ctx.settings.consumer_group)  # fmt: skip
-        broker.subscriber(
-            subscription.topic.name,
-            group_id=ctx.settings.consumer_group,
-            batch=True,
-            max_records=ctx.settings.max_batch,
-            batch_timeout_ms=10,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",  # a producer's aborted transaction never acts
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            parser=tolerant_headers,
-            decoder=undecoded,
-            title=f"{spec.name}:{subscription.topic.name}",
-        )(make_batch_callback(handler))
+        for n in range(ctx.settings.consumers):
+            broker.subscriber(
+                subscription.topic.name,
+                group_id=ctx.settings.consumer_group,
+                batch=True,
+                max_records=ctx.settings.max_batch,
+                batch_timeout_ms=10,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",  # a producer's aborted transaction never acts
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                parser=tolerant_headers,
+                decoder=undecoded,
+                title=f"{spec.name}:{subscription.topic.name}" + (f":{n + 1}" if n else ""),
+            )(make_batch_callback(handler))
     return broker
 
 
@@ -215,6 +217,16 @@ def start_housekeeping(ctx: ServiceContext, supervisor: Supervisor) -> None:
     )  # fmt: skip
 
 
+def start_lag_meter(spec: ServiceSpec, ctx: ServiceContext, supervisor: Supervisor) -> None:
+    """How far the service's group is behind on what it reads (services/runtime/kafka_watch.py)."""
+    if not spec.subscriptions:
+        return
+    s = ctx.settings
+    meter = LagMeter(s.kafka_bootstrap, s.kafka_credentials, s.consumer_group,
+                     [sub.topic.name for sub in spec.subscriptions], ctx.metrics)  # fmt: skip
+    supervisor.start("lag-meter", meter.run, stuck_after_s=STUCK_AFTER_S)
+
+
 def start_workers(spec: ServiceSpec, ctx: ServiceContext, supervisor: Supervisor) -> None:
     """The service's background loops and, when it has jobs, the durable schedule's runner."""
     for worker in spec.workers:
@@ -247,7 +259,8 @@ async def serve(spec: ServiceSpec) -> None:
     )
     ctx = ServiceContext(settings, pool, metrics, relay, Keyring.load(), Clock.from_env())
     broker = build_broker(spec, ctx) if settings.consumes else None
-    kafka = KafkaProbe(relay.producer)
+    kafka = KafkaProbe(relay.producer, on_metadata=lambda found: record_cluster(metrics, found))
+    metrics.kafka_silent.set_function(kafka.silent_s)
     readiness = Readiness(pool, supervisor, [kafka])
     routers = [*spec.routers(ctx), *answer_routes(spec, ctx)] if settings.serves_reads else ()
     app = build_http_app(spec.name, metrics, readiness, routers)
@@ -264,6 +277,7 @@ async def serve(spec: ServiceSpec) -> None:
     start_housekeeping(ctx, supervisor)
     if settings.consumes:
         start_workers(spec, ctx, supervisor)
+        start_lag_meter(spec, ctx, supervisor)
     if broker is not None:
         await broker.start()
         adopt("faststream")

@@ -62,6 +62,7 @@ class RuntimeSettings:
                       and a reverse proxy on the same host); anyone else's header is ignored
     CONSUMER_GROUP    Kafka consumer group                (default the service name)
     MAX_BATCH         records handled in one transaction  (default 2000)
+    CONSUMERS         consumers of each topic in this process, one group (default 1)
     OUTBOX_BATCH      outbox rows published per round     (default 5000)
     OUTBOX_POLL_S     relay's fallback poll interval      (default 0.5)
     SCHEDULE_POLL_S   how often due scheduled jobs are run (default 1.0)
@@ -84,6 +85,7 @@ class RuntimeSettings:
     http_port: int
     consumer_group: str
     max_batch: int
+    consumers: int
     outbox_batch: int
     outbox_poll_s: float
     schedule_poll_s: float
@@ -114,6 +116,7 @@ class RuntimeSettings:
             http_port=env_int("HTTP_PORT", default_http_port),
             consumer_group=env_str("CONSUMER_GROUP", service),
             max_batch=env_int("MAX_BATCH", 2000),
+            consumers=max(1, env_int("CONSUMERS", 1)),
             outbox_batch=env_int("OUTBOX_BATCH", 5000),
             outbox_poll_s=env_float("OUTBOX_POLL_S", 0.5),
             schedule_poll_s=env_float("SCHEDULE_POLL_S", 1.0),
