@@ -34,6 +34,7 @@ bench: install
 	$(PY) -m tests.bench.booking
 	$(PY) -m tests.bench.notify
 	$(PY) -m tests.bench.events
+	$(PY) -m tests.bench.web
 
 # the files derived from services/registry.py (compose entries, Prometheus targets, README table)
 generate:

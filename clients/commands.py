@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import TypeAdapter
 
+from clients.upstream import Upstream
 from contracts.envelope import Message, header_fields
 from contracts.identity import AUTHORIZATION_HEADER, BEARER
 from contracts.topics import Topic
@@ -68,7 +69,7 @@ class CommandClient(Generic[Answer]):
     ) -> None:
         self.commands, self.answers, self.adapter = commands, answers, answer_adapter
         self.proof = proof
-        self.http = httpx.AsyncClient(base_url=answers_url) if answers_url else None
+        self.http = Upstream(answers_url) if answers_url else None
         self.fetches: set[asyncio.Task[None]] = set()
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,

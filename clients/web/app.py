@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 from uuid import UUID
 
-import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clients.commands import CommandClient
+from clients.upstream import Upstream
 from clients.web import i18n, security
 from clients.web.booking import Booking
 from clients.web.identity import Identity, Signed
@@ -157,8 +157,8 @@ def build_parts(settings: WebSettings) -> Parts:
     metrics = CollectorRegistry()
     pages = Counter("web_pages_total", "pages answered, by route and status",
                     ["route", "status"], registry=metrics)  # fmt: skip
-    identity_http = httpx.AsyncClient(base_url=settings.identity_url, timeout=15)
-    booking_http = httpx.AsyncClient(base_url=settings.booking_url, timeout=15)
+    identity_http = Upstream(settings.identity_url, timeout=15)
+    booking_http = Upstream(settings.booking_url, timeout=15)
     return Parts(settings, Identity(identity_http, settings.token_reuse_s), Booking(booking_http),
                  None, templates, metrics, pages,
                  closers=[identity_http.aclose, booking_http.aclose])  # fmt: skip

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import httpx
 
+from clients.web.short_lived import ShortLived
 from contracts.booking import SpaceId
 
 SPACES = (SpaceId.A, SpaceId.B, SpaceId.AB, SpaceId.LAB)  # as the center lists them
@@ -18,9 +19,15 @@ class Unavailable(Exception):
     """The booking service could not be reached or answered with a fault."""
 
 
+AVAILABILITY_SHARED_S = 1.0  # clients/web/short_lived.py says why
+
+
 class Booking:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
+        self.free: ShortLived[tuple[date, date], dict[SpaceId, list[dict[str, Any]]]] = ShortLived(
+            AVAILABILITY_SHARED_S
+        )
 
     async def _get(self, path: str, token: str | None = None, **params: str) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -33,7 +40,11 @@ class Booking:
         return response.json()
 
     async def availability(self, first: date, last: date) -> dict[SpaceId, list[dict[str, Any]]]:
-        """Each space's days (open, hours, the evening, free periods), asked at once."""
+        """Each space's days (open, hours, the evening, free periods), asked at once; one
+        answer shared for a second by the pages that ask the same."""
+        return await self.free.get((first, last), lambda: self._availability(first, last))
+
+    async def _availability(self, first: date, last: date) -> dict[SpaceId, list[dict[str, Any]]]:
         found = await asyncio.gather(*(
             self._get(f"/spaces/{space.value}/availability", **{"from": first.isoformat(),
                                                                  "to": last.isoformat()})
