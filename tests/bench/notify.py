@@ -1,12 +1,18 @@
 """Newsletter fan-out throughput on the whole local stack, into the local SMTP sink.
 
-    python -m tests.bench.notify [--subscribers 5000,50000] [--connections 16]
+    python -m tests.bench.notify [--subscribers 5000,50000] [--connections 16] [--profile]
 
 For each size: a fresh notify process with its own database and sink, that many active
 subscribers, one issue published on Kafka and released at once. Prints messages/s, total time
 from release to the last 'sent' mark, the peak resident memory (VmHWM) of the notify process, and
-the CPU seconds of notify and of the sink. Targets on a 2-core machine: 5,000 in 10 s, 50,000 in
-100 s, under 300 MB and flat as the list grows. Runs on its own stack under `.local/bench-notify`.
+the CPU seconds of notify (per message too) and of the sink.
+
+Then the limit, in the same run: a fresh sink of the same kind given the same number of the same
+message (one notify delivered, read back from the sink) by a bare sender: `--connections`
+pooled aiosmtplib connections, no database, no rendering, nothing to record. Prints its
+messages/s and notify's ratio to it. Goals on this 2-core machine: 50,000 in 60 s or less,
+0.4 ms of notify CPU per message or less, peak RSS 100 MB or less, ratio 0.8 or more. Runs on its
+own stack under `.local/bench-notify`.
 """
 
 from __future__ import annotations
@@ -19,14 +25,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import httpx
 import uvloop
 
 from contracts.identity import Role
 from deploy.local.stack import Stack, StackConfig
+from tests.bench.profile import Profile, print_top
 from tests.identity_support import http_headers, staff_token
 from tests.notify_support import (
     NotifyInstance,
+    Sink,
     addresses,
     publish_issue,
     seed_subscribers,
@@ -56,7 +65,7 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_size(stack: Stack, size: int, connections: int) -> None:
+async def run_size(stack: Stack, size: int, connections: int, profile: bool = False) -> None:
     instance = NotifyInstance(
         stack, f"notify-{size}", NOTIFY_PORT, SINK_PORT,
         {"SEND_RATE": "0", "SMTP_CONNECTIONS": str(connections), "LEASE_SIZE": "1000",
@@ -70,8 +79,11 @@ async def run_size(stack: Stack, size: int, connections: int) -> None:
         await seed_subscribers(instance.dsn, addresses("bench", size))
         issue = await publish_issue(stack.kafka_bootstrap, "ベンチマーク号", BODY)
         cpu0, sink0 = cpu_s(pid), cpu_s(sink_pid.pid)
+        sampled = Profile(pid, ROOT / f"notify-{size}.profile.txt", 20) if profile else None
         await send_now(instance.dsn, issue)
         started = time.perf_counter()
+        if sampled is not None:
+            await sampled.start()
         async with httpx.AsyncClient(timeout=10) as http:
             while True:
                 editor = http_headers(staff_token(Role.NEWSLETTER_EDITOR))
@@ -82,27 +94,74 @@ async def run_size(stack: Stack, size: int, connections: int) -> None:
                 await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - started
         delivered = sum(1 for _ in os.scandir(instance.sink.maildir / "new"))
+        cpu = cpu_s(pid) - cpu0
         print(
             f"{size:>7} subscribers: sent {progress['sent']:>6} (failed {progress['failed']}),"
             f" sink holds {delivered:>6}; {elapsed:6.1f} s,"
             f" {progress['sent'] / elapsed:6.0f} msg/s;"
-            f" notify peak RSS {peak_rss_mb(pid):5.0f} MB, CPU {cpu_s(pid) - cpu0:5.1f} s;"
+            f" notify peak RSS {peak_rss_mb(pid):5.0f} MB, CPU {cpu:5.1f} s"
+            f" ({1000 * cpu / max(progress['sent'], 1):.2f} ms/msg);"
             f" sink CPU {cpu_s(sink_pid.pid) - sink0:5.1f} s",
             flush=True,
         )
+        sample = one_message(instance.sink.maildir / "new")
+        if sampled is not None:
+            await sampled.finish()
+            print_top(sampled.out, f"notify sending {size}")
     finally:
         instance.stop()
         instance.sink.stop()
+    limit = await bare_limit(stack, size, connections, sample)
+    print(f"{'':>7}  limit: a bare pooled sender ({connections} connections, no database) into a"
+          f" fresh sink: {limit:6.0f} msg/s; notify = {progress['sent'] / elapsed / limit:.2f}"
+          f" of it (goal 0.80)", flush=True)  # fmt: skip
 
 
-async def main(sizes: list[int], connections: int) -> None:
+def one_message(folder: Path) -> bytes:
+    """A message notify delivered, as it sent it: the sink's envelope headers taken off."""
+    raw = next(os.scandir(folder)).path
+    lines = Path(raw).read_bytes().split(b"\n")
+    kept = [x for x in lines if not x.startswith((b"Return-Path:", b"X-Envelope-To:"))]
+    return b"\n".join(kept)
+
+
+async def bare_limit(stack: Stack, count: int, connections: int, message: bytes) -> float:
+    """Messages/s a fresh sink accepts from `connections` pooled aiosmtplib connections
+    sending `message` to `count` recipients, as fast as they can."""
+    sink = Sink(SINK_PORT, stack.root / f"mail-bare-{count}", stack.logs / f"smtp-bare-{count}.log")
+    sink.start()
+    try:
+        recipients = iter(addresses("bare", count))
+
+        async def connection() -> int:
+            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=SINK_PORT)
+            await smtp.connect()
+            sent = 0
+            try:
+                for to in recipients:  # one shared iterator: each address taken once
+                    await smtp.sendmail("center@example.org", [to], message)
+                    sent += 1
+            finally:
+                await smtp.quit()
+            return sent
+
+        started = time.perf_counter()
+        sent = sum(await asyncio.gather(*(connection() for _ in range(connections))))
+        elapsed = time.perf_counter() - started
+        assert sent == count, (sent, count)
+        return count / elapsed
+    finally:
+        sink.stop()
+
+
+async def main(sizes: list[int], connections: int, profile: bool) -> None:
     shutil.rmtree(ROOT, ignore_errors=True)
     stack = Stack(StackConfig(root=ROOT, **PORTS))
     stack.install()
     try:
         stack.start_infrastructure(prometheus=False)
         for size in sizes:
-            await run_size(stack, size, connections)
+            await run_size(stack, size, connections, profile)
     finally:
         stack.stop()
 
@@ -111,6 +170,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", default="5000,50000")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--profile", action="store_true", help="sample notify with py-spy")
     args = parser.parse_args()
     sizes = [int(s) for s in args.subscribers.split(",")]
-    uvloop.run(main(sizes, args.connections))
+    uvloop.run(main(sizes, args.connections, args.profile))
