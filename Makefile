@@ -17,8 +17,11 @@ $(STAMP): requirements.lock pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps -e . --config-settings editable_mode=compat
 	@touch $(STAMP)
 
+# `make up KAFKA_BROKERS=3`: Kafka as a cluster of three nodes (replication 3, min.insync 2)
+KAFKA_BROKERS ?= 1
+
 up: install
-	$(PY) -m deploy.local up
+	KAFKA_BROKERS=$(KAFKA_BROKERS) $(PY) -m deploy.local up
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local down; else python3 -m deploy.local down; fi

@@ -175,6 +175,7 @@ class System:
         return {
             "DEVELOPMENT": "1",  # the test stack may use development secrets
             "KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
+            "KAFKA_REPLICATION_FACTOR": str(self.stack.kafka.replication),
             **kafka_login(principal_of(service.module)),
             **STACK_URLS,  # where the services and the web client answer (registry.urls)
             "DATABASE_URL": self.stack.postgres_dsn(service.database),

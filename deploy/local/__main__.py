@@ -2,7 +2,8 @@
 
 ``up`` starts PostgreSQL, Kafka, the SMTP sink and Prometheus, then every service of the
 registry (``services/registry.py``); ``down`` stops whatever was started from the same root, from
-any shell.
+any shell. ``KAFKA_BROKERS=3`` makes Kafka a cluster of three nodes (deploy/local/components/
+kafka.py); the default is one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path(".local/dev"), help="default .local/dev")
     parser.add_argument("--infra-only", action="store_true", help="up: no services")
     args = parser.parse_args(argv)
-    stack = Stack(StackConfig(root=args.root))
+    brokers = int(os.environ.get("KAFKA_BROKERS") or 1)
+    stack = Stack(StackConfig(root=args.root, kafka_brokers=brokers))
     try:
         if args.command == "install":
             _timed("install", stack.install)

@@ -17,15 +17,26 @@ class StackConfig:
     Prometheus scrapes: by default every service of the registry once, on its own port."""
 
     root: Path
-    kafka_port: int = 19092  # the KRaft controller listens on kafka_port + 1
+    # Kafka's first node; node n (0, 1, 2) listens on kafka_port + 2n, its controller on the port
+    # after that
+    kafka_port: int = 19092
+    kafka_brokers: int = 1  # 1, or 3 for a cluster (KAFKA_BROKERS=3)
     postgres_port: int = 15432
     smtp_port: int = 1025
     prometheus_port: int = 19090
     services: tuple[Process, ...] = field(default_factory=processes)
 
+    def __post_init__(self) -> None:
+        if self.kafka_brokers not in (1, 3):
+            raise ValueError(f"KAFKA_BROKERS is 1 or 3, not {self.kafka_brokers}")
+
     @property
     def controller_port(self) -> int:
         return self.kafka_port + 1
+
+    def kafka_node_ports(self, node: int) -> tuple[int, int]:
+        """The client and controller ports of Kafka node ``node`` (0-based)."""
+        return self.kafka_port + 2 * node, self.kafka_port + 2 * node + 1
 
 
 def python_env(**extra: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ def service_env(
     database_url: str,
     smtp_port: int,
     urls: dict[str, str] | None = None,
+    kafka_replication: int = 1,
 ) -> dict[str, str]:
     """The environment a service process is started with. DEVELOPMENT=1: a local stack is the
     explicit development mode, where secrets may keep their public development defaults. Each
@@ -32,6 +33,7 @@ def service_env(
     env = {
         "DEVELOPMENT": "1",
         "KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "KAFKA_REPLICATION_FACTOR": str(kafka_replication),
         **kafka_login(process.service.name),
         **(urls or {}),
         "HTTP_PORT": str(process.http_port),

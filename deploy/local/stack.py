@@ -18,10 +18,12 @@ library is used, so this package is importable before the project's dependencies
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from deploy.local import installer
 from deploy.local.components import Component
+from deploy.local.components.kafka import GRACE_SECONDS as KAFKA_GRACE_SECONDS
 from deploy.local.components.kafka import Kafka
 from deploy.local.components.postgres import Postgres
 from deploy.local.components.prometheus import Prometheus
@@ -36,6 +38,7 @@ __all__ = ["INFRA", "Stack", "StackConfig", "StackError", "Status"]
 
 # components started by the stack itself; every other pid file belongs to a service
 INFRA = ("kafka", "smtp", "prometheus", "postgres")
+KAFKA_NODE = re.compile(r"kafka-\d+")  # a cluster's nodes
 
 
 class Stack:
@@ -49,7 +52,8 @@ class Stack:
         self.kafka = Kafka(config, self.supervisor)
         self.smtp = SmtpSink(config, self.supervisor)
         self.prometheus = Prometheus(config, self.supervisor)
-        self.launcher = Launcher(self.supervisor, frozenset(INFRA))
+        self.infra = (*INFRA, *self.kafka.names)  # a cluster's nodes: kafka-1, kafka-2 ...
+        self.launcher = Launcher(self.supervisor, frozenset(self.infra))
         self.components: dict[str, Component] = {
             c.name: c for c in (self.postgres, self.kafka, self.smtp, self.prometheus)
         }
@@ -125,6 +129,7 @@ class Stack:
             database_url=self.postgres_dsn(process.service.database),
             smtp_port=self.config.smtp_port,
             urls=urls(self.config.services),
+            kafka_replication=self.kafka.replication,
         )
 
     def start_process(self, process: Process) -> None:
@@ -136,19 +141,31 @@ class Stack:
     # ---------------------------------------------------------------------- stop
 
     def _service_names(self) -> list[str]:
-        return [name for name in self.supervisor.names() if name not in INFRA]
+        return [
+            n for n in self.supervisor.names() if n not in self.infra and not KAFKA_NODE.match(n)
+        ]
 
     def status(self) -> list[Status]:
-        return [self.supervisor.status(name) for name in [*self._service_names(), *INFRA]]
+        kafka = [n for n in self.kafka.names if n != "kafka"]  # a cluster's nodes, by name
+        return [self.supervisor.status(name) for name in [*self._service_names(), *INFRA, *kafka]]
 
     def stop_component(self, name: str) -> None:
-        """Stop one component or service (e.g. to test a restart)."""
+        """Stop one component, Kafka node or service (e.g. to test a restart)."""
         if name in self.components:
             self.components[name].stop()
+        elif name in self.kafka.names:
+            self.kafka.stop_node(self.kafka.names.index(name))
         else:
             self.supervisor.terminate(name)
 
     def stop(self) -> None:
-        """Stop everything started from this root: services first, PostgreSQL last."""
-        for name in [*self._service_names(), "kafka", "smtp", "prometheus", "postgres"]:
+        """Stop everything started from this root: services first, PostgreSQL last. Kafka's
+        nodes are stopped by their pid files, so a cluster stops whatever ``KAFKA_BROKERS`` says
+        now."""
+        for name in self._service_names():
+            self.stop_component(name)
+        for name in self.supervisor.names():
+            if name == "kafka" or KAFKA_NODE.match(name):
+                self.supervisor.terminate(name, KAFKA_GRACE_SECONDS)
+        for name in ("smtp", "prometheus", "postgres"):
             self.stop_component(name)

@@ -61,6 +61,8 @@ class RuntimeSettings:
                       (comma-separated addresses or networks; default 127.0.0.1: the web client
                       and a reverse proxy on the same host); anyone else's header is ignored
     CONSUMER_GROUP    Kafka consumer group                (default the service name)
+    KAFKA_REPLICATION_FACTOR  replicas of each topic the service creates (default 1; a
+                      cluster of three brokers: 3; services/runtime/topics.py)
     MAX_BATCH         records handled in one transaction  (default 2000)
     CONSUMERS         consumers of each topic in this process, one group (default 1)
     OUTBOX_BATCH      outbox rows published per round     (default 5000)

@@ -6,6 +6,7 @@ time) gets it too."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -18,6 +19,17 @@ from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs
 log = logging.getLogger(__name__)
 
 
+def replication_factor() -> int:
+    """KAFKA_REPLICATION_FACTOR: how many brokers hold each topic a service creates (default 1,
+    one broker; a cluster of three: 3, with the brokers' min.insync.replicas=2). Given, not
+    guessed from the brokers answering: a topic created while one broker is down would
+    otherwise be created short of a replica for good."""
+    value = int(os.environ.get("KAFKA_REPLICATION_FACTOR") or 1)
+    if value < 1:
+        raise ValueError(f"KAFKA_REPLICATION_FACTOR must be 1 or more, not {value}")
+    return value
+
+
 async def ensure_topics(
     bootstrap: str, topics: Iterable[Topic], credentials: KafkaCredentials
 ) -> None:
@@ -25,6 +37,7 @@ async def ensure_topics(
     the caller may describe are listed by Kafka: a service passes the topics it owns
     (``deploy/kafka_acls.py`` grants it their creation and settings)."""
     wanted = {t.name: t for t in topics}
+    replicas = replication_factor()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **connection_kwargs(credentials))
     await admin.start()
     try:
@@ -33,7 +46,7 @@ async def ensure_topics(
             NewTopic(
                 name=t.name,
                 num_partitions=t.partitions,
-                replication_factor=1,
+                replication_factor=replicas,
                 topic_configs=dict(t.config),
             )
             for name, t in wanted.items()
