@@ -17,11 +17,13 @@ $(STAMP): requirements.lock pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps -e . --config-settings editable_mode=compat
 	@touch $(STAMP)
 
-# `make up KAFKA_BROKERS=3`: Kafka as a cluster of three nodes (replication 3, min.insync 2)
+# `make up KAFKA_BROKERS=3`: Kafka as a cluster of three nodes (replication 3, min.insync 2);
+# `make up INSTANCES=2`: two processes of every service, each service's in one consumer group
 KAFKA_BROKERS ?= 1
+INSTANCES ?= 1
 
 up: install
-	KAFKA_BROKERS=$(KAFKA_BROKERS) $(PY) -m deploy.local up
+	KAFKA_BROKERS=$(KAFKA_BROKERS) INSTANCES=$(INSTANCES) $(PY) -m deploy.local up
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local down; else python3 -m deploy.local down; fi

@@ -135,7 +135,11 @@ def urls(found: Iterable[Process], host: str = "127.0.0.1") -> dict[str, str]:
 
 
 def processes(
-    services: Iterable[Service] | None = None, *, port_offset: int = 0, scale_out: bool = False
+    services: Iterable[Service] | None = None,
+    *,
+    port_offset: int = 0,
+    scale_out: bool = False,
+    instances: int | None = None,
 ) -> tuple[Process, ...]:
     """The processes a stack runs, in registry order (of :data:`SERVICES` unless ``services``
     are given; read at each call, so what derives from it sees the list as it is).
@@ -143,10 +147,13 @@ def processes(
     One process per service is named after it (``notify``); with ``scale_out`` a service of
     several instances runs ``<name>-1``, ``<name>-2`` ... on its port, then its port plus
     :data:`INSTANCE_PORT_STEP` and so on. ``port_offset`` moves every port (test stacks).
+    ``instances`` runs that many of every service instead (``make up INSTANCES=2``).
     """
+    if instances is not None and not 1 <= instances <= 9:
+        raise ValueError(f"INSTANCES is 1 to 9, not {instances}")
     found: list[Process] = []
     for s in SERVICES if services is None else services:
-        count = s.instances if scale_out else 1
+        count = instances or (s.instances if scale_out else 1)
         for index in range(count):
             name = s.name if count == 1 else f"{s.name}-{index + 1}"
             port = s.http_port + port_offset + INSTANCE_PORT_STEP * index

@@ -3,7 +3,8 @@
 ``up`` starts PostgreSQL, Kafka, the SMTP sink and Prometheus, then every service of the
 registry (``services/registry.py``); ``down`` stops whatever was started from the same root, from
 any shell. ``KAFKA_BROKERS=3`` makes Kafka a cluster of three nodes (deploy/local/components/
-kafka.py); the default is one.
+kafka.py) and ``INSTANCES=N`` runs N processes of every service in its consumer group (ports
+moved by 100 for each further one); the defaults are one of each.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy.local.stack import Stack, StackConfig, StackError
+from services.registry import processes
 from services.runtime.kafka_auth import DEV_SECRETS_DIR
 
 
@@ -30,7 +32,7 @@ def _importable(module: str) -> bool:
 
 def _timed(label: str, action: Callable[[], None]) -> None:
     started = time.monotonic()
-    print(f"  {label:<12}", end="", flush=True)
+    print(f"  {label:<16}", end="", flush=True)
     action()
     print(f"ready ({time.monotonic() - started:.1f}s)", flush=True)
 
@@ -78,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--infra-only", action="store_true", help="up: no services")
     args = parser.parse_args(argv)
     brokers = int(os.environ.get("KAFKA_BROKERS") or 1)
-    stack = Stack(StackConfig(root=args.root, kafka_brokers=brokers))
+    instances = int(os.environ.get("INSTANCES") or 1)
+    stack = Stack(StackConfig(root=args.root, kafka_brokers=brokers,
+                              services=processes(instances=instances)))  # fmt: skip
     try:
         if args.command == "install":
             _timed("install", stack.install)

@@ -112,7 +112,7 @@ def answer_routes(spec: ServiceSpec, ctx: ServiceContext) -> list[APIRouter]:
 def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
     kafka_records.install()
     broker = KafkaBroker(
-        ctx.settings.kafka_bootstrap,
+        ctx.settings.kafka_bootstrap.split(","),  # FastStream takes one string as one address
         security=faststream_security(ctx.settings.kafka_credentials),
         middlewares=[KafkaPrometheusMiddleware(registry=ctx.metrics.registry, app_name=spec.name)],
         graceful_timeout=30.0,

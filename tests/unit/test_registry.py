@@ -245,3 +245,15 @@ def test_every_process_of_a_stack_is_told_where_the_services_and_the_web_answer(
         service_env(booking, kafka_bootstrap="k", database_url="db", smtp_port=1)["DATABASE_URL"]
         == "db"
     )
+
+
+def test_instances_runs_that_many_of_every_service_on_ports_apart() -> None:
+    found = processes(instances=2)
+    assert len(found) == 2 * len(SERVICES)
+    names = [p.name for p in found]
+    assert "booking-1" in names and "web-2" in names and len(set(names)) == len(names)
+    ports = [p.http_port for p in found]
+    assert len(set(ports)) == len(ports)
+    assert {p.http_port - p.service.http_port for p in found} == {0, INSTANCE_PORT_STEP}
+    with pytest.raises(ValueError):
+        processes(instances=0)
