@@ -45,6 +45,7 @@ from contracts.notify import FailureKind, Language
 from services.notify import links, mime, qr, store
 from services.notify.newsletter import Frame, markdown_to_html, personalise, render_frame
 from services.notify.settings import NotifySettings
+from services.runtime.errors import TRANSIENT_ERRORS
 from services.runtime.settings import env_float, env_int, env_str
 from services.runtime.supervisor import beat
 
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 CENTER_NAME = "横浜市市民協働推進センター"
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+MARK_RETRY_S = 1.0  # SentMarks: how soon a mark the database could not take is written again
 # what no retry can cure: the message cannot be written or handed to SMTP as stored
 UNSENDABLE = (UnicodeError, ValueError, LookupError)
 
@@ -189,7 +191,12 @@ class Composer:
 
 class SentMarks:
     """Group commit of 'sent' marks: whatever the workers accepted while the previous statement
-    ran is written by the next one; each worker waits only for its own mark."""
+    ran is written by the next one; each worker waits only for its own mark.
+
+    A mark the database could not take because it was away (restarting, unreachable) is kept
+    and written again every MARK_RETRY_S until it is back: the server has the message, and a
+    forgotten mark would have the row sent a second time once its lease runs out (the lease
+    outlasts a restart). Any other error fails the workers waiting on the batch."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -211,6 +218,12 @@ class SentMarks:
                 continue
             try:
                 await store.mark_sent(self.pool, [item for item, _ in batch])
+            except TRANSIENT_ERRORS as exc:
+                log.warning("%d sent marks wait for the database (%s)", len(batch),
+                            type(exc).__name__)  # fmt: skip
+                self.pending = batch + self.pending
+                await asyncio.sleep(MARK_RETRY_S)
+                self.wake.set()
             except Exception as exc:  # the workers decide; this loop must go on
                 for _, future in batch:
                     if not future.done():

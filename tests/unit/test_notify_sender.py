@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from uuid import uuid4
 
 import aiosmtplib
+import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
@@ -181,3 +182,45 @@ async def test_a_row_whose_lease_was_taken_is_not_sent(fakes: FakeStore) -> None
     FakeSMTP.slow = {"kept@example.org": 0.5}  # longer than the lease: checked again after it
     await run_until(sender, lambda: fakes.sent == ["kept@example.org"] and not sender.held)
     assert FakeSMTP.delivered == ["kept@example.org"]
+
+
+async def test_a_sent_mark_the_database_could_not_take_is_written_when_it_is_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message the server accepted while PostgreSQL restarts is marked sent once the database
+    answers again, not forgotten: a forgotten mark would have its row sent a second time when
+    its lease runs out."""
+    calls: list[list[int]] = []
+    failures = [ConnectionRefusedError(111, "refused"), asyncpg.CannotConnectNowError("starting")]
+
+    async def mark_sent(_: object, items: list[store.Due]) -> None:
+        calls.append([item.id for item in items])
+        if failures:
+            raise failures.pop(0)
+
+    monkeypatch.setattr(sender_module.store, "mark_sent", mark_sent)
+    monkeypatch.setattr(sender_module, "MARK_RETRY_S", 0.01)
+    marks = sender_module.SentMarks(pool=None)  # type: ignore[arg-type]
+    runner = asyncio.create_task(marks.run())
+    try:
+        item = due("reader@example.org")
+        await asyncio.wait_for(marks.mark(item), 5)
+    finally:
+        runner.cancel()
+    assert calls == [[item.id]] * 3
+
+
+async def test_a_sent_mark_refused_for_another_reason_fails_its_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def mark_sent(_: object, items: list[store.Due]) -> None:
+        raise ValueError("a bug, not an outage")
+
+    monkeypatch.setattr(sender_module.store, "mark_sent", mark_sent)
+    marks = sender_module.SentMarks(pool=None)  # type: ignore[arg-type]
+    runner = asyncio.create_task(marks.run())
+    try:
+        with pytest.raises(ValueError):
+            await asyncio.wait_for(marks.mark(due("reader@example.org")), 5)
+    finally:
+        runner.cancel()
