@@ -106,6 +106,87 @@ def compose_services(services: Sequence[Service]) -> str:
     return "\n".join([compose_kafka_setup(services), *entries])
 
 
+CLUSTER_NODES = (2, 3)  # the nodes the cluster file adds to compose's kafka (node 1)
+
+
+def compose_cluster(services: Sequence[Service]) -> str:
+    """docker-compose.cluster.yml: what turns the compose file's one Kafka node into three, as
+    `make up KAFKA_BROKERS=3` does, and points every service at all of them."""
+    node_env = "      <<: *cluster-node\n"
+    nodes = []
+    for n in CLUSTER_NODES:
+        host_port = 19092 + 2 * (n - 1)
+        nodes += [
+            f"  kafka-format-{n}:\n",
+            "    extends: {file: docker-compose.yml, service: kafka-format}\n",
+            "    environment:\n",
+            node_env,
+            f"      KAFKA_NODE_ID: {n}\n",
+            "    volumes: !override\n",
+            f"      - kafkadata-{n}:/var/lib/kafka/data\n",
+            "\n",
+            f"  kafka-{n}:\n",
+            "    extends: {file: docker-compose.yml, service: kafka}\n",
+            "    environment:\n",
+            node_env,
+            f"      KAFKA_NODE_ID: {n}\n",
+            f"      KAFKA_LISTENERS: INTERNAL://:9092,CONTROLLER://:9093,HOST://:{host_port}\n",
+            f"      KAFKA_ADVERTISED_LISTENERS: INTERNAL://kafka-{n}:9092,HOST://127.0.0.1:{host_port}\n",
+            "    volumes: !override\n",
+            f"      - kafkadata-{n}:/var/lib/kafka/data\n",
+            "    ports: !override\n",
+            f'      - "127.0.0.1:{host_port}:{host_port}"\n',
+            "    depends_on: !override\n",
+            f"      kafka-format-{n}:\n",
+            "        condition: service_completed_successfully\n",
+            "\n",
+        ]
+    clients = []
+    for s in services:
+        clients += [f"  {s.name}:\n", "    environment:\n", "      <<: *cluster-env\n", "\n"]
+    return "".join([
+        CLUSTER_HEADER,
+        "services:\n",
+        "  kafka-format:\n", "    environment:\n", node_env, "\n",
+        "  kafka:\n", "    environment:\n", node_env, "\n",
+        *nodes,
+        "  kafka-setup:\n",
+        "    environment:\n",
+        "      <<: *cluster-env\n",
+        "    depends_on:\n",
+        *(f"      kafka-{n}:\n        condition: service_healthy\n" for n in CLUSTER_NODES),
+        "\n",
+        *clients,
+        "volumes:\n",
+        *(f"  kafkadata-{n}:\n" for n in CLUSTER_NODES),
+    ])  # fmt: skip
+
+
+CLUSTER_HEADER = f"""\
+# Kafka as a cluster of three KRaft nodes (each broker and controller), as `make up
+# KAFKA_BROKERS=3` runs it: replication factor 3 and min.insync.replicas=2 for every topic, the
+# internal ones too. Laid over the compose file:
+#     docker compose -f docker-compose.yml -f docker-compose.cluster.yml \\
+#         --env-file .local/secrets/compose.env up
+# The whole file is {GENERATED_BY}.
+
+x-cluster-node: &cluster-node
+  KAFKA_CONTROLLER_QUORUM_VOTERS: 1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093
+  KAFKA_DEFAULT_REPLICATION_FACTOR: 3
+  KAFKA_MIN_INSYNC_REPLICAS: 2
+  KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: 3
+  KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR: 3
+  KAFKA_TRANSACTION_STATE_LOG_MIN_ISR: 2
+  KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR: 3
+  KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR: 2
+
+x-cluster-env: &cluster-env
+  KAFKA_BOOTSTRAP: kafka:9092,kafka-2:9092,kafka-3:9092
+  KAFKA_REPLICATION_FACTOR: "3"
+
+"""
+
+
 def readme_services(services: Sequence[Service]) -> str:
     rows = [
         f"| {p.name} client | http://127.0.0.1:{p.http_port}/ (its pages), `/metrics`, "
@@ -145,6 +226,10 @@ def _readme(text: str, services: Sequence[Service]) -> str:
     return replace_region(text, README_BEGIN, README_END, readme_services(services), path)
 
 
+def _cluster(_: str, services: Sequence[Service]) -> str:
+    return compose_cluster(services)
+
+
 def _local_targets(_: str, services: Sequence[Service]) -> str:
     return targets_json(processes(services), loopback)
 
@@ -155,6 +240,7 @@ def _compose_targets(_: str, services: Sequence[Service]) -> str:
 
 ARTEFACTS = (
     Artefact(REPO_ROOT / "docker-compose.yml", _compose),
+    Artefact(REPO_ROOT / "docker-compose.cluster.yml", _cluster),
     Artefact(REPO_ROOT / "deploy" / "prometheus" / "targets" / "local.json", _local_targets),
     Artefact(REPO_ROOT / "deploy" / "prometheus" / "targets" / "compose.json", _compose_targets),
     Artefact(REPO_ROOT / "README.md", _readme),

@@ -200,13 +200,16 @@ def test_a_new_registry_entry_reaches_compose_prometheus_and_the_readme(
     with_next: tuple[Service, ...],
 ) -> None:
     assert sorted(p.name for p in generate.stale()) == [
-        "README.md", "compose.json", "docker-compose.yml", "local.json",
+        "README.md", "compose.json", "docker-compose.cluster.yml", "docker-compose.yml",
+        "local.json",
     ]  # fmt: skip
     texts = {a.path.name: generate.wanted(a) for a in generate.ARTEFACTS}
     compose = yaml.safe_load(texts["docker-compose.yml"])["services"]
     assert compose["archive"]["command"][-1].endswith("python -m services.archive")
     assert compose["archive"]["ports"] == ["127.0.0.1:8086:8086"]
     assert "SMTP_HOST" not in compose["archive"]["environment"]
+    cluster = yaml.load(texts["docker-compose.cluster.yml"], ComposeLoader)["services"]
+    assert cluster["archive"]["environment"]["KAFKA_REPLICATION_FACTOR"] == "3"
     assert {"targets": ["archive:8086"], "labels": {"job": "archive"}} in json.loads(
         texts["compose.json"]
     )
@@ -257,3 +260,35 @@ def test_instances_runs_that_many_of_every_service_on_ports_apart() -> None:
     assert {p.http_port - p.service.http_port for p in found} == {0, INSTANCE_PORT_STEP}
     with pytest.raises(ValueError):
         processes(instances=0)
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """Compose's own tags (`!override`, `!reset`) read as the values they tag."""
+
+
+def _tagged(loader: yaml.SafeLoader, _: str, node: yaml.Node) -> object:
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+ComposeLoader.add_multi_constructor("!", _tagged)
+
+
+def test_the_cluster_file_adds_two_nodes_and_points_every_service_at_all_three() -> None:
+    cluster = yaml.load((REPO / "docker-compose.cluster.yml").read_text(), ComposeLoader)
+    services = cluster["services"]
+    assert {s.name for s in SERVICES} <= set(services)
+    for name in (s.name for s in SERVICES):
+        env = services[name]["environment"]
+        assert env["KAFKA_BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+        assert env["KAFKA_REPLICATION_FACTOR"] == "3"
+    ports = {services[f"kafka-{n}"]["ports"][0] for n in (2, 3)}
+    assert ports == {"127.0.0.1:19094:19094", "127.0.0.1:19096:19096"}
+    for node in ("kafka", "kafka-2", "kafka-3", "kafka-format", "kafka-format-2"):
+        env = services[node]["environment"]
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2
+    assert set(cluster["volumes"]) == {"kafkadata-2", "kafkadata-3"}
