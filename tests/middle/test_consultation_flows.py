@@ -48,7 +48,9 @@ from contracts.envelope import Message
 from contracts.identity import Role
 from contracts.notify import RequestAcknowledgement
 from services.consultation import app as consultation_app
-from services.consultation import jobs
+from services.consultation import jobs, resealing, store
+from services.consultation.access import CaseField
+from services.consultation.sealing import DEV_KEY, DEV_KEY_ID, SealError, SealingKeys
 from services.consultation.settings import ConsultationSettings
 from tests.harness import ServiceHarness
 from tests.identity_support import http_headers, staff_token
@@ -565,3 +567,43 @@ async def test_the_fy2020_table_comes_back_over_http_as_json_and_csv(
     assert (
         await consultation.http.get("/reports/topics", params={"fiscal_year": 2020})
     ).status_code == 401
+
+
+async def test_a_key_rotation_reseals_every_stored_value_and_the_old_key_can_go(
+    consultation: ServiceHarness,
+) -> None:
+    """Content, notes and referral details sealed with the development key are sealed again
+    with a new one; afterwards the new key alone opens all of them, and a second run finds
+    nothing left to do."""
+    case_id = await assigned_case(consultation)
+    await step(consultation, StartWork(message_id=uuid4(), case_id=case_id), ASSIGNEE)
+    note = await consultation.http.post(f"/cases/{case_id}/notes", json={"text": "面談の記録"},
+                                        headers=http_headers(ASSIGNEE))  # fmt: skip
+    assert note.status_code == 201, note.text
+    referral = uuid4()
+    await step(consultation, ReferCase(message_id=uuid4(), case_id=case_id, referral_id=referral,
+                                       target=ReferralTarget.TAX_ACCOUNTANT), ASSIGNEE)  # fmt: skip
+    detail = await consultation.http.put(
+        f"/cases/{case_id}/referrals/{referral}/details", json={"details": "税理士の田中先生へ"},
+        headers=http_headers(ASSIGNEE),
+    )  # fmt: skip
+    assert detail.status_code == 204, detail.text
+
+    old = SealingKeys(((DEV_KEY_ID, DEV_KEY),))
+    new = SealingKeys((("k2026", bytes(range(100, 132))), (DEV_KEY_ID, DEV_KEY)))
+    pool = consultation.pool
+    assert await resealing.still_old(pool, new) >= 6  # the content fields, a note, a detail
+    assert await resealing.reseal_all(pool, new, size=2) >= 6
+    assert await resealing.still_old(pool, new) == 0
+    assert await resealing.reseal_all(pool, new) == 0
+
+    only_new = SealingKeys((("k2026", bytes(range(100, 132))),))
+    async with pool.acquire() as conn:
+        content = await store.read_content(conn, only_new, case_id, list(CaseField))
+        assert content[CaseField.REQUESTER_NAME] == FORM["name"]
+        assert content[CaseField.NARRATIVE] == FORM["narrative"]
+        assert [n.text for n in await store.notes(conn, only_new, case_id)] == ["面談の記録"]
+        details = await store.referral_details(conn, only_new, case_id)
+        assert details == {referral: "税理士の田中先生へ"}
+        with pytest.raises(SealError):
+            await store.read_content(conn, old, case_id, [CaseField.NARRATIVE])
