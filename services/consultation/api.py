@@ -8,6 +8,8 @@
 - `POST /cases`: reception (or the chief coordinator) enters an e-mail, a call or a visit.
 - `GET /cases`: the cases the caller may open (access.visible), newest first; the count is of
   those alone, so a list never tells that a case exists to someone who may not open it.
+- `GET /cases/search`: the same cases, found by reference, state, topic, intake dates and words
+  in the content the caller may read (search.py); each case opened for the words is audited.
 - `GET /cases/{id}`: the fields the caller may read (access.readable_fields); 403 for anyone who
   may open nothing of it. For whoever is not the chief coordinator, a case that does not exist
   is a 403 as well, so the answer never tells whether an id is a case's.
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -47,19 +49,21 @@ from contracts.consultation import (
     ReferralOutcome,
     ReferralTarget,
     RejectionReason,
+    TopicCode,
     Topics,
 )
 from contracts.envelope import new_message_id
 from contracts.identity import PrincipalKind
 from contracts.notify import Language, RequestAcknowledgement
 from contracts.topics import NOTIFY_COMMANDS
-from services.consultation import access, domain, store
+from services.consultation import access, domain, search, store
 from services.consultation.access import CONTENT, CaseField
 from services.consultation.handlers import ConsultationHandlers, case_event
 from services.consultation.report import load_table, to_csv, to_json
 from services.consultation.settings import ConsultationSettings
 from services.consultation.texts import words
 from services.runtime import outbox
+from services.runtime.center_calendar import tokyo_midnight
 from services.runtime.http import ErrorBody, RateLimit, error_responses, limited
 from services.runtime.http_auth import PUBLIC, Doors
 from services.runtime.identity import Caller, kinds
@@ -139,6 +143,13 @@ class Listed(BaseModel):
 class CaseList(BaseModel):
     count: int = Field(description="the cases listed: only those the caller may open")
     cases: list[Listed]
+
+
+class SearchResult(BaseModel):
+    count: int = Field(description="the cases found: only those the caller may open")
+    cases: list[Listed]
+    scanned: int = Field(description="cases whose content was opened to look for the words")
+    more: bool = Field(description="the scan stopped at its limit: narrow the search")
 
 
 class Contact(BaseModel):
@@ -330,6 +341,41 @@ class DeskRoutes:
         return build_view(stored, readable, content, notes, details)
 
 
+SEARCHABLE = frozenset(CONTENT)  # the content a search may look into, as far as the caller reads
+
+
+async def found_by_words(
+    conn: asyncpg.Connection,
+    settings: ConsultationSettings,
+    caller: Caller,
+    cases: list[store.Listed],
+    asked: list[str],
+    limit: int,
+) -> tuple[list[store.Listed], int]:
+    """The cases whose readable content holds every word, and how many were opened: each case
+    opened is a read of the fields looked into, audited as such."""
+    hits: list[store.Listed] = []
+    scanned = 0
+    keys = settings.keys
+    for case in cases:
+        fields = access.matchable(caller, case, SEARCHABLE)
+        if not fields:
+            continue
+        content = await store.read_content(conn, keys, case.id, fields)
+        texts = list(content.values())
+        if CaseField.NOTES in fields:
+            texts += [n.text for n in await store.notes(conn, keys, case.id)]
+        if CaseField.REFERRAL_DETAILS in fields:
+            texts += list((await store.referral_details(conn, keys, case.id)).values())
+        scanned += 1
+        await store.record_read(conn, caller, case.id, "search", fields, "searched")
+        if search.matches(asked, texts):
+            hits.append(case)
+            if len(hits) >= limit:
+                break
+    return hits, scanned
+
+
 def build_view(
     stored: store.StoredCase,
     readable: frozenset[CaseField],
@@ -430,6 +476,47 @@ def build_router(
             for c in shown
         ]  # fmt: skip
         return CaseList(count=len(cases), cases=cases)
+
+    @router.get("/cases/search", responses=error_responses(400))
+    async def search_cases(
+        caller: Caller = Depends(any_staff),
+        q: Annotated[str, Query(max_length=search.MAX_QUERY)] = "",
+        reference: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z-]{1,20}$")] = None,
+        state: Annotated[list[CaseState] | None, Query()] = None,
+        topic: Annotated[list[TopicCode] | None, Query()] = None,
+        received_from: Annotated[date | None, Query(alias="from")] = None,
+        received_to: Annotated[date | None, Query(alias="to")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 50,
+    ) -> SearchResult:
+        """Cases the caller may open, by reference, state, topic and intake dates, and by words
+        in the content the caller may read (search.py); each case whose content is opened for
+        the words is audited as read. The results name cases, never their content."""
+        wanted = search.Filter(
+            reference=reference, states=tuple(state or ()), topics=tuple(topic or ()),
+            received_from=tokyo_midnight(received_from) if received_from else None,
+            received_before=(tokyo_midnight(received_to + timedelta(days=1))
+                             if received_to else None),
+        )  # fmt: skip
+        asked = search.words(_no_control(q))
+        scan = search.SCAN_LIMIT if asked else limit
+        async with ctx.pool.acquire() as conn:
+            found = access.visible(caller, await store.search_cases(
+                conn, caller, domain.is_chief_coordinator(caller), domain.is_reception(caller),
+                wanted, scan + 1,
+            ))  # fmt: skip
+            more = len(found) > scan
+            found = found[:scan]
+            await store.record_read(conn, caller, None, "search", (CaseField.REFERENCE,), "shown")
+            scanned = 0
+            if asked:
+                found, scanned = await found_by_words(conn, settings, caller, found, asked, limit)
+        cases = [
+            Listed(case_id=c.id, reference=c.reference, state=c.state, kind=c.kind,
+                   channel=c.channel, topics=[str(t) for t in c.topics],
+                   received_at=c.received_at, assignee=c.assignee)
+            for c in found[:limit]
+        ]  # fmt: skip
+        return SearchResult(count=len(cases), cases=cases, scanned=scanned, more=more)
 
     @router.get("/cases/{case_id}", response_model_exclude_none=True,
                 responses=error_responses(403, 404))  # fmt: skip

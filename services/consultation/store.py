@@ -24,7 +24,7 @@ from contracts.consultation import (
     ReferralTarget,
     TopicCode,
 )
-from services.consultation import domain
+from services.consultation import domain, search
 from services.consultation.access import CaseField
 from services.consultation.sealing import SealingKeys, seal, unseal
 from services.consultation.statistics import CaseFacts
@@ -305,6 +305,36 @@ async def list_cases(
         " AND (cardinality($4::text[]) = 0 OR state = ANY($4::text[]))"
         " ORDER BY received_at DESC, id LIMIT $5",
         chief, caller.subject, reception, [s.value for s in states], limit,
+    )  # fmt: skip
+    return [
+        Listed(r["id"], r["reference"], CaseState(r["state"]), CaseKind(r["kind"]),
+               IntakeChannel(r["channel"]), tuple(TopicCode(t) for t in r["topics"]),
+               r["received_at"], r["assignee"])
+        for r in rows
+    ]  # fmt: skip
+
+
+async def search_cases(
+    conn: asyncpg.Connection,
+    caller: Caller,
+    chief: bool,
+    reception: bool,
+    facts: search.Filter,
+    limit: int,
+) -> list[Listed]:
+    """The newest cases the caller may be entitled to (as list_cases) whose plain facts match:
+    the reference (exact, or its beginning), the states, any of the topics, the intake dates."""
+    rows = await conn.fetch(
+        "SELECT id, reference, state, kind, channel, topics, received_at, assignee FROM cases"
+        " WHERE ($1 OR assignee = $2 OR ($3 AND assignee IS NULL))"
+        " AND ($4::text IS NULL OR reference LIKE $4 || '%')"
+        " AND (cardinality($5::text[]) = 0 OR state = ANY($5::text[]))"
+        " AND (cardinality($6::text[]) = 0 OR topics && $6::text[])"
+        " AND ($7::timestamptz IS NULL OR received_at >= $7)"
+        " AND ($8::timestamptz IS NULL OR received_at < $8)"
+        " ORDER BY received_at DESC, id LIMIT $9",
+        chief, caller.subject, reception, facts.reference, [s.value for s in facts.states],
+        [t.value for t in facts.topics], facts.received_from, facts.received_before, limit,
     )  # fmt: skip
     return [
         Listed(r["id"], r["reference"], CaseState(r["state"]), CaseKind(r["kind"]),

@@ -607,3 +607,60 @@ async def test_a_key_rotation_reseals_every_stored_value_and_the_old_key_can_go(
         assert details == {referral: "税理士の田中先生へ"}
         with pytest.raises(SealError):
             await store.read_content(conn, old, case_id, [CaseField.NARRATIVE])
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+async def test_a_search_finds_words_only_in_cases_the_caller_may_open_and_audits_each_opened(
+    consultation: ServiceHarness,
+) -> None:
+    """Two cases hold the same word: the assignee of one finds that one alone, another
+    coordinator finds nothing and no count gives the other away; the chief finds both.
+    Every case whose content a search opened is in the read audit as `search`."""
+    mine = await assigned_case(consultation)
+    theirs, _ = await intake(consultation, narrative="助成金の申請で困っています")
+    await step(consultation, StartHearing(message_id=uuid4(), case_id=theirs), RECEPTION)
+    await step(consultation, AssignCase(message_id=uuid4(), case_id=theirs, assignee="suzuki"),
+               CHIEF)  # fmt: skip
+    word = "会費"  # in FORM's narrative: both cases that kept it, not the changed one
+    other, _ = await intake(consultation)  # unassigned: reception's
+
+    def ids(answer: httpx.Response) -> set[str]:
+        assert answer.status_code == 200, answer.text
+        return {c["case_id"] for c in answer.json()["cases"]}
+
+    assert ids(await get(consultation, "/cases/search", ASSIGNEE, q=word)) == {str(mine)}
+    assert ids(await get(consultation, "/cases/search", OTHER, q=word)) == set()
+    assert ids(await get(consultation, "/cases/search", OTHER, q="助成金")) == {str(theirs)}
+    assert ids(await get(consultation, "/cases/search", CHIEF, q=word)) == {str(mine), str(other)}
+    assert ids(await get(consultation, "/cases/search", RECEPTION, q=word)) == {str(other)}
+    nobody = await get(consultation, "/cases/search", ADMIN, q=word)
+    assert nobody.json() == {"count": 0, "cases": [], "scanned": 0, "more": False}
+    assert FORM["narrative"] not in (await get(consultation, "/cases/search", CHIEF, q=word)).text
+
+    searched = [r for r in await reads_of(consultation, mine) if r["action"] == "search"]
+    assert {r["principal"] for r in searched} == {"staff:tanaka", "staff:chief"}
+    assert all(r["outcome"] == "searched" and "narrative" in r["fields"] for r in searched)
+    assert not [r for r in await reads_of(consultation, theirs)
+                if r["action"] == "search" and r["principal"] == "staff:tanaka"]  # fmt: skip
+
+
+async def test_a_search_by_reference_state_topic_and_dates_reads_no_content(
+    consultation: ServiceHarness,
+) -> None:
+    mine = await assigned_case(consultation)
+    reference = (await get(consultation, f"/cases/{mine}", ASSIGNEE)).json()["reference"]
+    found = (await get(consultation, "/cases/search", CHIEF, reference=reference)).json()
+    assert [c["case_id"] for c in found["cases"]] == [str(mine)] and found["scanned"] == 0
+    today = datetime.now(UTC).date()
+    assigned = await get(consultation, "/cases/search", CHIEF, state="assigned", topic="founding",
+                         **{"from": (today - timedelta(days=2)).isoformat(),
+                            "to": (today + timedelta(days=1)).isoformat()})  # fmt: skip
+    assert str(mine) in {c["case_id"] for c in assigned.json()["cases"]}
+    later = await get(consultation, "/cases/search", CHIEF,
+                      **{"from": (today + timedelta(days=3)).isoformat()})  # fmt: skip
+    assert later.json()["count"] == 0
+    assert not [r for r in await reads_of(consultation, mine) if r["action"] == "search"]
+    for bad in ({"reference": "C2024'; --"}, {"state": "nonsense"}, {"q": "x" * 201}):
+        assert (await get(consultation, "/cases/search", CHIEF, **bad)).status_code == 400
