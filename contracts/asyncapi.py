@@ -111,10 +111,13 @@ FLOWS = [
         NOTIFY_COMMANDS,
         NotifyCommandT,
         "the issue id of newsletter.publish (its message_id), the e-mail address of "
-        "subscription.requested, the case's reference number of acknowledgement.requested",
+        "subscription.requested, the case's reference number of acknowledgement.requested and "
+        "expert_reminder.requested",
         "Commands to the notify service: newsletter.publish (staff), subscription.requested "
-        "(double opt-in) and acknowledgement.requested (the consultation desk's receipt: a "
-        "reference number and an address, nothing of the case).",
+        "(double opt-in), acknowledgement.requested (the consultation desk's receipt: a "
+        "reference number and an address, nothing of the case) and expert_reminder.requested "
+        "(the day before an expert consultation: its time and kind of expert, a reference "
+        "number and an address).",
     ),
     Flow(
         NOTIFY_EVENTS,

@@ -93,6 +93,17 @@ class ReferralTarget(StrEnum):
     CITY_DEPARTMENT = "city_department"  # the collaboration-coordination line with the city
 
 
+class ExpertKind(StrEnum):
+    """Who holds an expert consultation day (専門相談): the kind of expert, never a name."""
+
+    ACCOUNTING = "accounting"  # 会計
+    TAX = "tax"  # 税務
+    LABOUR = "labour"  # 労務
+    LEGAL = "legal"  # 法律
+    FUNDRAISING = "fundraising"  # 資金調達
+    OTHER = "other"
+
+
 class ReferralOutcome(StrEnum):
     RESOLVED = "resolved"  # the expert or body settled the question
     CONTINUING = "continuing"  # back with the center, work goes on

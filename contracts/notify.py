@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import EmailStr, Field, TypeAdapter
 
-from contracts.consultation import CaseReference
+from contracts.consultation import CaseReference, ExpertKind
 from contracts.envelope import Instant, Message, NonEmptyText
 from contracts.identity import Actor
 
@@ -94,7 +94,26 @@ class RequestAcknowledgement(Message):
         return self.reference
 
 
-NotifyCommandT = PublishNewsletter | RequestSubscription | RequestAcknowledgement
+class RequestExpertReminder(Message):
+    """The day before an expert consultation: remind the requester of the day, the time, the
+    kind of expert and the case's reference number, with the center's contact and nothing of
+    the case (contracts/consultation.py). Sent by the consultation service's schedule."""
+
+    type: Literal["expert_reminder.requested"] = "expert_reminder.requested"
+    reference: CaseReference
+    email: EmailStr
+    language: Language = Language.JA
+    expert: ExpertKind
+    starts_at: Instant
+    ends_at: Instant
+
+    def partition_key(self) -> str:
+        return self.reference
+
+
+NotifyCommandT = (
+    PublishNewsletter | RequestSubscription | RequestAcknowledgement | RequestExpertReminder
+)
 NotifyCommand = Annotated[NotifyCommandT, Field(discriminator="type")]
 notify_command_adapter: TypeAdapter[NotifyCommandT] = TypeAdapter(NotifyCommand)
 

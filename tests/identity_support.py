@@ -24,7 +24,7 @@ from contracts.booking import (
 )
 from contracts.envelope import Message
 from contracts.identity import AUTHORIZATION_HEADER, PrincipalKind, Role
-from contracts.notify import PublishNewsletter, RequestAcknowledgement
+from contracts.notify import PublishNewsletter, RequestAcknowledgement, RequestExpertReminder
 from contracts.program import (
     CancelProgram,
     CancelSession,
@@ -136,7 +136,7 @@ def token_for(message: Message) -> str | None:
         return kiosk_token()
     if isinstance(message, PublishNewsletter):
         return staff_token(Role.NEWSLETTER_EDITOR, subject="editor-1")
-    if isinstance(message, RequestAcknowledgement):
+    if isinstance(message, RequestAcknowledgement | RequestExpertReminder):
         return service_token("consultation")
     if isinstance(message, DESK_COMMANDS):
         return staff_token(*DESK_ROLES)

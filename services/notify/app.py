@@ -21,6 +21,7 @@ from contracts.notify import (
     COMMAND_REJECTIONS,
     PublishNewsletter,
     RequestAcknowledgement,
+    RequestExpertReminder,
     RequestSubscription,
 )
 from contracts.program import (
@@ -117,6 +118,11 @@ def build_spec() -> ServiceSpec:
                 .on(
                     RequestAcknowledgement,
                     handlers.on_acknowledgement_requested,
+                    allow=CONSULTATION,
+                )
+                .on(
+                    RequestExpertReminder,
+                    handlers.on_expert_reminder_requested,
                     allow=CONSULTATION,
                 ),
                 rejections=COMMAND_REJECTIONS,

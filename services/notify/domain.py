@@ -31,6 +31,7 @@ from contracts.booking import (
     ReservationRejected,
     SpaceId,
 )
+from contracts.consultation import ExpertKind
 from contracts.notify import Language
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -405,6 +406,40 @@ def consultation_acknowledgement_email(
     subject, body = compose("consultation_acknowledgement", language, reference=reference)
     return Email(
         "consultation_acknowledgement", source_id, source_id, correlation_id,
+        recipient, subject, body, language,
+    )  # fmt: skip
+
+
+EXPERT_NAMES: dict[ExpertKind, tuple[str, str]] = {
+    ExpertKind.ACCOUNTING: ("会計", "accounting"),
+    ExpertKind.TAX: ("税務", "tax"),
+    ExpertKind.LABOUR: ("労務", "labour"),
+    ExpertKind.LEGAL: ("法律", "legal"),
+    ExpertKind.FUNDRAISING: ("資金調達", "fundraising"),
+    ExpertKind.OTHER: ("専門家", "an expert"),
+}
+
+
+def expert_reminder_email(
+    source_id: UUID,
+    correlation_id: UUID,
+    recipient: str,
+    language: Language,
+    reference: str,
+    expert: ExpertKind,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> Email:
+    """The day before an expert consultation: when, with which kind of expert, the reference
+    number and the center's contact; nothing of what the case is about."""
+    name_ja, name_en = EXPERT_NAMES[expert]
+    subject, body = compose(
+        "expert_reminder", language, reference=reference,
+        expert=name_ja if language is Language.JA else name_en,
+        when=tokyo_period(starts_at, ends_at),
+    )  # fmt: skip
+    return Email(
+        "expert_reminder", source_id, source_id, correlation_id,
         recipient, subject, body, language,
     )  # fmt: skip
 

@@ -29,6 +29,7 @@ from contracts.notify import (
     NewsletterStarted,
     PublishNewsletter,
     RequestAcknowledgement,
+    RequestExpertReminder,
     RequestSubscription,
     SubscriptionRejected,
 )
@@ -56,6 +57,7 @@ REMINDER_JOB = "reminder.reservation"
 REGISTRATION_REMINDER_JOB = "reminder.registration"
 FAN_OUT_JOB = "newsletter.fan_out"
 ACKNOWLEDGEMENT = "consultation_acknowledgement"
+EXPERT_REMINDER = "expert_reminder"
 ACKNOWLEDGE_MAX_PER_DAY = 5
 
 
@@ -342,6 +344,26 @@ class Handlers:
             domain.consultation_acknowledgement_email(
                 command.message_id, command.correlation(), email, command.language,
                 command.reference,
+            ),
+        )  # fmt: skip
+        return []
+
+    async def on_expert_reminder_requested(
+        self, conn: asyncpg.Connection, command: RequestExpertReminder, caller: Caller
+    ) -> Sequence[Outgoing]:
+        """The consultation desk's reminder of an expert consultation, capped per address as
+        the acknowledgement is."""
+        try:
+            email = domain.subscriber_address(str(command.email))
+        except domain.AddressRefused:
+            return []  # the desk took the address at intake; nothing to answer the schedule
+        if await store.sent_of_kind(conn, EXPERT_REMINDER, email) >= ACKNOWLEDGE_MAX_PER_DAY:
+            return []
+        await store.queue_email(
+            conn,
+            domain.expert_reminder_email(
+                command.message_id, command.correlation(), email, command.language,
+                command.reference, command.expert, command.starts_at, command.ends_at,
             ),
         )  # fmt: skip
         return []

@@ -20,7 +20,12 @@ from contracts.notify import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
-COMMANDS = ["newsletter.publish", "subscription.requested", "acknowledgement.requested"]
+COMMANDS = [
+    "newsletter.publish",
+    "subscription.requested",
+    "acknowledgement.requested",
+    "expert_reminder.requested",
+]
 EVENTS = [
     "newsletter.scheduled",
     "newsletter.rejected",
