@@ -457,3 +457,15 @@ async def wait_for_event(
 
     await log.read(until=lambda: bool(found()), timeout=timeout)
     return found()
+
+
+def open_weekday(after_days: int = 3) -> date:
+    """A weekday the consultation desk is open (no holiday, no year-end closure), a few days
+    ahead: for expert consultation days."""
+    from services.consultation.hours import DESK
+    from services.runtime.center_calendar import is_public_holiday
+
+    day = datetime.now(TOKYO).date() + timedelta(days=after_days)
+    while day.weekday() >= 5 or DESK.window(day) is None or is_public_holiday(day):
+        day += timedelta(days=1)
+    return day

@@ -24,6 +24,7 @@ from contracts.consultation import (
 )
 from contracts.topics import CONSULTATION_COMMANDS, CONSULTATION_EVENTS, NOTIFY_COMMANDS
 from services.consultation import access, api
+from services.consultation.expert_api import build_expert_router
 from services.consultation.handlers import ConsultationHandlers
 from services.consultation.jobs import job_handlers, plan_sweeps
 from services.consultation.metrics import DeskMetrics
@@ -51,10 +52,10 @@ def build_spec(
 
     def routers(ctx: ServiceContext) -> list[APIRouter]:
         bind(ctx)
-        return [api.build_router(ctx, settings, h)]
+        return [api.build_router(ctx, settings, h), build_expert_router(ctx, settings)]
 
     def jobs(ctx: ServiceContext) -> Mapping[str, JobHandler]:
-        return job_handlers(settings, bind(ctx))
+        return job_handlers(settings, bind(ctx), h.signer)
 
     async def sweeps(ctx: ServiceContext) -> None:
         await plan_sweeps(ctx.pool, settings)
@@ -82,7 +83,7 @@ def build_spec(
             )
         ],
         produces=[CONSULTATION_EVENTS],
-        sends=[NOTIFY_COMMANDS],  # the acknowledgement of a case, through notify
+        sends=[NOTIFY_COMMANDS],  # the acknowledgement of a case and expert reminders
         workers=[sweeps],
         routers=routers,
         jobs=jobs,

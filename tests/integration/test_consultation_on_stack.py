@@ -43,7 +43,7 @@ from contracts.identity import Role
 from contracts.topics import CONSULTATION_COMMANDS, CONSULTATION_EVENTS, Topic
 from tests.identity_support import http_headers, kafka_headers, staff_token
 from tests.middle.test_consultation_flows import FY2020, seed_fy2020
-from tests.support import System, as_admin, login, topic_log, unique_email
+from tests.support import System, as_admin, login, open_weekday, topic_log, unique_email
 
 pytestmark = pytest.mark.stack
 
@@ -199,9 +199,10 @@ async def all_topics(system: System) -> list[Topic]:
 async def test_no_canary_of_a_cases_content_reaches_kafka_a_log_or_metrics(
     system: System, http: httpx.AsyncClient, producer: AIOKafkaProducer
 ) -> None:
+    email = unique_email()
     reference = await intake(http, name=CANARIES["name"], organisation=CANARIES["organisation"],
                              narrative=CANARIES["narrative"], phone=CANARIES["phone"],
-                             email=unique_email())  # fmt: skip
+                             email=email)  # fmt: skip
     case_id = await case_id_of(system, reference)
     referral = uuid4()
     await drive(system, producer, case_id, referral)
@@ -213,6 +214,28 @@ async def test_no_canary_of_a_cases_content_reaches_kafka_a_log_or_metrics(
                              json={"details": CANARIES["referral"]}, headers=assignee)  # fmt: skip
     assert details.status_code == 204
     assert (await http.get(f"/cases/{case_id}", headers=assignee)).json()["narrative"]
+    # an expert consultation day booked for the case, its reminder sent at once through notify,
+    # and a search among the case's words
+    opened = await http.post("/expert-days", headers=assignee, json={
+        "expert": "tax", "day": open_weekday().isoformat(),
+        "slots": [{"start": "13:00", "end": "13:45"}],
+    })  # fmt: skip
+    assert opened.status_code == 201, opened.text
+    slot = opened.json()["slots"][0]["slot_id"]
+    booked = await http.put(f"/expert-slots/{slot}/booking", headers=assignee,
+                            json={"case_id": str(case_id)})  # fmt: skip
+    assert booked.status_code == 200, booked.text
+    conn = await asyncpg.connect(system.dsn("consultation"))
+    try:
+        await conn.execute("UPDATE scheduled_jobs SET due_at = now() WHERE kind = $1",
+                           "expert_slot.remind")  # fmt: skip
+    finally:
+        await conn.close()
+    found = await http.get("/cases/search", params={"q": CANARIES["narrative"].split()[0]},
+                           headers=assignee)  # fmt: skip
+    assert [c["case_id"] for c in found.json()["cases"]] == [str(case_id)]
+    mails = await system.wait_for_mails(email, 2, timeout=30)  # the receipt and the reminder
+    assert any("専門相談" in str(m["Subject"]) for m in mails), [m["Subject"] for m in mails]
     for cmd in (
         EndReferral(message_id=uuid4(), case_id=case_id, referral_id=referral,
                     outcome=ReferralOutcome.CONTINUING),

@@ -4,6 +4,7 @@ schedule's alerts and erasure, and the fiscal year's table."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from contracts.consultation import (
     ClassifyCase,
     CloseCase,
     EndReferral,
+    ExpertKind,
     FirstResponseOverdue,
     HearingStarted,
     InquiryLogged,
@@ -46,7 +48,7 @@ from contracts.consultation import (
 )
 from contracts.envelope import Message
 from contracts.identity import Role
-from contracts.notify import RequestAcknowledgement
+from contracts.notify import RequestAcknowledgement, RequestExpertReminder
 from services.consultation import app as consultation_app
 from services.consultation import jobs, resealing, store
 from services.consultation.access import CaseField
@@ -54,6 +56,7 @@ from services.consultation.sealing import DEV_KEY, DEV_KEY_ID, SealError, Sealin
 from services.consultation.settings import ConsultationSettings
 from tests.harness import ServiceHarness
 from tests.identity_support import http_headers, staff_token
+from tests.support import open_weekday
 
 pytestmark = pytest.mark.middle
 
@@ -664,3 +667,102 @@ async def test_a_search_by_reference_state_topic_and_dates_reads_no_content(
     assert not [r for r in await reads_of(consultation, mine) if r["action"] == "search"]
     for bad in ({"reference": "C2024'; --"}, {"state": "nonsense"}, {"q": "x" * 201}):
         assert (await get(consultation, "/cases/search", CHIEF, **bad)).status_code == 400
+
+
+# --- expert consultation days ------------------------------------------------------------------
+
+
+async def expert_day(consultation: ServiceHarness) -> dict[str, Any]:
+    """A day of an accountant, opened by a coordinator (the assignee of the cases here)."""
+    day = open_weekday()
+    answer = await consultation.http.post("/expert-days", headers=http_headers(ASSIGNEE), json={
+        "expert": "accounting", "day": day.isoformat(),
+        "slots": [{"start": "13:00", "end": "13:45"}, {"start": "14:00", "end": "14:45"}],
+    })  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    opened: dict[str, Any] = answer.json()
+    return opened
+
+
+async def book_slot(
+    consultation: ServiceHarness, slot: str, case_id: UUID, bearer: str
+) -> httpx.Response:
+    return await consultation.http.put(
+        f"/expert-slots/{slot}/booking", headers=http_headers(bearer),
+        json={"case_id": str(case_id), "language": "en"},
+    )  # fmt: skip
+
+
+async def test_an_expert_slot_is_booked_once_and_reminds_the_requester_through_notify(
+    consultation: ServiceHarness,
+) -> None:
+    day = await expert_day(consultation)
+    first, second = (s["slot_id"] for s in day["slots"])
+    mine = await assigned_case(consultation)
+    booked = await book_slot(consultation, first, mine, ASSIGNEE)
+    assert booked.status_code == 200, booked.text
+    assert booked.json()["reminder_at"] is not None
+    assert (await book_slot(consultation, second, mine, OTHER)).status_code == 403  # not theirs
+    again = await book_slot(consultation, second, mine, ASSIGNEE)  # one slot a day for a case
+    assert again.status_code == 409
+
+    one, _ = await intake(consultation)
+    other, _ = await intake(consultation)
+    assert (await book_slot(consultation, first, one, CHIEF)).status_code == 409  # taken
+    rivals = await asyncio.gather(book_slot(consultation, second, one, CHIEF),
+                                  book_slot(consultation, second, other, CHIEF))  # fmt: skip
+    assert sorted(r.status_code for r in rivals) == [200, 409]
+
+    seen = {name: (await get(consultation, "/expert-days", bearer)).json()
+            for name, bearer in (("assignee", ASSIGNEE), ("other", OTHER))}  # fmt: skip
+    mine_seen = next(s for s in seen["assignee"][0]["slots"] if s["slot_id"] == first)
+    assert mine_seen["booked"] and mine_seen["case_id"] == str(mine) and mine_seen["reference"]
+    theirs_seen = next(s for s in seen["other"][0]["slots"] if s["slot_id"] == first)
+    assert theirs_seen["booked"] and theirs_seen["case_id"] is None
+    assert theirs_seen["reference"] is None
+
+    await make_due(consultation, "expert_slot.remind")
+    sent = [m for m in await consultation.run_due_jobs() if isinstance(m, RequestExpertReminder)]
+    to_mine = [m for m in sent if m.reference == mine_seen["reference"]]
+    assert len(to_mine) == 1 and to_mine[0].email == FORM["email"]
+    assert to_mine[0].expert is ExpertKind.ACCOUNTING and to_mine[0].language == "en"
+    assert await consultation.run_due_jobs() == []  # once
+
+
+async def test_a_freed_slot_or_a_cancelled_day_sends_no_reminder(
+    consultation: ServiceHarness,
+) -> None:
+    day = await expert_day(consultation)
+    first, second = (s["slot_id"] for s in day["slots"])
+    mine = await assigned_case(consultation)
+    assert (await book_slot(consultation, first, mine, ASSIGNEE)).status_code == 200
+    freed = await consultation.http.delete(f"/expert-slots/{first}/booking",
+                                           headers=http_headers(ASSIGNEE))  # fmt: skip
+    assert freed.status_code == 204
+    assert (await book_slot(consultation, second, mine, ASSIGNEE)).status_code == 200
+    cancelled = await consultation.http.post(f"/expert-days/{day['day_id']}/cancel",
+                                             headers=http_headers(CHIEF))  # fmt: skip
+    assert cancelled.status_code == 204
+    assert (await book_slot(consultation, first, mine, ASSIGNEE)).status_code == 409
+    await make_due(consultation, "expert_slot.remind")
+    assert await consultation.run_due_jobs() == []
+
+
+async def test_only_coordinators_open_expert_days_and_only_sound_slots(
+    consultation: ServiceHarness,
+) -> None:
+    day = open_weekday().isoformat()
+
+    async def open_with(bearer: str, slots: list[dict[str, str]]) -> int:
+        answer = await consultation.http.post("/expert-days", headers=http_headers(bearer),
+                                              json={"expert": "labour", "day": day,
+                                                    "slots": slots})  # fmt: skip
+        return answer.status_code
+
+    sound = [{"start": "10:00", "end": "10:45"}]
+    assert await open_with(RECEPTION, sound) == 403
+    assert await open_with(ADMIN, sound) == 403
+    assert await open_with(ASSIGNEE, [{"start": "10:00", "end": "11:00"},
+                                      {"start": "10:30", "end": "11:30"}]) == 400  # fmt: skip
+    assert await open_with(ASSIGNEE, [{"start": "07:00", "end": "08:00"}]) == 400
+    assert await open_with(CHIEF, sound) == 201
