@@ -33,6 +33,7 @@ from clients.commands import CommandClient
 from clients.upstream import Upstream
 from clients.web import i18n, security
 from clients.web.booking import Booking
+from clients.web.consultation import Consultation
 from clients.web.identity import Identity, Signed
 from clients.web.settings import WebSettings
 from contracts.booking import booking_event_adapter
@@ -71,6 +72,7 @@ class Parts:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # what keeps the web from taking commands now (Kafka silent), None when nothing does
     kafka_problem: Callable[[], str | None] = lambda: None
+    consultation: Consultation | None = None  # its public intake (the consultation form)
 
     @property
     def session_cookie(self) -> str:
@@ -159,9 +161,11 @@ def build_parts(settings: WebSettings) -> Parts:
                     ["route", "status"], registry=metrics)  # fmt: skip
     identity_http = Upstream(settings.identity_url, timeout=15)
     booking_http = Upstream(settings.booking_url, timeout=15)
+    consultation_http = Upstream(settings.consultation_url or "http://127.0.0.1", timeout=15)
     return Parts(settings, Identity(identity_http, settings.token_reuse_s), Booking(booking_http),
                  None, templates, metrics, pages,
-                 closers=[identity_http.aclose, booking_http.aclose])  # fmt: skip
+                 closers=[identity_http.aclose, booking_http.aclose, consultation_http.aclose],
+                 consultation=Consultation(consultation_http))  # fmt: skip
 
 
 def booking_commands(settings: WebSettings) -> Commands:
@@ -197,7 +201,7 @@ async def _start_commands(parts: Parts) -> None:
 
 
 def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
-    from clients.web import routes  # the routes import this module's Visit
+    from clients.web import consult, routes  # the routes import this module's Visit
 
     made = parts or build_parts(settings)
 
@@ -256,4 +260,5 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
         return PlainTextResponse(generate_latest(made.metrics), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(routes.router)
+    app.include_router(consult.router)
     return app

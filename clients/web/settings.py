@@ -24,6 +24,8 @@ class WebSettings:
                         its origin is the one a form may be posted from, and an https address
                         makes the cookies Secure with the __Host- prefix
     BOOKING_URL         the booking service's HTTP address (default the registry's port)
+    CONSULTATION_URL    the consultation service's (default the registry's port): the public
+                        consultation form posts through this client to its intake
     IDENTITY_URL        the identity service's (default the registry's port); the sign-in
                         links identity mails must point at this client (identity's
                         LINK_BASE_URL, which a stack sets from WEB_URL)
@@ -50,6 +52,7 @@ class WebSettings:
     forwarded_allow_ips: str
     answer_wait_s: float
     token_reuse_s: float
+    consultation_url: str = ""
 
     @property
     def secure_cookies(self) -> bool:
@@ -75,4 +78,5 @@ class WebSettings:
             forwarded_allow_ips=env_str("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             answer_wait_s=env_float("ANSWER_WAIT_S", 8.0),
             token_reuse_s=env_float("TOKEN_REUSE_S", 240.0),
+            consultation_url=env_str("CONSULTATION_URL", _default_url("consultation")).rstrip("/"),
         )

@@ -289,3 +289,29 @@ async def test_the_booking_flow_without_javascript(
         await v.page.get_by_role("link", name="結果をもう一度確認する").click()
     await v.page.get_by_text("予約が確定しました").first.wait_for(timeout=30_000)
     await v.context.close()
+
+
+async def test_a_consultation_is_sent_from_the_public_form_and_acknowledged_by_mail(
+    browser: Browser, axe_script: str, system: System
+) -> None:
+    """No sign-in: the form says who reads a consultation, takes it with the keyboard and the
+    mouse alike, answers with the reference number, and the requester is mailed that number."""
+    v = await visitor(browser, system, axe_script)
+    email = unique_email()
+    await v.open("/consultation")
+    await v.shoot("consultation")
+    page = v.page
+    await page.get_by_label("協働の提案").check()
+    await page.get_by_label("会計", exact=True).check()
+    await page.get_by_label("お名前").fill("協働 太郎")
+    await page.get_by_label("メールアドレス").fill(email)
+    await page.get_by_role("textbox", name="ご相談の内容").fill("会計ソフトの選び方を知りたい")
+    await page.get_by_role("button", name="相談を送る").click()
+    await page.wait_for_load_state()
+    text = await page.locator("main").inner_text()
+    found = re.search(r"C\d{4}-\d{4,}", text)
+    assert found and "受付番号" in text, text
+    await v.check()
+    await v.shoot("consultation-received")
+    mails = await system.wait_for_mails(email, 1, timeout=30)
+    assert found.group(0) in str(mails[0]["Subject"])
