@@ -462,10 +462,18 @@ async def wait_for_event(
 def open_weekday(after_days: int = 3) -> date:
     """A weekday the consultation desk is open (no holiday, no year-end closure), a few days
     ahead: for expert consultation days."""
+    return open_weekdays(1, after_days)[0]
+
+
+def open_weekdays(count: int, after_days: int = 3) -> list[date]:
+    """`count` such weekdays in a row, from a few days ahead."""
     from services.consultation.hours import DESK
     from services.runtime.center_calendar import is_public_holiday
 
+    found: list[date] = []
     day = datetime.now(TOKYO).date() + timedelta(days=after_days)
-    while day.weekday() >= 5 or DESK.window(day) is None or is_public_holiday(day):
+    while len(found) < count:
+        if day.weekday() < 5 and DESK.window(day) is not None and not is_public_holiday(day):
+            found.append(day)
         day += timedelta(days=1)
-    return day
+    return found

@@ -16,7 +16,8 @@ default 6), then 429 with Retry-After. The limit per e-mail address is the handl
 Who may call (services/runtime/http_auth.py): the subscription pages, the one-click POST and the
 pixel are public (the signed token in the link is their proof, and they show nobody's data);
 the progress of an issue is for newsletter editors, the auditor and the administrator
-(`NEWSLETTER_READERS`).
+(`NEWSLETTER_READERS`); the preview of an issue's body (`POST /newsletters/preview`, rendered by
+the sender's own Markdown rules, nothing stored) for editors.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pydantic import BaseModel, EmailStr, Field
 from contracts.envelope import new_message_id
 from contracts.identity import Role
 from contracts.notify import Language
-from services.notify import domain, links, store
+from services.notify import domain, links, newsletter, store
 from services.notify.handlers import Handlers
 from services.runtime.http import RateLimit, error_response, error_responses, limited
 from services.runtime.http_auth import PUBLIC, Doors
@@ -55,6 +56,7 @@ PAGE_HEADERS = {
 }
 # Who follows the sending of an issue: its editors, and the auditor (reads, changes nothing).
 NEWSLETTER_READERS = staff(Role.NEWSLETTER_EDITOR, Role.AUDITOR)
+NEWSLETTER_EDITORS = staff(Role.NEWSLETTER_EDITOR)
 Token = Annotated[str, Query(max_length=MAX_TOKEN, description="the token of the e-mailed link")]
 
 _pages = Environment(
@@ -103,6 +105,17 @@ def page(name: str, status: int = 200, template: str = "page.html", **extra: str
 def wants_html(request: Request) -> bool:
     """A person's browser (the page's button) rather than a mail program's one-click POST."""
     return "text/html" in request.headers.get("accept", "")
+
+
+class PreviewRequest(BaseModel):
+    subject: str = Field(min_length=1, max_length=200)
+    body_markdown: str = Field(min_length=1, max_length=200_000)
+
+
+class Preview(BaseModel):
+    html: str = Field(description="the body as subscribers will see it: Markdown rendered by "
+                      "the sender's own rules (raw HTML shown as text, links http/https/mailto)")
+    text: str
 
 
 class SubscriptionRequest(BaseModel):
@@ -163,6 +176,15 @@ def build_routers(ctx: ServiceContext, handlers: Handlers) -> list[APIRouter]:
     doors = Doors.of(ctx)
 
     newsletter_readers = doors.lock(NEWSLETTER_READERS)
+    editors = doors.lock(NEWSLETTER_EDITORS)
+
+    @router.post("/newsletters/preview", responses=error_responses(400),
+                 dependencies=[Depends(editors)])  # fmt: skip
+    async def preview(body: PreviewRequest) -> Preview:
+        """An issue's body as the sender will render it, before it is published: the editor's
+        preview. Nothing is stored or sent."""
+        return Preview(html=newsletter.markdown_to_html(body.body_markdown),
+                       text=body.body_markdown)  # fmt: skip
 
     @router.post("/subscribers", status_code=202, dependencies=[PUBLIC, Depends(limited(limit))],
                  responses=error_responses(400, 429))  # fmt: skip

@@ -49,7 +49,15 @@ from tests.identity_support import (
     staff_token,
     token,
 )
-from tests.support import DAYS, at, register_command, reservation, unique_email
+from tests.support import (
+    DAYS,
+    at,
+    open_weekday,
+    open_weekdays,
+    register_command,
+    reservation,
+    unique_email,
+)
 
 pytestmark = pytest.mark.middle
 
@@ -117,6 +125,11 @@ class Seed:
     links: list[str] = field(default_factory=list)
     case: UUID = field(default_factory=uuid4)  # at consultation: worked by staff-coordinator
     referral: UUID = field(default_factory=uuid4)  # the case's referral
+    # expert consultation days: a free slot for each caller to book (a case takes one slot a
+    # day, so each on a day of its own), a slot booked for the case for each to free, a day
+    free_slots: list[str] = field(default_factory=list)
+    booked_slots: list[str] = field(default_factory=list)
+    expert_day: str = ""
 
     def unused_link(self) -> str:
         """A sign-in link nobody used yet: using one spends it."""
@@ -239,6 +252,36 @@ REQUESTS: dict[Route, Request] = {
     ("consultation", "GET", "/reports/topics/public"): lambda s: (
         "/reports/topics/public",
         {"params": {"fiscal_year": 2026}},
+    ),
+    ("consultation", "GET", "/cases/search"): lambda s: (
+        "/cases/search",
+        {"params": {"q": "会計"}},
+    ),
+    ("consultation", "POST", "/expert-days"): lambda s: (
+        "/expert-days",
+        {
+            "json": {
+                "expert": "tax",
+                "day": open_weekday().isoformat(),
+                "slots": [{"start": "10:00", "end": "10:45"}],
+            }
+        },
+    ),
+    ("consultation", "POST", "/expert-days/{day_id}/cancel"): lambda s: (
+        f"/expert-days/{s.expert_day}/cancel",
+        {},
+    ),
+    ("consultation", "PUT", "/expert-slots/{slot_id}/booking"): lambda s: (
+        f"/expert-slots/{s.free_slots.pop()}/booking",
+        {"json": {"case_id": str(s.case)}},
+    ),
+    ("consultation", "DELETE", "/expert-slots/{slot_id}/booking"): lambda s: (
+        f"/expert-slots/{s.booked_slots.pop()}/booking",
+        {},
+    ),
+    ("notify", "POST", "/newsletters/preview"): lambda s: (
+        "/newsletters/preview",
+        {"json": {"subject": "センターだより", "body_markdown": "# 今月の催し"}},
     ),
 }
 """The request a permitted caller would make to each route with parameters or a body; a route
@@ -365,6 +408,23 @@ async def seed_consultation(consultation: ServiceHarness, seed: Seed) -> None:
     for command, bearer in steps:
         outcome = await consultation.request(command, token=bearer)
         assert not isinstance(outcome, CaseRejected), outcome
+    days = open_weekdays(2 * (len(Role) + 8))
+    staff = http_headers(coordinator)
+    for n, day in enumerate(days):
+        opened = await consultation.http.post("/expert-days", headers=staff, json={
+            "expert": "accounting", "day": day.isoformat(),
+            "slots": [{"start": "13:00", "end": "13:45"}],
+        })  # fmt: skip
+        assert opened.status_code == 201, opened.text
+        slot = opened.json()["slots"][0]["slot_id"]
+        seed.expert_day = opened.json()["day_id"]
+        if n % 2:
+            booked = await consultation.http.put(f"/expert-slots/{slot}/booking", headers=staff,
+                                                 json={"case_id": str(seed.case)})  # fmt: skip
+            assert booked.status_code == 200, booked.text
+            seed.booked_slots.append(slot)
+        else:
+            seed.free_slots.append(slot)
 
 
 @pytest.fixture
