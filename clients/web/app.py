@@ -35,10 +35,12 @@ from clients.web import i18n, security
 from clients.web.booking import Booking
 from clients.web.consultation import Consultation
 from clients.web.identity import Identity, Signed
+from clients.web.notify import Notify
 from clients.web.settings import WebSettings
 from contracts.booking import booking_event_adapter
 from contracts.envelope import Message
-from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS
+from contracts.notify import notify_event_adapter
+from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS
 from services.runtime.probes import KafkaProbe
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ class Parts:
     # what keeps the web from taking commands now (Kafka silent), None when nothing does
     kafka_problem: Callable[[], str | None] = lambda: None
     consultation: Consultation | None = None  # its public intake (the consultation form)
+    notify: Notify | None = None  # the newsletter's subscription, preview and progress
+    notify_commands: Commands | None = None  # newsletter.publish, with the editor's token
 
     @property
     def session_cookie(self) -> str:
@@ -162,10 +166,13 @@ def build_parts(settings: WebSettings) -> Parts:
     identity_http = Upstream(settings.identity_url, timeout=15)
     booking_http = Upstream(settings.booking_url, timeout=15)
     consultation_http = Upstream(settings.consultation_url or "http://127.0.0.1", timeout=15)
+    notify_http = Upstream(settings.notify_url or "http://127.0.0.1", timeout=15)
     return Parts(settings, Identity(identity_http, settings.token_reuse_s), Booking(booking_http),
                  None, templates, metrics, pages,
-                 closers=[identity_http.aclose, booking_http.aclose, consultation_http.aclose],
-                 consultation=Consultation(consultation_http))  # fmt: skip
+                 closers=[identity_http.aclose, booking_http.aclose, consultation_http.aclose,
+                          notify_http.aclose],
+                 consultation=Consultation(consultation_http),
+                 notify=Notify(notify_http))  # fmt: skip
 
 
 def booking_commands(settings: WebSettings) -> Commands:
@@ -176,6 +183,30 @@ def booking_commands(settings: WebSettings) -> Commands:
         sender=settings.kafka_credentials, answers_url=settings.booking_url,
     )  # fmt: skip
     return client
+
+
+def notify_commands(settings: WebSettings) -> Commands:
+    """notify's commands (the newsletter an editor publishes), answers read over HTTP from
+    notify. Made inside the running loop."""
+    client: CommandClient[Any] = CommandClient(
+        settings.kafka_bootstrap, NOTIFY_COMMANDS, NOTIFY_EVENTS, notify_event_adapter,
+        sender=settings.kafka_credentials, answers_url=settings.notify_url or None,
+    )  # fmt: skip
+    return client
+
+
+async def _connected(make: Callable[[], Commands]) -> Commands:
+    """A command client that has started: a new one for each try (one that failed to start
+    has closed what it opened)."""
+    while True:
+        client = make()
+        try:
+            await client.start()
+        except Exception as error:
+            log.warning("cannot reach Kafka yet (%s); trying again", type(error).__name__)
+            await asyncio.sleep(START_RETRY_S)
+            continue
+        return client
 
 
 async def _start_commands(parts: Parts) -> None:
@@ -190,6 +221,8 @@ async def _start_commands(parts: Parts) -> None:
             log.warning("cannot reach Kafka yet (%s); trying again", type(error).__name__)
             await asyncio.sleep(START_RETRY_S)
             continue
+        if parts.notify_commands is None:
+            parts.notify_commands = await _connected(lambda: notify_commands(parts.settings))
         probe = (KafkaProbe(parts.commands.producer)
                  if isinstance(parts.commands, CommandClient) else None)  # fmt: skip
         if probe is not None:
@@ -201,7 +234,7 @@ async def _start_commands(parts: Parts) -> None:
 
 
 def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
-    from clients.web import consult, routes  # the routes import this module's Visit
+    from clients.web import consult, newsletter, routes  # they import this module's Visit
 
     made = parts or build_parts(settings)
 
@@ -214,8 +247,9 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
-            if made.commands is not None:
-                await made.commands.stop()
+            for commands in (made.commands, made.notify_commands):
+                if commands is not None:
+                    await commands.stop()
             for close in made.closers:
                 await close()
 
@@ -261,4 +295,5 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(consult.router)
+    app.include_router(newsletter.router)
     return app

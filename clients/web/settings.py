@@ -24,6 +24,8 @@ class WebSettings:
                         its origin is the one a form may be posted from, and an https address
                         makes the cookies Secure with the __Host- prefix
     BOOKING_URL         the booking service's HTTP address (default the registry's port)
+    NOTIFY_URL          the notify service's (default the registry's port): the newsletter's
+                        subscription, the editor's preview and an issue's progress
     CONSULTATION_URL    the consultation service's (default the registry's port): the public
                         consultation form posts through this client to its intake
     IDENTITY_URL        the identity service's (default the registry's port); the sign-in
@@ -53,6 +55,7 @@ class WebSettings:
     answer_wait_s: float
     token_reuse_s: float
     consultation_url: str = ""
+    notify_url: str = ""
 
     @property
     def secure_cookies(self) -> bool:
@@ -79,4 +82,5 @@ class WebSettings:
             answer_wait_s=env_float("ANSWER_WAIT_S", 8.0),
             token_reuse_s=env_float("TOKEN_REUSE_S", 240.0),
             consultation_url=env_str("CONSULTATION_URL", _default_url("consultation")).rstrip("/"),
+            notify_url=env_str("NOTIFY_URL", _default_url("notify")).rstrip("/"),
         )

@@ -315,3 +315,56 @@ async def test_a_consultation_is_sent_from_the_public_form_and_acknowledged_by_m
     await v.shoot("consultation-received")
     mails = await system.wait_for_mails(email, 1, timeout=30)
     assert found.group(0) in str(mails[0]["Subject"])
+
+
+async def test_a_reader_subscribes_and_an_editor_previews_sends_and_follows_an_issue(
+    browser: Browser, axe_script: str, system: System
+) -> None:
+    """The reader asks on the web, confirms with the link notify mails (notify's own page);
+    an editor signs in, previews the issue (its Markdown rendered in a sandboxed frame), sends
+    it, and follows its progress; the reader gets it."""
+    reader = await visitor(browser, system, axe_script)
+    email = unique_email()
+    await reader.open("/newsletter")
+    await reader.shoot("newsletter")
+    await reader.page.get_by_label("メールアドレス").fill(email)
+    await reader.page.get_by_role("button", name="申し込む").click()
+    await reader.page.get_by_text("確認のメールをお送りしました").first.wait_for()
+    await reader.check()
+    (confirmation,) = await system.wait_for_mails(email, 1, timeout=30)
+    link = next(x for x in re.findall(r"https?://\S+", confirmation.get_body(("plain",))
+                                      .get_content()) if "confirm" in x)  # fmt: skip
+    await reader.page.goto(link)
+    await reader.page.get_by_role("button").first.click()
+    await reader.page.wait_for_load_state()
+
+    username = f"editor-{email[4:12]}"
+    conn = await asyncpg.connect(system.dsn("identity"))
+    try:
+        await make_staff(conn, username, STAFF_PASSWORD, Role.NEWSLETTER_EDITOR, name="編集 担当")
+    finally:
+        await conn.close()
+    editor = await visitor(browser, system, axe_script)
+    await editor.open("/staff/sign-in")
+    await editor.page.get_by_label("ユーザー名").fill(username)
+    await editor.page.get_by_label("パスワード").fill(STAFF_PASSWORD)
+    await editor.page.get_by_role("button", name="サインインする").click()
+    await editor.page.wait_for_url("**/staff")
+    await editor.open("/staff/newsletter")
+    subject = f"センターだより {email[4:10]}"
+    await editor.page.get_by_label("件名").fill(subject)
+    await editor.page.get_by_label("本文（Markdown）").fill("# 今月の催し\n\n- 協働フォーラム\n")
+    await editor.page.get_by_role("button", name="プレビュー").click()
+    frame = editor.page.frame_locator("iframe.preview")
+    await frame.get_by_role("heading", name="今月の催し").wait_for()
+    await editor.check()
+    await editor.shoot("newsletter-compose")
+    await editor.page.get_by_role("button", name="配信する").click()
+    await editor.page.wait_for_url("**/staff/newsletter/*")
+    await editor.page.get_by_text(subject).first.wait_for(timeout=60_000)
+    await editor.check()
+    await editor.shoot("newsletter-progress")
+    mails = await system.wait_for_mails(email, 2, timeout=120)
+    assert any(subject in str(m["Subject"]) for m in mails), [m["Subject"] for m in mails]
+    await reader.context.close()
+    await editor.context.close()
