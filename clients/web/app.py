@@ -36,6 +36,7 @@ from clients.web.booking import Booking
 from clients.web.consultation import Consultation
 from clients.web.identity import Identity, Signed
 from clients.web.notify import Notify
+from clients.web.report_data import Reports, Source
 from clients.web.settings import WebSettings
 from contracts.booking import booking_event_adapter
 from contracts.envelope import Message
@@ -77,6 +78,7 @@ class Parts:
     consultation: Consultation | None = None  # its public intake (the consultation form)
     notify: Notify | None = None  # the newsletter's subscription, preview and progress
     notify_commands: Commands | None = None  # newsletter.publish, with the editor's token
+    reports: Reports | None = None  # the services' staff reports
 
     @property
     def session_cookie(self) -> str:
@@ -167,12 +169,18 @@ def build_parts(settings: WebSettings) -> Parts:
     booking_http = Upstream(settings.booking_url, timeout=15)
     consultation_http = Upstream(settings.consultation_url or "http://127.0.0.1", timeout=15)
     notify_http = Upstream(settings.notify_url or "http://127.0.0.1", timeout=15)
+    events_http = Upstream(settings.events_url or "http://127.0.0.1", timeout=30)
+    reports = Reports({
+        "occupancy": Source(booking_http, "/reports/occupancy"),
+        "participants": Source(events_http, "/reports/participants"),
+        "topics": Source(consultation_http, "/reports/topics"),
+    })  # fmt: skip
     return Parts(settings, Identity(identity_http, settings.token_reuse_s), Booking(booking_http),
                  None, templates, metrics, pages,
                  closers=[identity_http.aclose, booking_http.aclose, consultation_http.aclose,
-                          notify_http.aclose],
+                          notify_http.aclose, events_http.aclose],
                  consultation=Consultation(consultation_http),
-                 notify=Notify(notify_http))  # fmt: skip
+                 notify=Notify(notify_http), reports=reports)  # fmt: skip
 
 
 def booking_commands(settings: WebSettings) -> Commands:
@@ -234,7 +242,7 @@ async def _start_commands(parts: Parts) -> None:
 
 
 def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
-    from clients.web import consult, newsletter, routes  # they import this module's Visit
+    from clients.web import consult, newsletter, reports, routes  # they import its Visit
 
     made = parts or build_parts(settings)
 
@@ -296,4 +304,5 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(consult.router)
     app.include_router(newsletter.router)
+    app.include_router(reports.router)
     return app

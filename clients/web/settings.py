@@ -24,6 +24,8 @@ class WebSettings:
                         its origin is the one a form may be posted from, and an https address
                         makes the cookies Secure with the __Host- prefix
     BOOKING_URL         the booking service's HTTP address (default the registry's port)
+    EVENTS_URL          the events service's (default the registry's port): the participants
+                        report
     NOTIFY_URL          the notify service's (default the registry's port): the newsletter's
                         subscription, the editor's preview and an issue's progress
     CONSULTATION_URL    the consultation service's (default the registry's port): the public
@@ -56,6 +58,7 @@ class WebSettings:
     token_reuse_s: float
     consultation_url: str = ""
     notify_url: str = ""
+    events_url: str = ""
 
     @property
     def secure_cookies(self) -> bool:
@@ -83,4 +86,5 @@ class WebSettings:
             token_reuse_s=env_float("TOKEN_REUSE_S", 240.0),
             consultation_url=env_str("CONSULTATION_URL", _default_url("consultation")).rstrip("/"),
             notify_url=env_str("NOTIFY_URL", _default_url("notify")).rstrip("/"),
+            events_url=env_str("EVENTS_URL", _default_url("events")).rstrip("/"),
         )

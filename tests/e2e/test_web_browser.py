@@ -368,3 +368,27 @@ async def test_a_reader_subscribes_and_an_editor_previews_sends_and_follows_an_i
     assert any(subject in str(m["Subject"]) for m in mails), [m["Subject"] for m in mails]
     await reader.context.close()
     await editor.context.close()
+
+
+async def test_staff_see_the_reports_as_charts_and_tables_and_download_them(
+    browser: Browser, axe_script: str, system: System
+) -> None:
+    username = f"coord-{unique_email()[4:12]}"
+    conn = await asyncpg.connect(system.dsn("identity"))
+    try:
+        await make_staff(conn, username, STAFF_PASSWORD, Role.COORDINATOR, name="調整 担当")
+    finally:
+        await conn.close()
+    staff = await visitor(browser, system, axe_script)
+    await staff.open("/staff/sign-in")
+    await staff.page.get_by_label("ユーザー名").fill(username)
+    await staff.page.get_by_label("パスワード").fill(STAFF_PASSWORD)
+    await staff.page.get_by_role("button", name="サインインする").click()
+    await staff.page.wait_for_url("**/staff")
+    await staff.open("/staff/reports")
+    assert await staff.page.locator("svg.chart").count() >= 2  # participants may be empty
+    assert await staff.page.get_by_role("img", name="スペースA・Bの月別稼働率").count() == 1
+    await staff.shoot("reports")
+    download = await staff.page.request.get(staff.base + "/staff/reports/occupancy.csv")
+    assert download.ok and (await download.body()).startswith("\ufeff".encode())
+    await staff.context.close()
