@@ -33,15 +33,23 @@ from clients.commands import CommandClient
 from clients.upstream import Upstream
 from clients.web import i18n, security
 from clients.web.booking import Booking
-from clients.web.consultation import Consultation
+from clients.web.consultation import Consultation, Desk
 from clients.web.identity import Identity, Signed
 from clients.web.notify import Notify
 from clients.web.report_data import Reports, Source
 from clients.web.settings import WebSettings
 from contracts.booking import booking_event_adapter
+from contracts.consultation import consultation_event_adapter
 from contracts.envelope import Message
 from contracts.notify import notify_event_adapter
-from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS
+from contracts.topics import (
+    BOOKING_COMMANDS,
+    BOOKING_EVENTS,
+    CONSULTATION_COMMANDS,
+    CONSULTATION_EVENTS,
+    NOTIFY_COMMANDS,
+    NOTIFY_EVENTS,
+)
 from services.runtime.probes import KafkaProbe
 
 log = logging.getLogger(__name__)
@@ -79,6 +87,8 @@ class Parts:
     notify: Notify | None = None  # the newsletter's subscription, preview and progress
     notify_commands: Commands | None = None  # newsletter.publish, with the editor's token
     reports: Reports | None = None  # the services' staff reports
+    desk: Desk | None = None  # the consultation service's staff routes
+    consultation_commands: Commands | None = None  # the desk's steps, with the staff's token
 
     @property
     def session_cookie(self) -> str:
@@ -180,7 +190,8 @@ def build_parts(settings: WebSettings) -> Parts:
                  closers=[identity_http.aclose, booking_http.aclose, consultation_http.aclose,
                           notify_http.aclose, events_http.aclose],
                  consultation=Consultation(consultation_http),
-                 notify=Notify(notify_http), reports=reports)  # fmt: skip
+                 notify=Notify(notify_http), reports=reports,
+                 desk=Desk(consultation_http))  # fmt: skip
 
 
 def booking_commands(settings: WebSettings) -> Commands:
@@ -199,6 +210,16 @@ def notify_commands(settings: WebSettings) -> Commands:
     client: CommandClient[Any] = CommandClient(
         settings.kafka_bootstrap, NOTIFY_COMMANDS, NOTIFY_EVENTS, notify_event_adapter,
         sender=settings.kafka_credentials, answers_url=settings.notify_url or None,
+    )  # fmt: skip
+    return client
+
+
+def consultation_commands(settings: WebSettings) -> Commands:
+    """The desk's steps on a case, answers read over HTTP from the consultation service."""
+    client: CommandClient[Any] = CommandClient(
+        settings.kafka_bootstrap, CONSULTATION_COMMANDS, CONSULTATION_EVENTS,
+        consultation_event_adapter, sender=settings.kafka_credentials,
+        answers_url=settings.consultation_url or None,
     )  # fmt: skip
     return client
 
@@ -231,6 +252,10 @@ async def _start_commands(parts: Parts) -> None:
             continue
         if parts.notify_commands is None:
             parts.notify_commands = await _connected(lambda: notify_commands(parts.settings))
+        if parts.consultation_commands is None:
+            parts.consultation_commands = await _connected(
+                lambda: consultation_commands(parts.settings)
+            )
         probe = (KafkaProbe(parts.commands.producer)
                  if isinstance(parts.commands, CommandClient) else None)  # fmt: skip
         if probe is not None:
@@ -242,7 +267,7 @@ async def _start_commands(parts: Parts) -> None:
 
 
 def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
-    from clients.web import consult, newsletter, reports, routes  # they import its Visit
+    from clients.web import consult, desk, newsletter, reports, routes  # they import Visit
 
     made = parts or build_parts(settings)
 
@@ -255,7 +280,7 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
-            for commands in (made.commands, made.notify_commands):
+            for commands in (made.commands, made.notify_commands, made.consultation_commands):
                 if commands is not None:
                     await commands.stop()
             for close in made.closers:
@@ -305,4 +330,5 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     app.include_router(consult.router)
     app.include_router(newsletter.router)
     app.include_router(reports.router)
+    app.include_router(desk.router)
     return app

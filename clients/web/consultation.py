@@ -60,3 +60,47 @@ class Consultation:
                 )
             )
         raise Unavailable(str(response.status_code))
+
+
+class Desk:
+    """The consultation service's staff routes, called with the staff member's token: the
+    service decides who may see and do what (need to know), the pages show its answers."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def _call(self, method: str, path: str, token: str, **options: Any) -> httpx.Response:
+        try:
+            bearer = {"Authorization": f"Bearer {token}"}
+            return await self.http.request(method, path, headers=bearer, **options)
+        except httpx.TransportError as error:
+            raise Unavailable(type(error).__name__) from None
+
+    async def cases(self, token: str, states: list[str]) -> dict[str, Any]:
+        answer = await self._call("GET", "/cases", token, params={"state": states, "limit": 200})
+        if answer.status_code != 200:
+            raise Unavailable(str(answer.status_code))
+        found: dict[str, Any] = answer.json()
+        return found
+
+    async def case(self, token: str, case_id: str) -> tuple[int, dict[str, Any]]:
+        """(status, the case as the caller may read it): 403 for a case not theirs."""
+        answer = await self._call("GET", f"/cases/{case_id}", token)
+        if answer.status_code >= 500:
+            raise Unavailable(str(answer.status_code))
+        return answer.status_code, answer.json()
+
+    async def note(self, token: str, case_id: str, text: str) -> int:
+        answer = await self._call("POST", f"/cases/{case_id}/notes", token, json={"text": text})
+        return answer.status_code
+
+    async def referral_details(self, token: str, case_id: str, referral: str, text: str) -> int:
+        answer = await self._call("PUT", f"/cases/{case_id}/referrals/{referral}/details", token,
+                                  json={"details": text})  # fmt: skip
+        return answer.status_code
+
+    async def audit(self, token: str, case_id: str) -> tuple[int, dict[str, Any]]:
+        answer = await self._call("GET", f"/cases/{case_id}/audit", token)
+        if answer.status_code >= 500:
+            raise Unavailable(str(answer.status_code))
+        return answer.status_code, answer.json()

@@ -392,3 +392,81 @@ async def test_staff_see_the_reports_as_charts_and_tables_and_download_them(
     download = await staff.page.request.get(staff.base + "/staff/reports/occupancy.csv")
     assert download.ok and (await download.body()).startswith("\ufeff".encode())
     await staff.context.close()
+
+
+async def signed_in_staff(browser: Browser, system: System, axe: str, role: Role,
+                          username: str) -> Visitor:  # fmt: skip
+    conn = await asyncpg.connect(system.dsn("identity"))
+    try:
+        await make_staff(conn, username, STAFF_PASSWORD, role, name=f"{role.value} 職員")
+    finally:
+        await conn.close()
+    staff = await visitor(browser, system, axe)
+    await staff.open("/staff/sign-in")
+    await staff.page.get_by_label("ユーザー名").fill(username)
+    await staff.page.get_by_label("パスワード").fill(STAFF_PASSWORD)
+    await staff.page.get_by_role("button", name="サインインする").click()
+    await staff.page.wait_for_url("**/staff")
+    return staff
+
+
+async def desk_step(staff: Visitor, button: str, done: str) -> None:
+    await staff.page.get_by_role("button", name=button).click()
+    await staff.page.get_by_text(done).first.wait_for(timeout=30_000)
+    await staff.check()
+
+
+async def test_a_consultation_goes_from_the_web_form_to_a_closed_case_through_the_staff_pages(
+    browser: Browser, axe_script: str, system: System
+) -> None:
+    tag = unique_email()[4:12]
+    requester = await visitor(browser, system, axe_script)
+    await requester.open("/consultation")
+    await requester.page.get_by_label("お名前").fill("相談 花子")
+    await requester.page.get_by_role("textbox", name="ご相談の内容").fill(f"会費の扱い {tag}")
+    await requester.page.get_by_role("button", name="相談を送る").click()
+    found = re.search(r"C\d{4}-\d{4,}", await requester.page.locator("main").inner_text())
+    assert found
+    reference = found.group(0)
+
+    reception = await signed_in_staff(browser, system, axe_script, Role.RECEPTION, f"rcp-{tag}")
+    await reception.open("/staff/desk?state=received")
+    await reception.shoot("desk")
+    await reception.page.get_by_role("link", name=reference).click()
+    await reception.check()
+    case_url = reception.page.url
+    await desk_step(reception, "聞き取りを始める", "聞き取りを始めました")
+
+    chief = await signed_in_staff(browser, system, axe_script, Role.CHIEF_COORDINATOR,
+                                  f"chf-{tag}")  # fmt: skip
+    await chief.page.goto(case_url)
+    await chief.page.get_by_label("担当者（職員のユーザー名）").fill(f"crd-{tag}")
+    await desk_step(chief, "担当を決める", "担当を決めました")
+
+    coordinator = await signed_in_staff(browser, system, axe_script, Role.COORDINATOR,
+                                        f"crd-{tag}")  # fmt: skip
+    await coordinator.page.goto(case_url)
+    assert f"会費の扱い {tag}" in await coordinator.page.locator("main").inner_text()
+    await desk_step(coordinator, "対応を始める", "対応を始めました")
+    await coordinator.page.get_by_label("記録を書く").fill("会計の基本を説明した")
+    await desk_step(coordinator, "記録を保存", "保存しました")
+    await coordinator.page.get_by_label("紹介先").select_option("tax_accountant")
+    await desk_step(coordinator, "紹介する", "紹介しました")
+    await coordinator.page.get_by_label("紹介先と理由").fill("税理士の田中先生へ（法人化の相談）")
+    await desk_step(coordinator, "紹介の詳細を保存", "保存しました")
+    await coordinator.page.get_by_label("紹介の結果").select_option("continuing")
+    await desk_step(coordinator, "紹介を終える", "紹介を終えました")
+    await coordinator.page.get_by_label("終了の結果").select_option("resolved")
+    await desk_step(coordinator, "終了する", "終了しました")
+    assert "終了" in await coordinator.page.locator("dl.details").inner_text()
+    await coordinator.shoot("desk-case")
+
+    other = await signed_in_staff(browser, system, axe_script, Role.COORDINATOR, f"oth-{tag}")
+    refused = await other.page.goto(case_url)
+    assert refused is not None and refused.status == 403
+    assert f"会費の扱い {tag}" not in await other.page.content()
+    await chief.page.goto(case_url + "/audit")
+    await chief.check()
+    assert f"staff:oth-{tag}" in await chief.page.locator("table").inner_text()
+    for v in (requester, reception, chief, coordinator, other):
+        await v.context.close()
