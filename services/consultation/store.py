@@ -289,6 +289,12 @@ class Listed:
     assignee: str | None
 
 
+def listed(r: asyncpg.Record) -> Listed:
+    return Listed(r["id"], r["reference"], CaseState(r["state"]), CaseKind(r["kind"]),
+                  IntakeChannel(r["channel"]), tuple(TopicCode(t) for t in r["topics"]),
+                  r["received_at"], r["assignee"])  # fmt: skip
+
+
 async def list_cases(
     conn: asyncpg.Connection,
     caller: Caller,
@@ -306,12 +312,7 @@ async def list_cases(
         " ORDER BY received_at DESC, id LIMIT $5",
         chief, caller.subject, reception, [s.value for s in states], limit,
     )  # fmt: skip
-    return [
-        Listed(r["id"], r["reference"], CaseState(r["state"]), CaseKind(r["kind"]),
-               IntakeChannel(r["channel"]), tuple(TopicCode(t) for t in r["topics"]),
-               r["received_at"], r["assignee"])
-        for r in rows
-    ]  # fmt: skip
+    return [listed(r) for r in rows]
 
 
 async def search_cases(
@@ -336,12 +337,7 @@ async def search_cases(
         chief, caller.subject, reception, facts.reference, [s.value for s in facts.states],
         [t.value for t in facts.topics], facts.received_from, facts.received_before, limit,
     )  # fmt: skip
-    return [
-        Listed(r["id"], r["reference"], CaseState(r["state"]), CaseKind(r["kind"]),
-               IntakeChannel(r["channel"]), tuple(TopicCode(t) for t in r["topics"]),
-               r["received_at"], r["assignee"])
-        for r in rows
-    ]  # fmt: skip
+    return [listed(r) for r in rows]
 
 
 # --- inquiries ---------------------------------------------------------------------------------

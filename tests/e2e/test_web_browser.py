@@ -338,18 +338,8 @@ async def test_a_reader_subscribes_and_an_editor_previews_sends_and_follows_an_i
     await reader.page.get_by_role("button").first.click()
     await reader.page.wait_for_load_state()
 
-    username = f"editor-{email[4:12]}"
-    conn = await asyncpg.connect(system.dsn("identity"))
-    try:
-        await make_staff(conn, username, STAFF_PASSWORD, Role.NEWSLETTER_EDITOR, name="編集 担当")
-    finally:
-        await conn.close()
-    editor = await visitor(browser, system, axe_script)
-    await editor.open("/staff/sign-in")
-    await editor.page.get_by_label("ユーザー名").fill(username)
-    await editor.page.get_by_label("パスワード").fill(STAFF_PASSWORD)
-    await editor.page.get_by_role("button", name="サインインする").click()
-    await editor.page.wait_for_url("**/staff")
+    editor = await signed_in_staff(browser, system, axe_script, Role.NEWSLETTER_EDITOR,
+                                   f"editor-{email[4:12]}")  # fmt: skip
     await editor.open("/staff/newsletter")
     subject = f"センターだより {email[4:10]}"
     await editor.page.get_by_label("件名").fill(subject)
@@ -373,18 +363,8 @@ async def test_a_reader_subscribes_and_an_editor_previews_sends_and_follows_an_i
 async def test_staff_see_the_reports_as_charts_and_tables_and_download_them(
     browser: Browser, axe_script: str, system: System
 ) -> None:
-    username = f"coord-{unique_email()[4:12]}"
-    conn = await asyncpg.connect(system.dsn("identity"))
-    try:
-        await make_staff(conn, username, STAFF_PASSWORD, Role.COORDINATOR, name="調整 担当")
-    finally:
-        await conn.close()
-    staff = await visitor(browser, system, axe_script)
-    await staff.open("/staff/sign-in")
-    await staff.page.get_by_label("ユーザー名").fill(username)
-    await staff.page.get_by_label("パスワード").fill(STAFF_PASSWORD)
-    await staff.page.get_by_role("button", name="サインインする").click()
-    await staff.page.wait_for_url("**/staff")
+    staff = await signed_in_staff(browser, system, axe_script, Role.COORDINATOR,
+                                  f"coord-{unique_email()[4:12]}")  # fmt: skip
     await staff.open("/staff/reports")
     assert await staff.page.locator("svg.chart").count() >= 2  # participants may be empty
     assert await staff.page.get_by_role("img", name="スペースA・Bの月別稼働率").count() == 1
