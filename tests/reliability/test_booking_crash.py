@@ -21,17 +21,22 @@ from contracts.booking import (
     booking_event_adapter,
 )
 from contracts.topics import BOOKING_EVENTS
-from tests.support import DAYS, TEST_QUOTA, System, as_admin, at, register, reservation
+from tests.support import DAYS, TEST_QUOTA, Days, System, as_admin, at, register, reservation
 
 pytestmark = pytest.mark.stack
 
 REQUESTS = 1000
 
 
-def distinct_slots(org_ids: list[UUID], count: int) -> list[RequestReservation]:
+def distinct_slots(
+    org_ids: list[UUID], count: int, days: Days = DAYS
+) -> list[RequestReservation]:
+    """`count` requests for free half hours of Space A and B, on days of `days` (by default the
+    test run's shared calendar; a test on a stack of its own passes its own, so it takes no
+    days from the other tests)."""
     commands: list[RequestReservation] = []
     while len(commands) < count:
-        day = DAYS.next()
+        day = days.next()
         for half_hour in range(22):  # 9:00-20:00 on a weekday
             hh, mm = divmod(9 * 60 + 30 * half_hour, 60)
             for space in (SpaceId.A, SpaceId.B):

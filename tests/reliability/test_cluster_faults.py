@@ -54,6 +54,7 @@ from tests.support import (
     SLOT,
     TEST_ENV,
     TEST_QUOTA,
+    Days,
     ServiceProcess,
     System,
     credentials,
@@ -79,7 +80,7 @@ SERVICES = tuple(
     for p in processes([service("booking"), service("notify")], port_offset=21000 + PORT_OFFSET,
                        instances=2)
 )  # fmt: skip
-RATE = 15  # booking requests per second, all along
+RATE = 15  # booking requests per second, all along (the load stops with the last fault)
 SUBSCRIBERS = 3000  # at 2 x 20 messages/s (booking's mails too), in flight through three faults
 ANSWERED_WITHIN_S = 120.0
 
@@ -209,10 +210,12 @@ async def test_broker_instance_and_database_faults_under_load_lose_and_double_no
     async with BookingClient(system.stack.kafka_bootstrap, sender=credentials("kiosk"),
                              reader=credentials("admin"),
                              proof=identity_support.token_for) as client:  # fmt: skip
-        orgs = list(
-            await asyncio.gather(*(register(client) for _ in range(RATE * 300 // TEST_QUOTA + 1)))
-        )
-        load = Load(client, distinct_slots(orgs, RATE * 400))
+        # more requests than the faults take at RATE a second, on days of this stack's own (the
+        # other tests' calendar is left alone); enough organisations that none reaches its quota
+        count = RATE * 120
+        orgs = list(await asyncio.gather(*(register(client)
+                                           for _ in range(count // TEST_QUOTA + 1))))  # fmt: skip
+        load = Load(client, distinct_slots(orgs, count, Days()))
         await seed_subscribers(system.dsn("notify"), readers)
         issue = await publish_issue(system.stack.kafka_bootstrap, "臨時号", "障害試験のお知らせ")
         await send_now(system.dsn("notify"), issue)

@@ -37,6 +37,7 @@ EXPECTED: dict[str, Callable[[dict[str, object]], object]] = {
     "newsletter.publish": lambda d: d["message_id"],
     "subscription.requested": lambda d: str(d["email"]).lower(),
     "acknowledgement.requested": lambda d: d["reference"],
+    "expert_reminder.requested": lambda d: d["reference"],
     # the program's id is the command's message_id; a full series is keyed by the program
     "program.create": lambda d: d["message_id"],
     "program.publish": lambda d: d["program_id"],
@@ -51,6 +52,7 @@ EXPECTED: dict[str, Callable[[dict[str, object]], object]] = {
     "attendance.check_in": lambda d: d["session_id"],
 }
 PROGRAM_COMMANDS = {str(m.model_fields["type"].default) for m in typing.get_args(ProgramCommandT)}
+NOTIFY_COMMANDS = {str(m.model_fields["type"].default) for m in typing.get_args(NotifyCommandT)}
 
 
 def command_types() -> list[str]:
@@ -67,7 +69,7 @@ def test_every_command_type_has_its_key_rule() -> None:
 def test_a_command_is_keyed_by_its_aggregate(name: str) -> None:
     data = fixture(name)
     adapter: typing.Any = booking_command_adapter
-    if name in ("newsletter.publish", "subscription.requested", "acknowledgement.requested"):
+    if name in NOTIFY_COMMANDS:
         adapter = notify_command_adapter
     elif name in PROGRAM_COMMANDS:
         adapter = program_command_adapter
