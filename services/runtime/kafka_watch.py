@@ -85,7 +85,9 @@ def cluster_facts(brokers: int, partitions: Mapping[str, Iterable[PartitionFacts
 
 def record_cluster(metrics: Metrics, metadata: Any) -> None:
     """Set the cluster gauges from a metadata answer (aiokafka's ClusterMetadata) for the
-    topics this principal may see; internal topics (offsets, transactions) are left out."""
+    topics this principal may see; internal topics (offsets, transactions) are left out.
+    aiokafka keeps each partition's replicas and in-sync replicas only in `_partitions` (its
+    public accessors give leaders and ids): read here, and nowhere else."""
     partitions = {
         topic: [metadata._partitions[topic][p] for p in metadata.partitions_for_topic(topic) or ()]
         for topic in metadata.topics(exclude_internal_topics=True)

@@ -45,10 +45,14 @@ class KafkaProbe:
                 metadata = await asyncio.wait_for(self.producer.client.fetch_all_metadata(),
                                                   TIMEOUT_S)  # fmt: skip
                 self.last_answer = time.monotonic()
-                self.on_metadata(metadata)
             except Exception as exc:
                 log.warning("Kafka did not answer (%s: %s)", type(exc).__name__,
                             clean(str(exc), 200))  # fmt: skip
+            else:
+                try:
+                    self.on_metadata(metadata)
+                except Exception as exc:  # a gauge not set is no reason to stop probing
+                    log.warning("cluster gauges not set (%s)", type(exc).__name__)
             beat()
             await asyncio.sleep(EVERY_S)
 
