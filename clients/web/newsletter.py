@@ -133,8 +133,9 @@ async def send(visit: Seen, form: Form) -> Response:
 
 @router.get("/staff/newsletter/{issue_id}")
 async def progress(visit: Seen, issue_id: UUID) -> Response:
-    """notify's answer to the issue (scheduled, or refused and why), then its progress; the
-    page looks again by itself every few seconds while the issue is on its way."""
+    """notify's answer to the issue (scheduled, or refused and why), then its progress; with
+    script the page fetches its figures again every few seconds while the issue is on its way
+    (static/progress.js: no page refresh, which WCAG 2.2.1 forbids), without it a link does."""
     if (refused := editor(visit)) is not None or visit.signed is None:
         return refused or Response(status_code=401)
     context: dict[str, Any] = {"issue_id": issue_id, "state": "pending", "figures": None}

@@ -118,7 +118,8 @@ async def test_sending_publishes_the_issue_with_the_editors_token_and_shows_its_
     assert sent.headers["location"] == f"/staff/newsletter/{issue.message_id}"
     progress = await http.get(sent.headers["location"])
     assert progress.status_code == 200 and "配信しています" in progress.text
-    assert 'http-equiv="refresh"' in progress.text and HOSTILE not in progress.text
+    assert 'data-final="no"' in progress.text and "/static/progress.js" in progress.text
+    assert 'http-equiv="refresh"' not in progress.text and HOSTILE not in progress.text
 
 
 async def test_the_editors_pages_are_for_editors_alone() -> None:
