@@ -33,7 +33,17 @@ from contracts.booking import (
 )
 from contracts.envelope import Message
 from contracts.identity import Role
-from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, NOTIFY_COMMANDS, NOTIFY_EVENTS, Topic
+from contracts.topics import (
+    BOOKING_COMMANDS,
+    BOOKING_EVENTS,
+    CONSULTATION_COMMANDS,
+    CONSULTATION_EVENTS,
+    NOTIFY_COMMANDS,
+    NOTIFY_EVENTS,
+    PROGRAM_COMMANDS,
+    PROGRAM_EVENTS,
+    Topic,
+)
 from tests.harness import proven_headers
 from tests.identity_support import DESK_ROLES, kafka_headers, staff_token
 from tests.support import (
@@ -132,6 +142,35 @@ def notify_catalogue() -> list[Bad]:
         answered("year 0001 send_at", fixture(publish, send_at="0001-01-01T00:00:00+09:00")),
         answered("NUL in the body", fixture(publish, body_markdown="a\u0000b")),
         answered("address not an address", fixture("subscription.requested", email="no")),
+    ]
+
+
+def program_catalogue() -> list[Bad]:
+    register = "registration.requested"
+    return [
+        *unreadable(register),
+        Bad("unknown command type", encode(fixture(register, type="registration.steal"))),
+        answered("party of a thousand", fixture(register, party_size=1000)),
+        answered("party as text", fixture(register, party_size="2")),
+        answered("NUL in a name", fixture(register, name="a\u0000b")),
+        answered("CR LF in a name", fixture(register, name="x\r\nBcc: a@b.c")),
+        answered("not a uuid", fixture(register, program_id="not-a-uuid")),
+        answered("year 0001", fixture("session.change", starts_at="0001-01-01T00:00:00+09:00")),
+        answered("nested object for a code", fixture("attendance.check_in", code={"a": [1]})),
+    ]
+
+
+def consultation_catalogue() -> list[Bad]:
+    close = "case.close"
+    return [
+        *unreadable(close),
+        Bad("unknown command type", encode(fixture(close, type="case.shred"))),
+        answered("an outcome nobody has", fixture(close, outcome="vanished")),
+        answered("not a uuid", fixture(close, case_id="not-a-uuid")),
+        answered("NUL in an assignee", fixture("case.assign", assignee="a\u0000b")),
+        answered("CR LF in an assignee", fixture("case.assign", assignee="x\r\nBcc: a@b.c")),
+        answered("a topic listed twice", fixture("case.classify", topics=["tax", "tax"])),
+        answered("a thousand topics", fixture("case.classify", topics=["tax"] * 1000)),
     ]
 
 
@@ -236,7 +275,7 @@ async def check_accounted(
     assert all(a["reason"] == "invalid" for a in got.values())
     for bad in records:
         if bad.answered_id is not None:
-            detail = got[bad.answered_id]["detail"]
+            detail = got[bad.answered_id].get("detail", "")  # consultation's carry none
             assert "\x00" not in detail and "Bcc" not in detail and "\r" not in detail
 
     counted = dead_letter_count(system, services, topic.name) - counted_before
@@ -325,6 +364,40 @@ async def test_hostile_notify_commands_are_answered_or_dead_lettered_and_the_top
     )
     await check_accounted(system, NOTIFY_COMMANDS, NOTIFY_EVENTS, records, where,
                           ["notify"], before)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("topic", "answers_on", "service", "catalogue", "valid"),
+    [
+        (PROGRAM_COMMANDS, PROGRAM_EVENTS, "events", program_catalogue, "registration.cancel"),
+        (CONSULTATION_COMMANDS, CONSULTATION_EVENTS, "consultation", consultation_catalogue,
+         "case.close"),
+    ],
+)  # fmt: skip
+async def test_hostile_program_and_consultation_commands_are_accounted_and_the_topic_flows(
+    system: System,
+    topic: Topic,
+    answers_on: Topic,
+    service: str,
+    catalogue: Callable[[], list[Bad]],
+    valid: str,
+) -> None:
+    """The events and consultation services read their command topics with the same runtime:
+    every hostile record is answered as invalid or dead-lettered as it came, and a command
+    sent afterwards is answered (here refused: it names nothing that exists)."""
+    bootstrap = system.stack.kafka_bootstrap
+    before = dead_letter_count(system, [service], topic.name)
+    records = catalogue()
+    where = await throw(bootstrap, topic.name, records)
+    after = answered("afterwards", fixture(valid))
+    await throw(bootstrap, topic.name, [after])
+
+    async def answered_after() -> dict[UUID, dict[str, Any]]:
+        assert after.answered_id is not None
+        return await answers(bootstrap, answers_on, {after.answered_id})
+
+    assert await wait_until(answered_after)
+    await check_accounted(system, topic, answers_on, records, where, [service], before)
 
 
 async def test_hostile_booking_events_are_dead_lettered_by_notify_which_keeps_mailing(
