@@ -5,9 +5,11 @@ until delivery; a permanently refused address is marked and left out of the next
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
@@ -91,7 +93,13 @@ async def test_an_issue_reaches_each_of_1000_subscribers_once(notify: NotifyInst
         assert (await http.get(pixel.group(1))).status_code == 200  # opened twice, counted once
         editor = http_headers(staff_token(Role.NEWSLETTER_EDITOR))
         progress = (await http.get(f"{notify.url}/newsletters/{issue}", headers=editor)).json()
-        metrics = (await http.get(f"{notify.url}/metrics")).text
+        # the monitor sets the issue's gauges on its next round (NOTIFY_MONITOR_S)
+        deadline = time.monotonic() + 15
+        while True:
+            metrics = (await http.get(f"{notify.url}/metrics")).text
+            if f'newsletter_sent{{issue="{issue}"}}' in metrics or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
     assert progress["remaining"] == 0 and progress["failed"] == 0
     assert progress["sent"] == progress["recipients"] >= 1000
     assert progress["opened"] == 1 and progress["rate"] == round(1 / progress["sent"], 4)
