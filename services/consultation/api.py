@@ -355,7 +355,7 @@ async def found_by_words(
     """The cases whose readable content holds every word, and how many were opened: each case
     opened is a read of the fields looked into, audited as such."""
     hits: list[store.Listed] = []
-    scanned = 0
+    opened: list[tuple[UUID, frozenset[CaseField]]] = []
     keys = settings.keys
     for case in cases:
         fields = access.matchable(caller, case, SEARCHABLE)
@@ -367,13 +367,13 @@ async def found_by_words(
             texts += [n.text for n in await store.notes(conn, keys, case.id)]
         if CaseField.REFERRAL_DETAILS in fields:
             texts += list((await store.referral_details(conn, keys, case.id)).values())
-        scanned += 1
-        await store.record_read(conn, caller, case.id, "search", fields, "searched")
+        opened.append((case.id, fields))
         if search.matches(asked, texts):
             hits.append(case)
             if len(hits) >= limit:
                 break
-    return hits, scanned
+    await store.record_reads(conn, caller, opened, "search", "searched")
+    return hits, len(opened)
 
 
 def build_view(

@@ -143,11 +143,11 @@ def build_expert_router(ctx: ServiceContext, settings: ConsultationSettings) -> 
     @router.get("/expert-days", responses=error_responses(400))
     async def days(
         caller: Caller = Depends(desk_staff),
-        first: Annotated[date, Query(alias="from")] = date.min,
-        last: Annotated[date | None, Query(alias="to")] = None,
+        first_asked: Annotated[date | None, Query(alias="from")] = None,
+        last_asked: Annotated[date | None, Query(alias="to")] = None,
     ) -> list[DayOut]:
-        first = settings.now().astimezone(TOKYO).date() if first == date.min else first
-        last = last or first + timedelta(days=31)
+        first = first_asked or settings.now().astimezone(TOKYO).date()
+        last = last_asked or first + timedelta(days=31)
         if not timedelta(0) <= last - first <= LONGEST_RANGE:
             raise HTTPException(400, "from must come before to, at most 92 days apart")
         async with ctx.pool.acquire() as conn:

@@ -54,7 +54,7 @@ RETENTION_SWEEP_JOB = "case.retention_sweep"
 
 
 def job_handlers(
-    settings: ConsultationSettings, metrics: DeskMetrics | None, signer: Signer | None = None
+    settings: ConsultationSettings, metrics: DeskMetrics | None, signer: Signer
 ) -> Mapping[str, JobHandler]:
     async def first_response(conn: asyncpg.Connection, job: Job) -> Sequence[Outgoing]:
         stored = await store.load_case(conn, UUID(job.key))
@@ -83,7 +83,7 @@ def job_handlers(
 
     async def expert_reminder(conn: asyncpg.Connection, job: Job) -> Sequence[Outgoing]:
         found = await expert_store.slot(conn, UUID(job.key))
-        if found is None or signer is None:
+        if found is None:
             return []
         slot, expert, cancelled = found
         booked_for = (job.payload or {}).get("case_id")

@@ -376,6 +376,22 @@ async def record_read(
     )  # fmt: skip
 
 
+async def record_reads(
+    conn: asyncpg.Connection,
+    caller: Caller,
+    opened: Sequence[tuple[UUID, Iterable[CaseField]]],
+    action: str,
+    outcome: str,
+) -> None:
+    """`record_read` for several cases at once (a search opens many)."""
+    await conn.executemany(
+        "INSERT INTO case_reads (principal, roles, case_id, action, fields, outcome)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [(caller.label(), sorted(r.value for r in caller.roles), case_id, action,
+          sorted(str(f) for f in fields), outcome) for case_id, fields in opened],
+    )  # fmt: skip
+
+
 async def reads(
     conn: asyncpg.Connection | asyncpg.Pool,
     case_id: UUID | None,
