@@ -19,6 +19,9 @@ Reads over HTTP (personal data only to its owner and the staff who need it):
   nothing) and the administrator. Program staff and newsletter editors work elsewhere: they see
   availability like anyone, not other people's bookings.
 - The occupancy report holds figures only: any staff member reads it.
+- The kiosk (and the staff who handle bookings) reads the names of the organisations in good
+  standing, to choose one at check-in, and the Lab's open usage slips, to check one out: names,
+  kinds and head counts, no contact.
 
 The lock of a route admits the kinds of caller (`RESERVATION_READERS`); which organisation's
 reservations a caller may read is decided with what the route read (`may_read_reservations_of`).
@@ -64,6 +67,12 @@ DAY_SHEET_READERS = RESERVATION_STAFF
 """Every organisation's reservations of some days at once (the staff's day and week): the staff
 who handle bookings; an organisation reads its own list only."""
 REPORT_READERS = kinds(PrincipalKind.STAFF)
+ORGANISATION_LIST_READERS = either(kinds(PrincipalKind.DEVICE), RESERVATION_STAFF)
+"""The names of the organisations in good standing (no contact): the kiosk offers them to choose
+from at check-in, and the staff who handle bookings pick from them."""
+VISIT_READERS = either(LAB, RESERVATION_STAFF)
+"""The Lab's open usage slips, with the organisation's name and head count: the kiosk and
+reception check people out from them."""
 
 
 def may_read_reservations_of(caller: Caller, organisation_id: UUID) -> bool:

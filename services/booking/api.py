@@ -38,6 +38,7 @@ from services.runtime.service import ServiceContext
 
 MAX_RANGE_DAYS = 31
 MAX_RESERVATIONS = 500
+MAX_ORGANISATIONS = 5000
 # Reads in flight at once: the pool is shared with the consumer, the outbox relay and the
 # schedule, so reads may never take all its connections however many clients ask at once.
 READ_CONCURRENCY = 4
@@ -112,6 +113,31 @@ class LabOccupancy(BaseModel):
     space_b_open_as_lab: bool
     visitors_today: int
     drop_in_hours: str | None = Field(description="HH:MM-HH:MM; null when the Lab is closed")
+
+
+class OrganisationChoice(BaseModel):
+    id: UUID
+    name: str
+    kind: str
+
+
+class OrganisationList(BaseModel):
+    organisations: list[OrganisationChoice] = Field(
+        description=f"in good standing now, by name, at most {MAX_ORGANISATIONS}"
+    )
+
+
+class OpenVisit(BaseModel):
+    slip_number: str
+    organisation_id: UUID
+    organisation_name: str | None
+    people: int
+    checked_in_at: datetime
+
+
+class OpenVisits(BaseModel):
+    date: date
+    visits: list[OpenVisit] = Field(description="today's slips not yet checked out, oldest first")
 
 
 class OccupancyFigures(BaseModel):
@@ -195,6 +221,8 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     reservation_readers = doors.lock(access.RESERVATION_READERS)
     report_readers = doors.lock(access.REPORT_READERS)
     day_sheet_readers = doors.lock(access.DAY_SHEET_READERS)
+    organisation_list_readers = doors.lock(access.ORGANISATION_LIST_READERS)
+    visit_readers = doors.lock(access.VISIT_READERS)
 
     @router.get("/spaces/{space}/availability", response_model=Availability,
                 dependencies=[PUBLIC])  # fmt: skip
@@ -311,6 +339,25 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
             "visitors_today": visitors.get(today, 0),
             "drop_in_hours": f"{hours[0]:%H:%M}-{hours[1]:%H:%M}" if hours else None,
         }
+
+    @router.get("/organisations", response_model=OrganisationList,
+                dependencies=[Depends(organisation_list_readers)])  # fmt: skip
+    async def organisations_in_standing() -> dict[str, Any]:
+        """The organisations that may book and check in now, by name, without contacts: the
+        kiosk offers them at the Lab's check-in."""
+        async with reads:
+            rows = await store.organisations_in_standing(pool, settings.now(), MAX_ORGANISATIONS)
+        return {"organisations": [dict(r) for r in rows]}
+
+    @router.get("/lab/visits", response_model=OpenVisits,
+                dependencies=[Depends(visit_readers)])  # fmt: skip
+    async def open_visits() -> dict[str, Any]:
+        """Today's usage slips not yet checked out: the kiosk and reception check out from
+        them, by a touch instead of typing the slip's number."""
+        today = settings.now().astimezone(domain.TOKYO).date()
+        async with reads:
+            rows = await store.open_visits(pool, today)
+        return {"date": today.isoformat(), "visits": [dict(r) for r in rows]}
 
     @router.get(
         "/reports/occupancy",

@@ -545,6 +545,29 @@ async def check_out(conn: asyncpg.Connection, slip: str, at: datetime) -> tuple[
     return (row["organisation_id"], row["people"]) if row else None
 
 
+async def organisations_in_standing(
+    conn: asyncpg.Connection | asyncpg.Pool, now: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """Organisations that may book and check in now (registered, not suspended, not expired),
+    by name: what the kiosk offers to choose from. Names and kinds only, never a contact."""
+    return await conn.fetch(
+        "SELECT id, name, kind FROM organisations WHERE suspended_at IS NULL"
+        " AND valid_until > $1 ORDER BY name, id LIMIT $2",
+        now,
+        limit,
+    )
+
+
+async def open_visits(conn: asyncpg.Connection | asyncpg.Pool, day: date) -> list[asyncpg.Record]:
+    """The usage slips of the day not yet checked out, in the order they were issued."""
+    return await conn.fetch(
+        "SELECT v.slip_number, v.organisation_id, o.name AS organisation_name, v.people,"
+        " v.checked_in_at FROM lab_visits v LEFT JOIN organisations o ON o.id = v.organisation_id"
+        " WHERE v.day = $1 AND v.checked_out_at IS NULL ORDER BY v.checked_in_at, v.slip_number",
+        day,
+    )
+
+
 async def visitors_by_day(
     conn: asyncpg.Connection | asyncpg.Pool, first: date, after: date
 ) -> dict[date, int]:

@@ -2,22 +2,26 @@
 
 Reads use the pool with single statements and no transaction, so they never hold the program
 locks registrations wait for. Every route says who may call it (services/events/access.py): the
-participants report holds figures only, for any staff member.
+programs and their sessions are public (services/events/listing.py says what is shown of
+them); the participants report holds figures only, for any staff member.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from services.events import access
+from services.events import access, listing
 from services.events.report import as_json, load_participants, to_csv
 from services.events.settings import EventsSettings
-from services.runtime.http_auth import Doors
+from services.runtime.http import Day, error_response, error_responses
+from services.runtime.http_auth import PUBLIC, Doors
 from services.runtime.service import ServiceContext
 
 READ_CONCURRENCY = 4  # the pool is shared with the consumer, the relay and the schedule
@@ -52,6 +56,48 @@ class ParticipantsReport(BaseModel):
     total: YearTotal
 
 
+class SeatsLeft(BaseModel):
+    onsite: int
+    online: int
+
+
+class PublicSession(BaseModel):
+    session_id: UUID
+    program_id: UUID
+    title: str
+    title_en: str | None
+    number: int
+    starts_at: datetime
+    ends_at: datetime
+    venue: str
+    venue_name: str | None
+    seats_left: SeatsLeft
+
+
+class PublicProgram(BaseModel):
+    program_id: UUID
+    kind: str
+    title: str
+    title_en: str | None
+    description: str
+    description_en: str | None
+    registration_opens_at: datetime
+    registration_closes_at: datetime | None
+    sessions: list[PublicSession] = Field(description="those whose venue is confirmed")
+
+
+class Programs(BaseModel):
+    programs: list[PublicProgram] = Field(
+        description=f"published, with a session not over yet, by their next session; at most "
+        f"{listing.MAX_PROGRAMS}"
+    )
+
+
+class DaySessions(BaseModel):
+    date: date
+    sessions: list[PublicSession]
+
+
 def build_routers(ctx: ServiceContext, settings: EventsSettings) -> list[APIRouter]:
     router = APIRouter(tags=["events"])
     reads = asyncio.Semaphore(READ_CONCURRENCY)
@@ -76,5 +122,29 @@ def build_routers(ctx: ServiceContext, settings: EventsSettings) -> list[APIRout
         if format == "csv":
             return PlainTextResponse(to_csv(report), media_type="text/csv")
         return as_json(report)
+
+    @router.get("/programs", response_model=Programs, dependencies=[PUBLIC])
+    async def programs() -> dict[str, Any]:
+        """The programs open to the public: titles, sessions, venues and seats left."""
+        async with reads:
+            found = await listing.upcoming_programs(ctx.pool, settings.now())
+        return {"programs": found}
+
+    @router.get("/programs/{program_id}", response_model=PublicProgram,
+                responses=error_responses(404), dependencies=[PUBLIC])  # fmt: skip
+    async def program(program_id: Annotated[UUID, Path()]) -> Response | dict[str, Any]:
+        """One published program with all its sessions whose venue is confirmed."""
+        async with reads:
+            found = await listing.upcoming_programs(ctx.pool, settings.now(), program_id)
+        return found[0] if found else error_response(404, "no such published program")
+
+    @router.get("/sessions", response_model=DaySessions, dependencies=[PUBLIC])
+    async def sessions(
+        day: Annotated[Day, Query(alias="date", description="YYYY-MM-DD, Asia/Tokyo")],
+    ) -> dict[str, Any]:
+        """One day's sessions in order of their start: the kiosk's event check-in offers them."""
+        async with reads:
+            found = await listing.sessions_on(ctx.pool, day)
+        return {"date": day, "sessions": found}
 
     return [router]

@@ -22,14 +22,16 @@ from contracts.booking import (
     LabCheckOut,
     LabCheckOutRejected,
     OrganisationRegistered,
+    OrganisationSuspended,
     RejectionReason,
     ReservationConfirmed,
     SpaceId,
+    SuspendOrganisation,
 )
 from contracts.envelope import Message
 from contracts.identity import Role
 from tests.harness import ServiceHarness
-from tests.identity_support import http_headers, organisation_token, staff_token
+from tests.identity_support import http_headers, kiosk_token, organisation_token, staff_token
 from tests.support import DAYS, at, register_command, reservation, service_now
 
 pytestmark = pytest.mark.middle
@@ -195,3 +197,52 @@ async def test_the_openapi_document_lists_the_read_routes(booking: ServiceHarnes
         "/reports/occupancy",
     ):
         assert path in paths
+
+
+# --- what the kiosk chooses from ------------------------------------------------------------
+
+
+async def test_the_kiosk_lists_organisations_in_good_standing_by_name_without_contacts(
+    booking: ServiceHarness,
+) -> None:
+    listed, suspended = await register(booking), await register(booking)
+    assert isinstance(
+        await booking.request(SuspendOrganisation(message_id=uuid4(), organisation_id=suspended)),
+        OrganisationSuspended,
+    )
+    response = await get(booking, "/organisations", kiosk_token())
+    assert response.status_code == 200, response.text
+    found = {o["id"]: o for o in response.json()["organisations"]}
+    assert str(listed) in found and str(suspended) not in found
+    assert set(found[str(listed)]) == {"id", "name", "kind"}  # no contact, no address
+    names = [o["name"] for o in response.json()["organisations"]]
+    assert names == sorted(names)
+
+
+async def test_only_the_kiosk_and_booking_staff_list_organisations(
+    booking: ServiceHarness,
+) -> None:
+    assert (await get(booking, "/organisations")).status_code == 401
+    org = await register(booking)
+    assert (await get(booking, "/organisations", organisation_token(org))).status_code == 403
+    assert (await get(booking, "/organisations", staff_token(Role.RECEPTION))).status_code == 200
+
+
+async def test_the_kiosk_sees_who_is_checked_in_now_to_check_them_out(
+    booking: ServiceHarness,
+) -> None:
+    org = await register(booking)
+    checked_in = await check_in(booking, org, 2)
+    assert isinstance(checked_in, LabCheckedIn)
+    response = await get(booking, "/lab/visits", kiosk_token())
+    assert response.status_code == 200, response.text
+    visits = {v["slip_number"]: v for v in response.json()["visits"]}
+    visit = visits[checked_in.slip_number]
+    assert visit["people"] == 2 and visit["organisation_id"] == str(org)
+    assert visit["organisation_name"]
+    out = await booking.request(LabCheckOut(message_id=uuid4(), slip_number=checked_in.slip_number))
+    assert isinstance(out, LabCheckedOut)
+    after = await get(booking, "/lab/visits", kiosk_token())
+    assert checked_in.slip_number not in {v["slip_number"] for v in after.json()["visits"]}
+    assert (await get(booking, "/lab/visits")).status_code == 401
+    assert (await get(booking, "/lab/visits", organisation_token(org))).status_code == 403

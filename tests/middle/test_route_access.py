@@ -279,6 +279,8 @@ REQUESTS: dict[Route, Request] = {
         f"/expert-slots/{s.booked_slots.pop()}/booking",
         {},
     ),
+    ("events", "GET", "/programs/{program_id}"): lambda s: (f"/programs/{uuid4()}", {}),
+    ("events", "GET", "/sessions"): lambda s: ("/sessions", {"params": {"date": s.day}}),
     ("notify", "POST", "/newsletters/preview"): lambda s: (
         "/newsletters/preview",
         {"json": {"subject": "センターだより", "body_markdown": "# 今月の催し"}},

@@ -1,0 +1,99 @@
+"""The events service's public reads on PostgreSQL: the programs open to the public with their
+sessions and the seats left per frame, and one day's sessions (the kiosk's event check-in). A
+draft or cancelled program, a session without its venue and anyone's registration stay out."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from tests.harness import ServiceHarness
+
+pytestmark = pytest.mark.middle
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+async def program(conn: asyncpg.Connection, title: str, status: str = "published") -> UUID:
+    pid = uuid4()
+    await conn.execute(
+        "INSERT INTO programs (id, kind, title, title_en, description, status,"
+        " registration_opens_at, promotion, offer_hours, waitlist)"
+        " VALUES ($1, 'course', $2, $3, '全4回の講座です。', $4, now(), 'auto', 48, true)",
+        pid, title, f"{title} (en)", status,
+    )  # fmt: skip
+    return pid
+
+
+async def session(
+    conn: asyncpg.Connection, program_id: UUID, number: int, start: datetime, *,
+    state: str = "open", onsite: tuple[int, int] = (20, 5), online: tuple[int, int] = (80, 0),
+) -> UUID:  # fmt: skip
+    sid = uuid4()
+    await conn.execute(
+        "INSERT INTO sessions (id, program_id, number, starts_at, ends_at, venue, venue_name,"
+        " online_url, state) VALUES ($1, $2, $3, $4, $5, 'ab', 'スペースA+B',"
+        " 'https://meet.example.org/secret-room', $6)",
+        sid, program_id, number, start, start + timedelta(hours=2), state,
+    )  # fmt: skip
+    await conn.executemany(
+        "INSERT INTO places (session_id, frame, capacity, held) VALUES ($1, $2, $3, $4)",
+        [(sid, "onsite", *onsite), (sid, "online", *online)],
+    )
+    return sid
+
+
+def tomorrow_at(hour: int, days: int = 1) -> datetime:
+    day = datetime.now(TOKYO).date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=TOKYO)
+
+
+async def test_the_public_sees_published_programs_with_sessions_and_seats_left(
+    events: ServiceHarness,
+) -> None:
+    async with events.pool.acquire() as conn:
+        course = await program(conn, "市民活動はじめて講座")
+        first = await session(conn, course, 1, tomorrow_at(18), onsite=(20, 20))
+        await session(conn, course, 2, tomorrow_at(18, days=8), state="pending_venue")
+        draft = await program(conn, "まだ下書き", status="draft")
+        await session(conn, draft, 1, tomorrow_at(10))
+    response = await events.http.get("/programs")
+    assert response.status_code == 200, response.text
+    listed = {p["program_id"]: p for p in response.json()["programs"]}
+    assert str(draft) not in listed
+    found = listed[str(course)]
+    assert found["title"] == "市民活動はじめて講座" and found["title_en"].endswith("(en)")
+    assert [s["number"] for s in found["sessions"]] == [1]  # a venue not confirmed: not shown
+    shown = found["sessions"][0]
+    assert shown["session_id"] == str(first)
+    assert shown["seats_left"] == {"onsite": 0, "online": 80}
+    assert "secret-room" not in response.text  # the join link goes by mail to registrants only
+    one = await events.http.get(f"/programs/{course}")
+    assert one.status_code == 200 and one.json()["program_id"] == str(course)
+    assert (await events.http.get(f"/programs/{draft}")).status_code == 404
+    assert (await events.http.get(f"/programs/{uuid4()}")).status_code == 404
+
+
+async def test_one_days_sessions_are_listed_for_the_kiosks_check_in(
+    events: ServiceHarness,
+) -> None:
+    async with events.pool.acquire() as conn:
+        salon = await program(conn, "ミズベサロン")
+        morning = await session(conn, salon, 1, tomorrow_at(10, days=3))
+        evening = await session(conn, salon, 2, tomorrow_at(18, days=3))
+        await session(conn, salon, 3, tomorrow_at(10, days=4))
+        cancelled = await program(conn, "中止の講座", status="cancelled")
+        await session(conn, cancelled, 1, tomorrow_at(13, days=3))
+    day = tomorrow_at(0, days=3).date().isoformat()
+    response = await events.http.get("/sessions", params={"date": day})
+    assert response.status_code == 200, response.text
+    ids = [s["session_id"] for s in response.json()["sessions"]]
+    assert str(morning) in ids and str(evening) in ids
+    assert ids.index(str(morning)) < ids.index(str(evening))
+    titles = {s["title"] for s in response.json()["sessions"]}
+    assert "中止の講座" not in titles
+    assert (await events.http.get("/sessions", params={"date": "2024-02-30"})).status_code == 400
