@@ -36,12 +36,14 @@ from clients.web.booking import Booking
 from clients.web.consultation import Consultation, Desk
 from clients.web.identity import Identity, Signed
 from clients.web.notify import Notify
+from clients.web.programs import Programs
 from clients.web.report_data import Reports, Source
 from clients.web.settings import WebSettings
 from contracts.booking import booking_event_adapter
 from contracts.consultation import consultation_event_adapter
 from contracts.envelope import Message
 from contracts.notify import notify_event_adapter
+from contracts.program import program_event_adapter
 from contracts.topics import (
     BOOKING_COMMANDS,
     BOOKING_EVENTS,
@@ -49,6 +51,8 @@ from contracts.topics import (
     CONSULTATION_EVENTS,
     NOTIFY_COMMANDS,
     NOTIFY_EVENTS,
+    PROGRAM_COMMANDS,
+    PROGRAM_EVENTS,
 )
 from services.runtime.probes import KafkaProbe
 
@@ -89,6 +93,8 @@ class Parts:
     reports: Reports | None = None  # the services' staff reports
     desk: Desk | None = None  # the consultation service's staff routes
     consultation_commands: Commands | None = None  # the desk's steps, with the staff's token
+    programs: Programs | None = None  # the events service's public reads
+    program_commands: Commands | None = None  # the kiosk's event check-in, with its token
 
     @property
     def session_cookie(self) -> str:
@@ -191,7 +197,7 @@ def build_parts(settings: WebSettings) -> Parts:
                           notify_http.aclose, events_http.aclose],
                  consultation=Consultation(consultation_http),
                  notify=Notify(notify_http), reports=reports,
-                 desk=Desk(consultation_http))  # fmt: skip
+                 desk=Desk(consultation_http), programs=Programs(events_http))  # fmt: skip
 
 
 def booking_commands(settings: WebSettings) -> Commands:
@@ -220,6 +226,15 @@ def consultation_commands(settings: WebSettings) -> Commands:
         settings.kafka_bootstrap, CONSULTATION_COMMANDS, CONSULTATION_EVENTS,
         consultation_event_adapter, sender=settings.kafka_credentials,
         answers_url=settings.consultation_url or None,
+    )  # fmt: skip
+    return client
+
+
+def program_commands(settings: WebSettings) -> Commands:
+    """The events service's commands (the kiosk's event check-in), answers over HTTP."""
+    client: CommandClient[Any] = CommandClient(
+        settings.kafka_bootstrap, PROGRAM_COMMANDS, PROGRAM_EVENTS, program_event_adapter,
+        sender=settings.kafka_credentials, answers_url=settings.events_url or None,
     )  # fmt: skip
     return client
 
@@ -256,6 +271,8 @@ async def _start_commands(parts: Parts) -> None:
             parts.consultation_commands = await _connected(
                 lambda: consultation_commands(parts.settings)
             )
+        if parts.program_commands is None:
+            parts.program_commands = await _connected(lambda: program_commands(parts.settings))
         probe = (KafkaProbe(parts.commands.producer)
                  if isinstance(parts.commands, CommandClient) else None)  # fmt: skip
         if probe is not None:
@@ -267,7 +284,7 @@ async def _start_commands(parts: Parts) -> None:
 
 
 def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
-    from clients.web import consult, desk, newsletter, reports, routes  # they import Visit
+    from clients.web import consult, desk, kiosk, newsletter, reports, routes  # they import Visit
 
     made = parts or build_parts(settings)
 
@@ -280,7 +297,12 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
-            for commands in (made.commands, made.notify_commands, made.consultation_commands):
+            for commands in (
+                made.commands,
+                made.notify_commands,
+                made.consultation_commands,
+                made.program_commands,
+            ):
                 if commands is not None:
                     await commands.stop()
             for close in made.closers:
@@ -331,4 +353,5 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     app.include_router(newsletter.router)
     app.include_router(reports.router)
     app.include_router(desk.router)
+    app.include_router(kiosk.router)
     return app

@@ -9,15 +9,13 @@ from uuid import UUID
 
 import httpx
 
+from clients.web.reading import Unavailable, get_json
 from clients.web.short_lived import ShortLived
 from contracts.booking import SpaceId
 
+__all__ = ["SPACES", "Booking", "Unavailable"]
+
 SPACES = (SpaceId.A, SpaceId.B, SpaceId.AB, SpaceId.LAB)  # as the center lists them
-
-
-class Unavailable(Exception):
-    """The booking service could not be reached or answered with a fault."""
-
 
 AVAILABILITY_SHARED_S = 1.0  # clients/web/short_lived.py says why
 
@@ -30,14 +28,7 @@ class Booking:
         )
 
     async def _get(self, path: str, token: str | None = None, **params: str) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            response = await self.http.get(path, params=params, headers=headers)
-        except httpx.TransportError as error:
-            raise Unavailable(type(error).__name__) from None
-        if response.status_code != 200:
-            raise Unavailable(str(response.status_code))
-        return response.json()
+        return await get_json(self.http, path, token, **params)
 
     async def availability(self, first: date, last: date) -> dict[SpaceId, list[dict[str, Any]]]:
         """Each space's days (open, hours, the evening, free periods), asked at once; one
@@ -60,3 +51,15 @@ class Booking:
         body = await self._get("/reservations", token, **{"from": first.isoformat(),
                                                           "to": last.isoformat()})  # fmt: skip
         return list(body["reservations"])
+
+    async def organisations(self, token: str) -> list[dict[str, Any]]:
+        """The organisations in good standing, by name (the kiosk's choice at check-in)."""
+        return list((await self._get("/organisations", token))["organisations"])
+
+    async def open_visits(self, token: str) -> list[dict[str, Any]]:
+        """Today's usage slips not yet checked out."""
+        return list((await self._get("/lab/visits", token))["visits"])
+
+    async def lab_occupancy(self) -> dict[str, Any]:
+        found: dict[str, Any] = await self._get("/lab/occupancy")
+        return found

@@ -162,16 +162,38 @@ class Identity:
         """A bearer token for the session and who it is (reused for TOKEN_REUSE_S); None when
         the session is over or identity cannot be reached."""
         key = hashlib.sha256(session.encode()).hexdigest()
-        cached = self.tokens.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            self.tokens.move_to_end(key)
-            return cached[1]
+        if (kept := self._kept(key)) is not None:
+            return kept
         try:
             response = await self.http.post(
                 "/token", headers={**self._cookie(session), **self._from(client)}
             )
         except httpx.TransportError:
             return None
+        return self._keep(key, response)
+
+    async def device_signed(self, device: str, secret: str, client: str) -> Signed | None:
+        """A bearer token for the kiosk holding this device's secret (reused like a session's);
+        None when identity refuses the secret or cannot be reached."""
+        key = hashlib.sha256(f"device:{device}:{secret}".encode()).hexdigest()
+        if (kept := self._kept(key)) is not None:
+            return kept
+        try:
+            response = await self.http.post("/token/device", headers=self._from(client),
+                                             json={"device": device, "secret": secret})  # fmt: skip
+        except httpx.TransportError:
+            return None
+        return self._keep(key, response)
+
+    def _kept(self, key: str) -> Signed | None:
+        cached = self.tokens.get(key)
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        self.tokens.move_to_end(key)
+        return cached[1]
+
+    def _keep(self, key: str, response: httpx.Response) -> Signed | None:
+        """The token of identity's answer, kept under `key` for less than its life."""
         if response.status_code != 200:
             self.tokens.pop(key, None)
             return None

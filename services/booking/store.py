@@ -550,21 +550,27 @@ async def organisations_in_standing(
 ) -> list[asyncpg.Record]:
     """Organisations that may book and check in now (registered, not suspended, not expired),
     by name: what the kiosk offers to choose from. Names and kinds only, never a contact."""
-    return await conn.fetch(
-        "SELECT id, name, kind FROM organisations WHERE suspended_at IS NULL"
-        " AND valid_until > $1 ORDER BY name, id LIMIT $2",
-        now,
-        limit,
+    return list(
+        await conn.fetch(
+            "SELECT id, name, kind FROM organisations WHERE suspended_at IS NULL"
+            " AND valid_until > $1 ORDER BY name, id LIMIT $2",
+            now,
+            limit,
+        )
     )
 
 
 async def open_visits(conn: asyncpg.Connection | asyncpg.Pool, day: date) -> list[asyncpg.Record]:
     """The usage slips of the day not yet checked out, in the order they were issued."""
-    return await conn.fetch(
-        "SELECT v.slip_number, v.organisation_id, o.name AS organisation_name, v.people,"
-        " v.checked_in_at FROM lab_visits v LEFT JOIN organisations o ON o.id = v.organisation_id"
-        " WHERE v.day = $1 AND v.checked_out_at IS NULL ORDER BY v.checked_in_at, v.slip_number",
-        day,
+    return list(
+        await conn.fetch(
+            "SELECT v.slip_number, v.organisation_id, o.name AS organisation_name, v.people,"
+            " v.checked_in_at FROM lab_visits v"
+            " LEFT JOIN organisations o ON o.id = v.organisation_id"
+            " WHERE v.day = $1 AND v.checked_out_at IS NULL"
+            " ORDER BY v.checked_in_at, v.slip_number",
+            day,
+        )
     )
 
 
