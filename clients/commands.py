@@ -183,8 +183,9 @@ class CommandClient(Generic[Answer]):
         )
         return delivery
 
-    async def publish(self, cmd: Message, token: str) -> None:
-        """Publish a command with ``token`` as its proof, once Kafka has it, and await nothing
+    async def publish(self, cmd: Message, token: str | None) -> None:
+        """Publish a command with ``token`` as its proof (None: no person's, for a command
+        anyone may send), once Kafka has it, and await nothing
         more: a client serving many people (the web pages) asks for the answer when it shows
         it, with the same person's token (`answer`)."""
         await (await self._produce(cmd, token))

@@ -68,7 +68,7 @@ class Commands(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def publish(self, cmd: Message, token: str) -> None: ...
+    async def publish(self, cmd: Message, token: str | None) -> None: ...
     async def answer(self, request_id: UUID, token: str, wait: float) -> Any: ...
 
 
@@ -284,7 +284,15 @@ async def _start_commands(parts: Parts) -> None:
 
 
 def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
-    from clients.web import consult, desk, kiosk, newsletter, reports, routes  # they import Visit
+    from clients.web import (  # they import Visit
+        consult,
+        desk,
+        kiosk,
+        newsletter,
+        program_pages,
+        reports,
+        routes,
+    )
 
     made = parts or build_parts(settings)
 
@@ -354,4 +362,5 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(desk.router)
     app.include_router(kiosk.router)
+    app.include_router(program_pages.router)
     return app

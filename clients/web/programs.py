@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 import httpx
 
-from clients.web.reading import get_json
+from clients.web.reading import Unavailable, get_json
 
 
 class Programs:
@@ -17,3 +18,20 @@ class Programs:
 
     async def sessions_on(self, day: date) -> list[dict[str, Any]]:
         return list((await get_json(self.http, "/sessions", date=day.isoformat()))["sessions"])
+
+    async def published(self) -> list[dict[str, Any]]:
+        """The programs open to the public, with their sessions and the seats left."""
+        return list((await get_json(self.http, "/programs"))["programs"])
+
+    async def program(self, program_id: UUID) -> dict[str, Any] | None:
+        """One published program; None when there is none such."""
+        try:
+            response = await self.http.get(f"/programs/{program_id}")
+        except httpx.TransportError as error:
+            raise Unavailable(type(error).__name__) from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise Unavailable(str(response.status_code))
+        found: dict[str, Any] = response.json()
+        return found

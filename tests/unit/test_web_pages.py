@@ -59,13 +59,13 @@ def day_answer(day: date, free: list[tuple[str, str]], open_: bool = True) -> di
 
 class FakeCommands:
     def __init__(self) -> None:
-        self.sent: list[tuple[Message, str]] = []
+        self.sent: list[tuple[Message, str | None]] = []
         self.answers: dict[UUID, Any] = {}
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
 
-    async def publish(self, cmd: Message, token: str) -> None:
+    async def publish(self, cmd: Message, token: str | None) -> None:
         self.sent.append((cmd, token))
 
     async def answer(self, request_id: UUID, token: str, wait: float) -> Any:
