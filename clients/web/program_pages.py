@@ -170,7 +170,6 @@ async def link_page(visit: Seen, registration_id: UUID, action: str, token: str 
     response = visit.render("programs/link.html", action=action, token=token,
                             registration_id=registration_id)  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the token stays on this page
     return response
 
 

@@ -23,7 +23,8 @@ class NotifySettings:
     REMINDER_HOUR         Tokyo hour, the day before a reservation, for its reminder (10)
     BOUNCE_LIMIT          permanent refusals after which an address gets no newsletter (1)
     WEB_BASE_URL          the center's web pages, where a program registrant's cancel and offer
-                          links lead (http://127.0.0.1:8080)
+                          links lead (default WEB_URL, which a stack sets, else
+                          http://127.0.0.1:8080)
     The clock is the runtime's (CLOCK_SHIFT_S), so reminders and link expiry can be rehearsed.
     """
 
@@ -46,7 +47,9 @@ class NotifySettings:
             reminder_hour=env_int("REMINDER_HOUR", 10),
             bounce_limit=env_int("BOUNCE_LIMIT", 1),
             clock=Clock.from_env(),
-            web_base_url=env_str("WEB_BASE_URL", "http://127.0.0.1:8080").rstrip("/"),
+            web_base_url=env_str(
+                "WEB_BASE_URL", env_str("WEB_URL", "http://127.0.0.1:8080")
+            ).rstrip("/"),
         )
 
     def confirm_url(self, token: str) -> str:
