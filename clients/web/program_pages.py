@@ -61,8 +61,10 @@ def shown(program: dict[str, Any], language: str) -> dict[str, Any]:
                  "starts": views.hhmm(s["starts_at"]), "ends": views.hhmm(s["ends_at"]),
                  "venue": s["venue"] if s["venue"] in VENUES else Venue.OUTSIDE.value}
                 for s in program["sessions"]]  # fmt: skip
+    offered = [f for f in Frame if any(s["seats_left"].get(f.value) is not None for s in sessions)]
     return {
         **program,
+        "frames": offered,
         "kind": program["kind"] if program["kind"] in KINDS else ProgramKind.SEMINAR.value,
         "title": (english and program.get("title_en")) or program["title"],
         "description": (english and program.get("description_en")) or program["description"],
@@ -98,10 +100,10 @@ def render_program(
     values: dict[str, Any] | None = None,
     problem: str | None = None,
 ) -> Response:
-    response = visit.render("programs/detail.html", status, program=program, frames=tuple(Frame),
-                            sizes=PARTY_SIZES, problem=problem,
-                            values=values or {"frame": "onsite", "party_size": "1",
-                                              "sessions": []})  # fmt: skip
+    first_frame = program["frames"][0].value if program["frames"] else ""
+    fresh = {"frame": first_frame, "party_size": "1", "sessions": []}
+    response = visit.render("programs/detail.html", status, program=program, sizes=PARTY_SIZES,
+                            problem=problem, values=values or fresh)  # fmt: skip
     if values:  # what a person typed is not kept by a cache
         response.headers["Cache-Control"] = "no-store"
     return response

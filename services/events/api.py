@@ -57,8 +57,8 @@ class ParticipantsReport(BaseModel):
 
 
 class SeatsLeft(BaseModel):
-    onsite: int
-    online: int
+    onsite: int | None = Field(description="null when the session has no on-site frame")
+    online: int | None = Field(description="null when the session is not streamed")
 
 
 class PublicSession(BaseModel):

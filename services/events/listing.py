@@ -15,13 +15,14 @@ from services.events.domain import TOKYO
 
 MAX_PROGRAMS = 200
 
-# One row per visible session: its program's public fields and the seats left in each frame.
+# One row per visible session: its program's public fields and the seats left in each frame
+# (NULL for a frame the session does not offer).
 SESSIONS_SQL = (
     "SELECT p.id AS program_id, p.kind, p.title, p.title_en, p.description, p.description_en,"
     " p.registration_opens_at, p.registration_closes_at,"
     " s.id AS session_id, s.number, s.starts_at, s.ends_at, s.venue, s.venue_name,"
-    " coalesce(max(pl.capacity - pl.held) FILTER (WHERE pl.frame = 'onsite'), 0) AS onsite_left,"
-    " coalesce(max(pl.capacity - pl.held) FILTER (WHERE pl.frame = 'online'), 0) AS online_left"
+    " max(pl.capacity - pl.held) FILTER (WHERE pl.frame = 'onsite') AS onsite_left,"
+    " max(pl.capacity - pl.held) FILTER (WHERE pl.frame = 'online') AS online_left"
     " FROM programs p JOIN sessions s ON s.program_id = p.id"
     " LEFT JOIN places pl ON pl.session_id = s.id"
     " WHERE p.status = 'published' AND s.state = 'open' AND {where}"

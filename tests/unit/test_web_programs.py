@@ -35,7 +35,7 @@ def session(sid: UUID, number: int, onsite: int) -> dict[str, object]:
             "title_en": "Starting civic activities", "number": number,
             "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat(),
             "venue": "ab", "venue_name": None,
-            "seats_left": {"onsite": onsite, "online": 80}}  # fmt: skip
+            "seats_left": {"onsite": onsite, "online": 80 if number == 2 else None}}  # fmt: skip
 
 
 PROGRAM_BODY = {
@@ -80,6 +80,8 @@ async def test_the_list_and_a_program_show_sessions_and_seats_escaped(
     page = await http.get(f"/programs/{PROGRAM}")
     assert page.status_code == 200 and HOSTILE not in page.text
     assert "✖ 満席（キャンセル待ち）" in page.text and "○ 残り5席" in page.text
+    assert "<td>—</td>" in page.text  # the first session is not streamed
+    assert 'value="online"' in page.text  # the second is: the frame is offered
     english = await http.get(f"/programs/{PROGRAM}", params={"lang": "en"})
     assert "Starting civic activities" in english.text and "Full (waitlist)" in english.text
     assert (await http.get(f"/programs/{uuid4()}")).status_code == 404
