@@ -71,11 +71,11 @@ async def test_the_public_sees_published_programs_with_sessions_and_seats_left(
     shown = found["sessions"][0]
     assert shown["session_id"] == str(first)
     assert shown["seats_left"] == {"onsite": 0, "online": 80}
-    assert "secret-room" not in response.text
+    assert "secret-room" not in response.text  # the join link goes by mail to registrants only
     async with events.pool.acquire() as conn:  # a session not streamed offers no online frame
         await conn.execute("DELETE FROM places WHERE session_id = $1 AND frame = 'online'", first)
     again = await events.http.get(f"/programs/{course}")
-    assert again.json()["sessions"][0]["seats_left"] == {"onsite": 0, "online": None}  # the join link goes by mail to registrants only
+    assert again.json()["sessions"][0]["seats_left"] == {"onsite": 0, "online": None}
     one = await events.http.get(f"/programs/{course}")
     assert one.status_code == 200 and one.json()["program_id"] == str(course)
     assert (await events.http.get(f"/programs/{draft}")).status_code == 404
