@@ -446,6 +446,7 @@ class RegistrationRejected(Message):
     type: Literal["registration.rejected"] = "registration.rejected"
     request_id: UUID
     program_id: UUID | None = None
+    program_title: str | None = None  # None when there is no such program
     reason: ProgramRejectionReason
     detail: str
     registrant: Registrant | None = None

@@ -101,7 +101,7 @@ def render_program(
     problem: str | None = None,
 ) -> Response:
     first_frame = program["frames"][0].value if program["frames"] else ""
-    fresh = {"frame": first_frame, "party_size": "1", "sessions": []}
+    fresh: dict[str, Any] = {"frame": first_frame, "party_size": "1", "sessions": []}
     response = visit.render("programs/detail.html", status, program=program, sizes=PARTY_SIZES,
                             problem=problem, values=values or fresh)  # fmt: skip
     if values:  # what a person typed is not kept by a cache

@@ -494,7 +494,7 @@ class EventsHandlers:
         )
         decision = domain.decide(ask, program.rules, context.facts, context.places, duplicate, now)
         if isinstance(decision, Rejection):
-            return registration_rejected(cmd, decision), None
+            return registration_rejected(cmd, decision, program.title), None
         held = (decision.session_ids if isinstance(decision, Confirm)
                 else tuple(sid for sid, _ in decision.positions))  # fmt: skip
         context.changed.update((sid, cmd.frame) for sid in held)
@@ -756,9 +756,12 @@ def session_rejected(cmd: Message, session_id: UUID, refused: Rejection) -> Outg
                   reason=refused.reason, detail=refused.detail)  # fmt: skip
 
 
-def registration_rejected(cmd: RequestRegistration, refused: Rejection) -> Outgoing:
+def registration_rejected(
+    cmd: RequestRegistration, refused: Rejection, title: str | None = None
+) -> Outgoing:
+    """The answer, naming the registrant and the program, so notify can tell them why."""
     return answer(cmd, cmd.partition_key(), RegistrationRejected, program_id=cmd.program_id,
-                  reason=refused.reason, detail=refused.detail,
+                  program_title=title, reason=refused.reason, detail=refused.detail,
                   registrant=registrant_of(cmd))  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from contracts.program import (
     RegistrationOffered,
     RegistrationOfferExpired,
     RegistrationPromoted,
+    RegistrationRejected,
     RegistrationWaitlisted,
     SessionCancelled,
     SessionChanged,
@@ -136,6 +137,7 @@ def build_spec() -> ServiceSpec:
                 .on(RegistrationConfirmed, handlers.on_registration_confirmed, allow=anyone)
                 .on(RegistrationPromoted, handlers.on_registration_promoted, allow=anyone)
                 .on(RegistrationWaitlisted, handlers.on_registration_waitlisted, allow=anyone)
+                .on(RegistrationRejected, handlers.on_registration_rejected, allow=anyone)
                 .on(RegistrationOffered, handlers.on_registration_offered, allow=anyone)
                 .on(RegistrationOfferExpired, handlers.on_offer_expired, allow=anyone)
                 .on(RegistrationCancelled, handlers.on_registration_cancelled, allow=anyone)

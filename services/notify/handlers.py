@@ -40,6 +40,7 @@ from contracts.program import (
     RegistrationOffered,
     RegistrationOfferExpired,
     RegistrationPromoted,
+    RegistrationRejected,
     RegistrationWaitlisted,
     SessionCancelled,
     SessionChanged,
@@ -157,6 +158,19 @@ class Handlers:
         self, conn: asyncpg.Connection, event: RegistrationWaitlisted, caller: Caller
     ) -> Sequence[Outgoing]:
         await store.queue_email(conn, programs.waitlisted_email(event, self.program_links))
+        return []
+
+    async def on_registration_rejected(
+        self, conn: asyncpg.Connection, event: RegistrationRejected, caller: Caller
+    ) -> Sequence[Outgoing]:
+        """The registrant learns why (the web page only said the request was received), at
+        most REJECTIONS_MAX_PER_DAY times a day."""
+        email = programs.rejected_email(event)
+        if email is None:
+            return []
+        sent = await store.sent_of_kind(conn, email.kind, email.recipient)
+        if sent < programs.REJECTIONS_MAX_PER_DAY:
+            await store.queue_email(conn, email)
         return []
 
     async def on_registration_offered(

@@ -21,12 +21,14 @@ from contracts.program import (
     Frame,
     HeldSession,
     ProgramCancelled,
+    ProgramRejectionReason,
     Registrant,
     RegistrationCancelled,
     RegistrationConfirmed,
     RegistrationOffered,
     RegistrationOfferExpired,
     RegistrationPromoted,
+    RegistrationRejected,
     RegistrationWaitlisted,
     SessionCancelled,
     SessionChanged,
@@ -117,6 +119,47 @@ def waitlisted_email(event: RegistrationWaitlisted, links: Links) -> Email:
         event.registrant, title=event.program_title, frame=pick(FRAMES[event.frame], language),
         party=event.party_size, position=max(positions, default=1),
         cancel_url=links.cancel(event.registration_id, event.cancel_token),
+    )  # fmt: skip
+
+
+REJECTION_REASONS: dict[ProgramRejectionReason, tuple[str, str]] = {
+    ProgramRejectionReason.FULL: ("満席で、キャンセル待ちも受け付けていません。",
+                                  "It is full, and it takes no waitlist."),
+    ProgramRejectionReason.CLOSED: ("申し込みの受付期間外か、その回はすでに始まっています。",
+                                    "Registration is not open now, or the session has begun."),
+    ProgramRejectionReason.DUPLICATE: ("このメールアドレスで同じ回にすでに申し込まれています。",
+                                       "This address is already registered for that session."),
+    ProgramRejectionReason.NOT_OPEN: ("まだ申し込みを受け付けていません。",
+                                      "It does not take registrations yet."),
+    ProgramRejectionReason.NOT_FOUND: ("その講座・イベントまたは回が見つかりません。",
+                                       "That program or session was not found."),
+    ProgramRejectionReason.INVALID: ("申し込みの内容（回、参加のしかた、人数）が"
+                                     "受け付けられる形ではありませんでした。",
+                                     "The request (sessions, how you take part, people) could "
+                                     "not be accepted as it was."),
+    ProgramRejectionReason.CONFLICT: ("いまはこの申し込みを受け付けられない状態です。",
+                                      "It cannot take this registration in its present state."),
+}  # fmt: skip
+"""The refusals a registrant is told of by mail, and in their words. An id reused or a proof
+refused says nothing to the person whose address the request carried: not mailed."""
+
+
+REJECTIONS_MAX_PER_DAY = 5
+"""Refusals mailed to one address in 24 hours: anyone may ask for a registration with any
+address, so a refusal repeated on purpose must not flood a mailbox."""
+
+
+def rejected_email(event: RegistrationRejected) -> Email | None:
+    """Why a registration was refused, to the address it gave; None when there is nobody to
+    tell or nothing they could act on."""
+    reason = event.reason if isinstance(event.reason, ProgramRejectionReason) else None
+    if event.registrant is None or reason not in REJECTION_REASONS:
+        return None
+    language = event.registrant.language
+    return _email(
+        "registration_rejected", event.message_id, event.request_id, event.correlation(),
+        event.registrant, title=event.program_title, reason=pick(REJECTION_REASONS[reason],
+                                                                 language),
     )  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """Notify's handlers of program events on its consumer path (tests/harness.py): a confirmation
 queues its e-mail and a reminder per session; the reminder follows a moved session and comes
 once when due; a cancellation withdraws the reminders; the online join link reaches online
-registrants only."""
+registrants only; a refused registration is told why, without flooding a mailbox."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from contracts.notify import Language
 from contracts.program import (
     Frame,
     HeldSession,
+    ProgramRejectionReason,
     Registrant,
     RegistrationCancelled,
     RegistrationConfirmed,
+    RegistrationRejected,
     SessionChanged,
     Venue,
 )
+from services.notify import programs
 from tests.harness import ServiceHarness
 from tests.support import unique_email
 
@@ -109,3 +112,27 @@ async def test_a_reminder_follows_its_moved_session_and_comes_once(notify: Servi
     (reminder,) = [m for m in await queued(notify, email) if m["kind"] == "registration_reminder"]
     local = later.astimezone(ZONE)
     assert f"{local:%Y-%m-%d}" in reminder["body_text"] and LINK in reminder["body_text"]
+
+
+async def test_a_refused_registration_is_mailed_once_and_at_most_five_a_day_per_address(
+    notify: ServiceHarness,
+) -> None:
+    email = unique_email()
+    registrant = Registrant(name="山田 花子", email=email, language=Language.JA)
+
+    def refused() -> RegistrationRejected:
+        return RegistrationRejected(
+            message_id=uuid4(), request_id=uuid4(), program_id=uuid4(),
+            program_title="ミズベサロン", registrant=registrant,
+            reason=ProgramRejectionReason.DUPLICATE, detail="x",
+        )  # fmt: skip
+
+    first = refused()
+    await notify.send(first)
+    await notify.send(first)  # redelivered: one mail
+    (mail,) = await queued(notify, email)
+    assert mail["kind"] == "registration_rejected"
+    assert "すでに申し込まれています" in mail["body_text"]
+    for _ in range(8):  # the same refused request again and again: no flood
+        await notify.send(refused())
+    assert len(await queued(notify, email)) == programs.REJECTIONS_MAX_PER_DAY

@@ -15,10 +15,12 @@ from contracts.program import (
     Frame,
     HeldSession,
     ProgramCancelled,
+    ProgramRejectionReason,
     Registrant,
     RegistrationConfirmed,
     RegistrationOffered,
     RegistrationPromoted,
+    RegistrationRejected,
     RegistrationWaitlisted,
     SessionChanged,
     Venue,
@@ -134,3 +136,38 @@ def test_each_session_has_its_own_reminder() -> None:
     first, second = (programs.reminder_email(p) for _, _, p in found)
     assert first.source_id != second.source_id, "one reminder per session, not per registration"
     assert LINK in first.body
+
+
+def rejected(reason: ProgramRejectionReason, language: Language = Language.JA,
+             title: str | None = "市民活動はじめて講座") -> RegistrationRejected:  # fmt: skip
+    registrant = Registrant(name="山田 花子", email="hanako@example.org", language=language)
+    return RegistrationRejected(message_id=uuid4(), request_id=uuid4(), program_id=uuid4(),
+                                program_title=title, reason=reason, detail="x",
+                                registrant=registrant)  # fmt: skip
+
+
+def test_a_refused_registration_is_mailed_with_its_reason_in_the_registrants_language() -> None:
+    ja = programs.rejected_email(rejected(ProgramRejectionReason.FULL))
+    assert ja is not None and ja.recipient == "hanako@example.org"
+    assert "市民活動はじめて講座" in ja.subject and "満席" in ja.body and "山田 花子" in ja.body
+    en = programs.rejected_email(rejected(ProgramRejectionReason.DUPLICATE, Language.EN))
+    assert en is not None and "already registered" in en.body
+    untitled = programs.rejected_email(rejected(ProgramRejectionReason.NOT_FOUND, title=None))
+    assert untitled is not None and "講座・イベント" in untitled.body
+
+
+@pytest.mark.parametrize("reason", [ProgramRejectionReason.ID_REUSED,
+                                    ProgramRejectionReason.UNAUTHORIZED,
+                                    ProgramRejectionReason.FORBIDDEN])  # fmt: skip
+def test_a_refusal_that_says_nothing_to_the_registrant_is_not_mailed(
+    reason: ProgramRejectionReason,
+) -> None:
+    assert programs.rejected_email(rejected(reason)) is None
+
+
+def test_a_refusal_of_an_unreadable_request_names_nobody_and_is_not_mailed() -> None:
+    nobody = RegistrationRejected(
+        message_id=uuid4(), request_id=uuid4(), reason=ProgramRejectionReason.INVALID,
+        detail="unreadable",
+    )
+    assert programs.rejected_email(nobody) is None
