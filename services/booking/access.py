@@ -70,6 +70,11 @@ REPORT_READERS = kinds(PrincipalKind.STAFF)
 ORGANISATION_LIST_READERS = either(kinds(PrincipalKind.DEVICE), RESERVATION_STAFF)
 """The names of the organisations in good standing (no contact): the kiosk offers them to choose
 from at check-in, and the staff who handle bookings pick from them."""
+DIRECTORY_READERS = RESERVATION_STAFF
+"""Every organisation with its standing and contact (the staff's directory, where they renew,
+suspend and reinstate): the staff who handle bookings."""
+DAY_READERS = RESERVATION_STAFF
+"""The blackouts with their reasons and the closing times decided: the same staff."""
 VISIT_READERS = either(LAB, RESERVATION_STAFF)
 """The Lab's open usage slips, with the organisation's name and head count: the kiosk and
 reception check people out from them."""

@@ -39,6 +39,7 @@ from services.runtime.service import ServiceContext
 MAX_RANGE_DAYS = 31
 MAX_RESERVATIONS = 500
 MAX_ORGANISATIONS = 5000
+MAX_DAYS = 366  # the staff plan blackouts up to a year ahead
 # Reads in flight at once: the pool is shared with the consumer, the outbox relay and the
 # schedule, so reads may never take all its connections however many clients ask at once.
 READ_CONCURRENCY = 4
@@ -125,6 +126,39 @@ class OrganisationList(BaseModel):
     organisations: list[OrganisationChoice] = Field(
         description=f"in good standing now, by name, at most {MAX_ORGANISATIONS}"
     )
+
+
+class DirectoryEntry(BaseModel):
+    id: UUID
+    name: str
+    kind: str
+    contact_name: str
+    contact_email: str
+    registered_at: datetime
+    valid_until: datetime
+    standing: Literal["active", "suspended", "expired"]
+    suspension_reason: str | None
+
+
+class Directory(BaseModel):
+    organisations: list[DirectoryEntry] = Field(
+        description=f"every organisation, by name, at most {MAX_ORGANISATIONS}"
+    )
+
+
+class Blackout(BaseModel):
+    day: date
+    reason: str
+
+
+class Closing(BaseModel):
+    day: date
+    closes_at: datetime
+
+
+class Days(BaseModel):
+    blackouts: list[Blackout]
+    closings: list[Closing] = Field(description="closing times decided at the evening cut-off")
 
 
 class OpenVisit(BaseModel):
@@ -223,6 +257,8 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     day_sheet_readers = doors.lock(access.DAY_SHEET_READERS)
     organisation_list_readers = doors.lock(access.ORGANISATION_LIST_READERS)
     visit_readers = doors.lock(access.VISIT_READERS)
+    directory_readers = doors.lock(access.DIRECTORY_READERS)
+    day_readers = doors.lock(access.DAY_READERS)
 
     @router.get("/spaces/{space}/availability", response_model=Availability,
                 dependencies=[PUBLIC])  # fmt: skip
@@ -348,6 +384,42 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
         async with reads:
             rows = await store.organisations_in_standing(pool, settings.now(), MAX_ORGANISATIONS)
         return {"organisations": [dict(r) for r in rows]}
+
+    @router.get("/organisations/directory", response_model=Directory,
+                dependencies=[Depends(directory_readers)])  # fmt: skip
+    async def directory() -> dict[str, Any]:
+        """Every organisation with its standing and contact, by name: the staff's directory."""
+        now = settings.now()
+        async with reads:
+            rows = await store.directory(pool, MAX_ORGANISATIONS)
+
+        def standing(row: Any) -> str:
+            if row["suspended_at"] is not None:
+                return "suspended"
+            return "active" if row["valid_until"] > now else "expired"
+
+        return {"organisations": [
+            {**dict(r), "standing": standing(r),
+             "suspension_reason": r["suspension_reason"] if r["suspended_at"] else None}
+            for r in rows
+        ]}  # fmt: skip
+
+    @router.get("/days", response_model=Days, dependencies=[Depends(day_readers)])
+    async def days(
+        first: Annotated[Day, Query(alias="from", description="first day, YYYY-MM-DD")],
+        last: Annotated[
+            Day, Query(alias="to", description=f"last day (inclusive), at most {MAX_DAYS} days")
+        ],
+    ) -> Response | dict[str, Any]:
+        """The blackouts with their reasons and the decided closing times of some days."""
+        if first > last:
+            return bad_request("'from' must not be after 'to'")
+        if (last - first).days + 1 > MAX_DAYS:
+            return bad_request(f"at most {MAX_DAYS} days at a time")
+        async with reads:
+            blackouts, closings = await store.days_between(pool, first, last)
+        return {"blackouts": [dict(r) for r in blackouts],
+                "closings": [dict(r) for r in closings]}  # fmt: skip
 
     @router.get("/lab/visits", response_model=OpenVisits,
                 dependencies=[Depends(visit_readers)])  # fmt: skip

@@ -560,6 +560,33 @@ async def organisations_in_standing(
     )
 
 
+async def directory(conn: asyncpg.Connection | asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
+    """Every organisation with its registration term, suspension and contact, by name: the
+    staff's directory."""
+    return list(
+        await conn.fetch(
+            "SELECT id, name, kind, contact_name, contact_email, registered_at, valid_until,"
+            " suspended_at, suspension_reason FROM organisations ORDER BY name, id LIMIT $1",
+            limit,
+        )
+    )
+
+
+async def days_between(
+    conn: asyncpg.Connection | asyncpg.Pool, first: date, last: date
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """(blackouts, decided closing times) of the days from first to last."""
+    blackouts = await conn.fetch(
+        "SELECT day, reason FROM blackouts WHERE day BETWEEN $1 AND $2 ORDER BY day", first, last
+    )
+    closings = await conn.fetch(
+        "SELECT day, closes_at FROM day_closings WHERE day BETWEEN $1 AND $2 ORDER BY day",
+        first,
+        last,
+    )
+    return list(blackouts), list(closings)
+
+
 async def open_visits(conn: asyncpg.Connection | asyncpg.Pool, day: date) -> list[asyncpg.Record]:
     """The usage slips of the day not yet checked out, in the order they were issued."""
     return list(

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from contracts.booking import (
+    BlackoutSet,
     LabCheckedIn,
     LabCheckedOut,
     LabCheckIn,
@@ -25,6 +26,7 @@ from contracts.booking import (
     OrganisationSuspended,
     RejectionReason,
     ReservationConfirmed,
+    SetBlackout,
     SpaceId,
     SuspendOrganisation,
 )
@@ -246,3 +248,40 @@ async def test_the_kiosk_sees_who_is_checked_in_now_to_check_them_out(
     assert checked_in.slip_number not in {v["slip_number"] for v in after.json()["visits"]}
     assert (await get(booking, "/lab/visits")).status_code == 401
     assert (await get(booking, "/lab/visits", organisation_token(org))).status_code == 403
+
+
+# --- the staff's back-office ------------------------------------------------------------------
+
+
+async def test_the_staff_directory_lists_every_organisation_with_its_standing_and_contact(
+    booking: ServiceHarness,
+) -> None:
+    active, suspended = await register(booking), await register(booking)
+    await booking.request(SuspendOrganisation(message_id=uuid4(), organisation_id=suspended,
+                                              reason="利用規約違反の確認中"))  # fmt: skip
+    response = await get(booking, "/organisations/directory", staff_token(Role.RECEPTION))
+    assert response.status_code == 200, response.text
+    found = {o["id"]: o for o in response.json()["organisations"]}
+    assert found[str(active)]["standing"] == "active"
+    assert found[str(suspended)]["standing"] == "suspended"
+    assert found[str(suspended)]["suspension_reason"] == "利用規約違反の確認中"
+    assert found[str(active)]["contact_email"].endswith("@example.org")
+    assert (await get(booking, "/organisations/directory", kiosk_token())).status_code == 403
+    assert (await get(booking, "/organisations/directory",
+                      organisation_token(active))).status_code == 403  # fmt: skip
+
+
+async def test_the_staff_see_blackouts_and_decided_closings_of_a_range(
+    booking: ServiceHarness,
+) -> None:
+    day = DAYS.next()
+    staff = staff_token(Role.COORDINATOR)
+    closed = await booking.request(SetBlackout(message_id=uuid4(), day=day, reason="設備点検"))
+    assert isinstance(closed, BlackoutSet)
+    that_day = {"from": day.isoformat(), "to": day.isoformat()}
+    response = await get(booking, "/days", staff, **that_day)
+    assert response.status_code == 200, response.text
+    assert response.json()["blackouts"] == [{"day": day.isoformat(), "reason": "設備点検"}]
+    too_long = await get(booking, "/days", staff, **{"from": "2027-01-01", "to": "2028-03-01"})
+    assert too_long.status_code == 400
+    assert (await get(booking, "/days", kiosk_token(), **that_day)).status_code == 403

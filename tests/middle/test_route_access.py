@@ -279,6 +279,7 @@ REQUESTS: dict[Route, Request] = {
         f"/expert-slots/{s.booked_slots.pop()}/booking",
         {},
     ),
+    ("booking", "GET", "/days"): lambda s: ("/days", {"params": {"from": s.day, "to": s.day}}),
     ("events", "GET", "/programs/{program_id}"): lambda s: (f"/programs/{uuid4()}", {}),
     ("events", "GET", "/sessions"): lambda s: ("/sessions", {"params": {"date": s.day}}),
     ("notify", "POST", "/newsletters/preview"): lambda s: (
