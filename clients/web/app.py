@@ -285,6 +285,7 @@ async def _start_commands(parts: Parts) -> None:
 
 def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     from clients.web import (  # they import Visit
+        back_office,
         consult,
         desk,
         kiosk,
@@ -363,4 +364,5 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     app.include_router(desk.router)
     app.include_router(kiosk.router)
     app.include_router(program_pages.router)
+    app.include_router(back_office.router)
     return app

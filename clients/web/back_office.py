@@ -1,0 +1,222 @@
+"""The staff's back-office for organisations and days: the directory of organisations with
+their standing, where the desk registers an organisation after its interview and renews it,
+and coordinators suspend and reinstate; and the days, where coordinators close the center on a
+day (a blackout, with its reason) and open it again, beside the closing times the evening
+cut-off decided.
+
+Every step is booking's command, sent with the staff member's token; booking decides who may
+do it (services/booking/access.py) and the page shows its refusal by reason. The page waits
+for the answer a few seconds; still undecided, it says so.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from clients.web import views
+from clients.web.app import Visit, visit_of
+from clients.web.reading import Unavailable, get_json
+from clients.web.routes import STAFF_ROLES, Form, commands, day_of, today
+from contracts.booking import (
+    BlackoutLiftRejected,
+    BlackoutRejected,
+    LiftBlackout,
+    OrganisationCommandRejected,
+    OrganisationKind,
+    RegisterOrganisation,
+    ReinstateOrganisation,
+    RejectionReason,
+    RenewOrganisation,
+    SetBlackout,
+    SuspendOrganisation,
+)
+from contracts.envelope import Message
+from contracts.identity import Role
+
+router = APIRouter()
+Seen = Annotated[Visit, Depends(visit_of)]
+ANSWER_WAIT_S = 8.0
+DAYS_SHOWN = 90
+DESK = {Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.ADMINISTRATOR}
+STANDING = {Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.ADMINISTRATOR}
+KINDS = tuple(OrganisationKind)
+REGISTER_FIELDS = ("name", "kind", "contact_name", "contact_email", "newsletter_consent")
+
+
+def refused(visit: Visit) -> Response | None:
+    """None for the staff who handle bookings; otherwise the page that says why not."""
+    if visit.signed is None or not visit.signed.who.is_staff:
+        return visit.render("staff_sign_in.html", 401, problem="sign_in.needed")
+    if not visit.signed.who.roles & STAFF_ROLES:
+        return visit.render("error.html", 403, message=visit.texts("staff.not_for_role"))
+    return None
+
+
+def private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"  # contacts and reasons
+    return response
+
+
+async def step(visit: Visit, command: Message) -> str | None:
+    """Send a step and wait for booking's answer: None once done, else the catalog key of why
+    not (refused by reason, still pending, or Kafka away)."""
+    assert visit.signed is not None
+    try:
+        sender = commands(visit)
+        await sender.publish(command, visit.signed.token)
+        answer = await sender.answer(command.message_id, visit.signed.token, ANSWER_WAIT_S)
+    except Exception:
+        return "office.unavailable"
+    if answer is None:
+        return "office.pending"
+    if isinstance(answer, OrganisationCommandRejected | BlackoutRejected | BlackoutLiftRejected):
+        reason = answer.reason
+        return f"reason.{reason.value if isinstance(reason, RejectionReason) else 'invalid'}"
+    return None
+
+
+def done(visit: Visit, to: str, what: str) -> Response:
+    return visit.finish(RedirectResponse(f"{to}?done={what}", status_code=303))
+
+
+# --- organisations -------------------------------------------------------------------------
+
+
+async def organisations_page(visit: Visit, status: int = 200, **extra: Any) -> Response:
+    assert visit.signed is not None
+    roles = visit.signed.who.roles
+    try:
+        body = await get_json(visit.parts.booking.http, "/organisations/directory",
+                              visit.signed.token)  # fmt: skip
+    except Unavailable:
+        return private(visit.render("office/organisations.html", 503, rows=[], kinds=KINDS,
+                                    unavailable=True, values={}, desk=False,
+                                    standing=False))  # fmt: skip
+    rows = [{**o, "until": views.tokyo(o["valid_until"]).date()} for o in body["organisations"]]
+    extra.setdefault("values", {"kind": OrganisationKind.CITIZEN_GROUP.value})
+    return private(visit.render("office/organisations.html", status, rows=rows, kinds=KINDS,
+                                unavailable=False, desk=bool(roles & DESK),
+                                standing=bool(roles & STANDING), **extra))  # fmt: skip
+
+
+@router.get("/staff/organisations")
+async def organisations(visit: Seen, done: str | None = None) -> Response:
+    if (no := refused(visit)) is not None:
+        return no
+    return await organisations_page(visit, done=done if done in ORGANISATION_STEPS else None)
+
+
+def registration(form: dict[str, str]) -> RegisterOrganisation | None:
+    try:
+        return RegisterOrganisation(
+            message_id=uuid4(), name=form.get("name", "").strip(),
+            kind=OrganisationKind(form.get("kind", "")),
+            contact_name=form.get("contact_name", "").strip(),
+            contact_email=form.get("contact_email", "").strip(),
+            newsletter_consent=form.get("newsletter_consent") == "yes",
+        )  # fmt: skip
+    except (ValueError, ValidationError):
+        return None
+
+
+@router.post("/staff/organisations/register")
+async def register(visit: Seen, form: Form) -> Response:
+    if (no := refused(visit)) is not None:
+        return no
+    values = {k: form.get(k, "") for k in REGISTER_FIELDS}
+    command = registration(form)
+    if command is None:
+        return await organisations_page(visit, 400, problem="office.invalid", values=values)
+    if (why := await step(visit, command)) is not None:
+        return await organisations_page(visit, 409, problem=why, values=values)
+    return done(visit, "/staff/organisations", "register")
+
+
+ORGANISATION_STEPS = ("register", "renew", "suspend", "reinstate")
+
+
+def standing_step(action: str, organisation_id: UUID, reason: str) -> Message | None:
+    if action == "renew":
+        return RenewOrganisation(message_id=uuid4(), organisation_id=organisation_id)
+    if action == "suspend":
+        return SuspendOrganisation(message_id=uuid4(), organisation_id=organisation_id,
+                                   reason=reason.strip()[:500])  # fmt: skip
+    if action == "reinstate":
+        return ReinstateOrganisation(message_id=uuid4(), organisation_id=organisation_id)
+    return None
+
+
+@router.post("/staff/organisations/{organisation_id}/{action}")
+async def organisation_step(
+    visit: Seen, organisation_id: UUID, action: str, form: Form
+) -> Response:
+    if (no := refused(visit)) is not None:
+        return no
+    command = standing_step(action, organisation_id, form.get("reason", ""))
+    if command is None:
+        return await organisations_page(visit, 400, problem="office.invalid")
+    if (why := await step(visit, command)) is not None:
+        return await organisations_page(visit, 409, problem=why)
+    return done(visit, "/staff/organisations", action)
+
+
+# --- days ----------------------------------------------------------------------------------
+
+
+async def days_page(visit: Visit, first: date, status: int = 200, **extra: Any) -> Response:
+    assert visit.signed is not None
+    last = first + timedelta(days=DAYS_SHOWN - 1)
+    try:
+        body = await get_json(visit.parts.booking.http, "/days", visit.signed.token,
+                              **{"from": first.isoformat(), "to": last.isoformat()})  # fmt: skip
+    except Unavailable:
+        return private(visit.render("office/days.html", 503, unavailable=True, first=first,
+                                    last=last, blackouts=[], closings=[],
+                                    standing=False))  # fmt: skip
+    closings = [{"day": c["day"], "closes": views.hhmm(c["closes_at"])} for c in body["closings"]]
+    return private(visit.render("office/days.html", status, unavailable=False, first=first,
+                                last=last, blackouts=body["blackouts"], closings=closings,
+                                standing=bool(visit.signed.who.roles & STANDING),
+                                **extra))  # fmt: skip
+
+
+@router.get("/staff/days")
+async def days(visit: Seen, date: str | None = None, done: str | None = None) -> Response:
+    if (no := refused(visit)) is not None:
+        return no
+    return await days_page(visit, day_of(date), done=done if done in ("set", "lift") else None)
+
+
+@router.post("/staff/days/blackout")
+async def set_blackout(visit: Seen, form: Form) -> Response:
+    if (no := refused(visit)) is not None:
+        return no
+    try:
+        command: Message = SetBlackout(
+            message_id=uuid4(), day=date.fromisoformat(form.get("day", "")),
+            reason=form.get("reason", "").strip()[:500],
+        )  # fmt: skip
+    except (ValueError, ValidationError):
+        return await days_page(visit, today(), 400, problem="office.invalid")
+    if (why := await step(visit, command)) is not None:
+        return await days_page(visit, today(), 409, problem=why)
+    return done(visit, "/staff/days", "set")
+
+
+@router.post("/staff/days/{day}/lift")
+async def lift_blackout(visit: Seen, day: str, form: Form) -> Response:
+    if (no := refused(visit)) is not None:
+        return no
+    try:
+        command: Message = LiftBlackout(message_id=uuid4(), day=date.fromisoformat(day))
+    except (ValueError, ValidationError):
+        return await days_page(visit, today(), 400, problem="office.invalid")
+    if (why := await step(visit, command)) is not None:
+        return await days_page(visit, today(), 409, problem=why)
+    return done(visit, "/staff/days", "lift")
