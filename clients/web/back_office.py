@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends
@@ -43,6 +44,7 @@ router = APIRouter()
 Seen = Annotated[Visit, Depends(visit_of)]
 ANSWER_WAIT_S = 8.0
 DAYS_SHOWN = 90
+PAGE_SIZE = 50  # organisations a page
 DESK = {Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.ADMINISTRATOR}
 STANDING = {Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.ADMINISTRATOR}
 KINDS = tuple(OrganisationKind)
@@ -81,14 +83,19 @@ async def step(visit: Visit, command: Message) -> str | None:
     return None
 
 
-def done(visit: Visit, to: str, what: str) -> Response:
-    return visit.finish(RedirectResponse(f"{to}?done={what}", status_code=303))
+def done(visit: Visit, to: str, what: str, q: str = "") -> Response:
+    """Back to the page, saying what was done (and still showing what was searched for)."""
+    query = urlencode({"done": what, **({"q": q} if q else {})})
+    return visit.finish(RedirectResponse(f"{to}?{query}", status_code=303))
 
 
 # --- organisations -------------------------------------------------------------------------
 
 
-async def organisations_page(visit: Visit, status: int = 200, **extra: Any) -> Response:
+async def organisations_page(visit: Visit, status: int = 200, q: str = "", page: int = 1,
+                             **extra: Any) -> Response:  # fmt: skip
+    """The directory, those whose name holds `q` (full- and half-width alike), a page of
+    PAGE_SIZE at a time."""
     assert visit.signed is not None
     roles = visit.signed.who.roles
     try:
@@ -96,20 +103,29 @@ async def organisations_page(visit: Visit, status: int = 200, **extra: Any) -> R
                               visit.signed.token)  # fmt: skip
     except Unavailable:
         return private(visit.render("office/organisations.html", 503, rows=[], kinds=KINDS,
-                                    unavailable=True, values={}, desk=False,
-                                    standing=False))  # fmt: skip
-    rows = [{**o, "until": views.tokyo(o["valid_until"]).date()} for o in body["organisations"]]
+                                    unavailable=True, values={}, desk=False, standing=False,
+                                    q=q, page=1, pages=1, total=0))  # fmt: skip
+    wanted = views.folded(q.strip())
+    found = [o for o in body["organisations"] if wanted in views.folded(o["name"])]
+    pages = max(1, -(-len(found) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    rows = [{**o, "until": views.tokyo(o["valid_until"]).date()}
+            for o in found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]  # fmt: skip
     extra.setdefault("values", {"kind": OrganisationKind.CITIZEN_GROUP.value})
     return private(visit.render("office/organisations.html", status, rows=rows, kinds=KINDS,
-                                unavailable=False, desk=bool(roles & DESK),
-                                standing=bool(roles & STANDING), **extra))  # fmt: skip
+                                unavailable=False, desk=bool(roles & DESK), total=len(found),
+                                standing=bool(roles & STANDING), q=q, page=page, pages=pages,
+                                **extra))  # fmt: skip
 
 
 @router.get("/staff/organisations")
-async def organisations(visit: Seen, done: str | None = None) -> Response:
+async def organisations(
+    visit: Seen, done: str | None = None, q: str = "", page: int = 1
+) -> Response:
     if (no := refused(visit)) is not None:
         return no
-    return await organisations_page(visit, done=done if done in ORGANISATION_STEPS else None)
+    return await organisations_page(visit, q=q[:100], page=page,
+                                    done=done if done in ORGANISATION_STEPS else None)  # fmt: skip
 
 
 def registration(form: dict[str, str]) -> RegisterOrganisation | None:
@@ -135,7 +151,7 @@ async def register(visit: Seen, form: Form) -> Response:
         return await organisations_page(visit, 400, problem="office.invalid", values=values)
     if (why := await step(visit, command)) is not None:
         return await organisations_page(visit, 409, problem=why, values=values)
-    return done(visit, "/staff/organisations", "register")
+    return done(visit, "/staff/organisations", "register", command.name)
 
 
 ORGANISATION_STEPS = ("register", "renew", "suspend", "reinstate")
@@ -163,7 +179,7 @@ async def organisation_step(
         return await organisations_page(visit, 400, problem="office.invalid")
     if (why := await step(visit, command)) is not None:
         return await organisations_page(visit, 409, problem=why)
-    return done(visit, "/staff/organisations", action)
+    return done(visit, "/staff/organisations", action, form.get("q", "")[:100])
 
 
 # --- days ----------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ choice wherever one serves instead of typing.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -204,11 +203,6 @@ def reason_key(area: str, reason: object) -> str:
 # --- the Lab -------------------------------------------------------------------------------
 
 
-def folded(text: str) -> str:
-    """Full-width and half-width, upper and lower case alike, for finding a name."""
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
 @router.get("/kiosk/lab")
 async def organisations(visit: Seen, q: str = "", page: int = 1) -> Response:
     device = await device_of(visit)
@@ -220,7 +214,7 @@ async def organisations(visit: Seen, q: str = "", page: int = 1) -> Response:
     except Unavailable:
         return render(visit, "organisations.html", 503, unavailable=True, q=q)
     if q.strip():
-        found = [o for o in found if folded(q.strip()) in folded(o["name"])]
+        found = [o for o in found if views.folded(q.strip()) in views.folded(o["name"])]
     pages = max(1, -(-len(found) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]

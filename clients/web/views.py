@@ -5,6 +5,7 @@ free, the opening hours and the evening come from booking's availability answer 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -19,6 +20,11 @@ SLOT = timedelta(minutes=30)  # the booking grid, as booking's availability answ
 def tokyo(moment: str | datetime) -> datetime:
     found = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     return found.astimezone(TOKYO)
+
+
+def folded(text: str) -> str:
+    """Full-width and half-width, upper and lower case alike, for finding a name."""
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def hhmm(moment: str | datetime) -> str:

@@ -100,7 +100,8 @@ async def test_registering_after_the_interview_sends_booking_the_command(
     sent = await http.post("/staff/organisations/register", data={
         "csrf": csrf_of(page.text), "name": "港北の会", "kind": "citizen_group",
         "contact_name": "山田 花子", "contact_email": "hanako@example.org"})  # fmt: skip
-    assert sent.status_code == 303 and sent.headers["location"].endswith("done=register")
+    assert sent.status_code == 303 and "done=register" in sent.headers["location"]
+    assert "q=%E6%B8%AF%E5%8C%97" in sent.headers["location"]  # the new one is shown
     ((command, token),) = commands.sent
     assert isinstance(command, RegisterOrganisation) and token == "ED"
     assert command.name == "港北の会" and not command.newsletter_consent
@@ -113,8 +114,11 @@ async def test_a_refused_step_is_shown_by_reason_and_a_bad_form_is_not_sent(
 
     async def answer(request_id: UUID, token: str, wait: float) -> Any:
         return OrganisationCommandRejected(
-            message_id=uuid4(), request_id=request_id, organisation_id=ORG,
-            reason=RejectionReason.FORBIDDEN, detail="no",
+            message_id=uuid4(),
+            request_id=request_id,
+            organisation_id=ORG,
+            reason=RejectionReason.FORBIDDEN,
+            detail="no",
         )
 
     commands.answer = answer  # type: ignore[method-assign]
@@ -171,3 +175,13 @@ async def test_staff_who_do_not_handle_bookings_see_neither_page() -> None:
         for path in ("/staff/organisations", "/staff/days"):
             page = await http.get(path)
             assert page.status_code == 403 and "hanako" not in page.text
+
+
+async def test_the_directory_is_searched_by_name_full_and_half_width_alike(
+    coordinator: tuple[httpx.AsyncClient, FakeCommands],
+) -> None:
+    http, _ = coordinator
+    found = await http.get("/staff/organisations", params={"q": "ＳＣＲＩＰＴ"})
+    assert "hanako@example.org" in found.text  # the hostile name holds "script"
+    none = await http.get("/staff/organisations", params={"q": "港南"})
+    assert "hanako@example.org" not in none.text and "（0団体）" in none.text
