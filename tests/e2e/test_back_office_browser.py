@@ -27,7 +27,7 @@ async def test_a_coordinator_registers_suspends_and_reinstates_and_closes_a_day(
     name = f"金沢シーサイド見守り隊 {uuid4().hex[:6]}"
     try:
         await staff.open("/staff/organisations")
-        await page.get_by_label("団体名").fill(name)
+        await page.get_by_label("団体名", exact=True).fill(name)
         await page.get_by_label("種別").select_option("neighbourhood_association")
         await page.get_by_label("連絡担当者のお名前").fill("海野 凪")
         await page.get_by_label("連絡先メールアドレス").fill(unique_email())
