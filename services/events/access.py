@@ -36,3 +36,6 @@ def acts_for_registrant(caller: Caller, email: str) -> bool:
 # --- reads over HTTP ---------------------------------------------------------------------------
 
 REPORT_READERS = kinds(PrincipalKind.STAFF)  # figures only: any staff member
+PLANNING_READERS = PROGRAM_STAFF
+"""Every program in every state, and a program's registrations with names, addresses and
+check-in codes: program staff, who plan them and check people in at the door."""

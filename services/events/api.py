@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from services.events import access, listing
+from services.events import access, listing, staff_reads
 from services.events.report import as_json, load_participants, to_csv
 from services.events.settings import EventsSettings
 from services.runtime.http import Day, error_response, error_responses
@@ -93,6 +93,67 @@ class Programs(BaseModel):
     )
 
 
+class FrameCount(BaseModel):
+    frame: str
+    capacity: int
+    held: int
+    waiting: int
+
+
+class PlannedSession(BaseModel):
+    session_id: UUID
+    number: int
+    starts_at: datetime
+    ends_at: datetime
+    venue: str
+    venue_name: str | None
+    state: str
+    venue_reason: str | None
+    frames: list[FrameCount]
+
+
+class PlannedProgram(BaseModel):
+    program_id: UUID
+    kind: str
+    title: str
+    status: str
+    registration_opens_at: datetime
+    waitlist: bool
+    promotion: str
+    sessions: list[PlannedSession]
+
+
+class Planned(BaseModel):
+    programs: list[PlannedProgram] = Field(
+        description=f"newest first, every state, at most {staff_reads.MAX_PROGRAMS}"
+    )
+
+
+class HeldOrWaited(BaseModel):
+    session_id: UUID
+    attended: bool
+    position: int | None = Field(description="place in the session's waitlist; null if not waiting")
+
+
+class RegistrationRow(BaseModel):
+    registration_id: UUID
+    name: str
+    email: str
+    frame: str
+    party: int
+    series: bool
+    status: str
+    check_in_code: str
+    note: str
+    created_at: datetime
+    sessions: list[HeldOrWaited]
+
+
+class ProgramRegistrations(BaseModel):
+    program_id: UUID
+    registrations: list[RegistrationRow] = Field(description="in order of arrival")
+
+
 class DaySessions(BaseModel):
     date: date
     sessions: list[PublicSession]
@@ -101,7 +162,9 @@ class DaySessions(BaseModel):
 def build_routers(ctx: ServiceContext, settings: EventsSettings) -> list[APIRouter]:
     router = APIRouter(tags=["events"])
     reads = asyncio.Semaphore(READ_CONCURRENCY)
-    report_readers = Doors.of(ctx).lock(access.REPORT_READERS)
+    doors = Doors.of(ctx)
+    report_readers = doors.lock(access.REPORT_READERS)
+    planning_readers = doors.lock(access.PLANNING_READERS)
 
     @router.get(
         "/reports/participants",
@@ -129,6 +192,22 @@ def build_routers(ctx: ServiceContext, settings: EventsSettings) -> list[APIRout
         async with reads:
             found = await listing.upcoming_programs(ctx.pool, settings.now())
         return {"programs": found}
+
+    @router.get("/programs/planned", response_model=Planned,
+                dependencies=[Depends(planning_readers)])  # fmt: skip
+    async def planned() -> dict[str, Any]:
+        """Every program in every state with its sessions and seat counters, for program staff."""
+        async with reads:
+            found = await staff_reads.planned_programs(ctx.pool)
+        return {"programs": found}
+
+    @router.get("/programs/{program_id}/registrations", response_model=ProgramRegistrations,
+                dependencies=[Depends(planning_readers)])  # fmt: skip
+    async def registrations(program_id: Annotated[UUID, Path()]) -> dict[str, Any]:
+        """A program's registrations in order of arrival, with who came and the waitlists."""
+        async with reads:
+            found = await staff_reads.registrations_of(ctx.pool, program_id)
+        return {"program_id": program_id, "registrations": found}
 
     @router.get("/programs/{program_id}", response_model=PublicProgram,
                 responses=error_responses(404), dependencies=[PUBLIC])  # fmt: skip

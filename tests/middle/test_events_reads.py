@@ -1,6 +1,7 @@
 """The events service's public reads on PostgreSQL: the programs open to the public with their
 sessions and the seats left per frame, and one day's sessions (the kiosk's event check-in). A
-draft or cancelled program, a session without its venue and anyone's registration stay out."""
+draft or cancelled program, a session without its venue and anyone's registration stay out.
+Program staff see every program in every state, and each one's registrations and waitlists."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from contracts.identity import Role
 from tests.harness import ServiceHarness
+from tests.identity_support import http_headers, kiosk_token, staff_token
 
 pytestmark = pytest.mark.middle
 
@@ -101,3 +104,67 @@ async def test_one_days_sessions_are_listed_for_the_kiosks_check_in(
     titles = {s["title"] for s in response.json()["sessions"]}
     assert "中止の講座" not in titles
     assert (await events.http.get("/sessions", params={"date": "2024-02-30"})).status_code == 400
+
+
+# --- program staff ----------------------------------------------------------------------------
+
+
+async def registration(
+    conn: asyncpg.Connection, program_id: UUID, session_id: UUID, name: str, status: str,
+    frame: str = "onsite", attended: bool = False,
+) -> UUID:  # fmt: skip
+    rid = uuid4()
+    await conn.execute(
+        "INSERT INTO registrations (id, request_id, program_id, series, frame, party, name,"
+        " email, email_key, language, status, check_in_code, created_at)"
+        " VALUES ($1, $2, $3, false, $4, 2, $5, $6, $6, 'ja', $7, $8, now())",
+        rid, uuid4(), program_id, frame, name, f"{rid.hex[:8]}@example.org", status,
+        rid.hex[:8].upper(),
+    )  # fmt: skip
+    await conn.execute(
+        "INSERT INTO registration_sessions (registration_id, session_id) VALUES ($1, $2)",
+        rid, session_id,
+    )  # fmt: skip
+    if attended:
+        await conn.execute(
+            "INSERT INTO attendance (registration_id, session_id, recorded_at, recorded_by)"
+            " VALUES ($1, $2, now(), 'staff:x')", rid, session_id,
+        )  # fmt: skip
+    return rid
+
+
+async def test_program_staff_see_every_program_and_its_registrations_and_waitlists(
+    events: ServiceHarness,
+) -> None:
+    async with events.pool.acquire() as conn:
+        draft = await program(conn, "企画中の講座", status="draft")
+        await session(conn, draft, 1, tomorrow_at(10, days=20), state="draft")
+        salon = await program(conn, "ミズベサロン")
+        sid = await session(conn, salon, 1, tomorrow_at(18, days=5), onsite=(2, 2))
+        came = await registration(conn, salon, sid, "出席 一郎", "confirmed", attended=True)
+        await registration(conn, salon, sid, "待ち 一子", "waitlisted")
+        second = await registration(conn, salon, sid, "待ち 二郎", "waitlisted")
+        await registration(conn, salon, sid, "取消 三郎", "cancelled")
+    staff = http_headers(staff_token(Role.PROGRAM_STAFF))
+    planned = await events.http.get("/programs/planned", headers=staff)
+    assert planned.status_code == 200, planned.text
+    found = {p["program_id"]: p for p in planned.json()["programs"]}
+    assert found[str(draft)]["status"] == "draft"
+    assert found[str(draft)]["sessions"][0]["state"] == "draft"
+    listed = await events.http.get(f"/programs/{salon}/registrations", headers=staff)
+    assert listed.status_code == 200, listed.text
+    rows = {r["registration_id"]: r for r in listed.json()["registrations"]}
+    assert rows[str(came)]["sessions"] == [{"session_id": str(sid), "attended": True,
+                                            "position": None}]  # fmt: skip
+    assert rows[str(second)]["sessions"][0]["position"] == 2  # second in the waitlist
+    assert rows[str(came)]["check_in_code"] and rows[str(came)]["email"].endswith("example.org")
+    assert len(rows) == 4
+
+
+async def test_only_program_staff_read_registrations(events: ServiceHarness) -> None:
+    async with events.pool.acquire() as conn:
+        salon = await program(conn, "ミズベサロン")
+    for headers in ({}, http_headers(staff_token(Role.RECEPTION)), http_headers(kiosk_token())):
+        for path in (f"/programs/{salon}/registrations", "/programs/planned"):
+            answer = await events.http.get(path, headers=headers)
+            assert answer.status_code in (401, 403), (path, headers)

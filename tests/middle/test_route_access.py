@@ -281,6 +281,10 @@ REQUESTS: dict[Route, Request] = {
     ),
     ("booking", "GET", "/days"): lambda s: ("/days", {"params": {"from": s.day, "to": s.day}}),
     ("events", "GET", "/programs/{program_id}"): lambda s: (f"/programs/{uuid4()}", {}),
+    ("events", "GET", "/programs/{program_id}/registrations"): lambda s: (
+        f"/programs/{uuid4()}/registrations",
+        {},
+    ),
     ("events", "GET", "/sessions"): lambda s: ("/sessions", {"params": {"date": s.day}}),
     ("notify", "POST", "/newsletters/preview"): lambda s: (
         "/newsletters/preview",
