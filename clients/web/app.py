@@ -290,6 +290,7 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
         desk,
         kiosk,
         newsletter,
+        program_office,
         program_pages,
         reports,
         routes,
@@ -365,4 +366,5 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     app.include_router(kiosk.router)
     app.include_router(program_pages.router)
     app.include_router(back_office.router)
+    app.include_router(program_office.router)
     return app

@@ -35,3 +35,12 @@ class Programs:
             raise Unavailable(str(response.status_code))
         found: dict[str, Any] = response.json()
         return found
+
+    async def planned(self, token: str) -> list[dict[str, Any]]:
+        """Every program in every state (program staff)."""
+        return list((await get_json(self.http, "/programs/planned", token))["programs"])
+
+    async def registrations(self, program_id: UUID, token: str) -> list[dict[str, Any]]:
+        """A program's registrations, waitlists and attendance (program staff)."""
+        body = await get_json(self.http, f"/programs/{program_id}/registrations", token)
+        return list(body["registrations"])
