@@ -86,10 +86,40 @@ class RegisterOrganisation(Message):
     contact_name: NonEmptyText
     contact_email: EmailStr
     newsletter_consent: bool = False
+    registration_request_id: UUID | None = None  # the request it completes, after the interview
 
     def partition_key(self) -> str:
         """Keyed by the contact e-mail: two registrations of one contact stay in order."""
         return str(self.contact_email)
+
+
+class RequestOrganisationRegistration(Message):
+    """Anyone asks for an organisation to be registered (the public form). The request waits
+    for the interview at the center; staff then register the organisation naming this request
+    (organisation.register), or close it (organisation.close_request)."""
+
+    type: Literal["organisation.request_registration"] = "organisation.request_registration"
+    name: NonEmptyText
+    kind: OrganisationKind
+    contact_name: NonEmptyText
+    contact_email: EmailStr
+    newsletter_consent: bool = False
+    note: Text = ""  # what the organisation does, when it could come for the interview
+
+    def partition_key(self) -> str:
+        """The contact e-mail, as its registration's: request and registration stay in order."""
+        return str(self.contact_email)
+
+
+class CloseRegistrationRequest(Message):
+    """Staff close a registration request without registering (not eligible, withdrawn)."""
+
+    type: Literal["organisation.close_request"] = "organisation.close_request"
+    registration_request_id: UUID
+    reason: Text = ""
+
+    def partition_key(self) -> str:
+        return str(self.registration_request_id)
 
 
 class RequestReservation(Message):
@@ -220,6 +250,8 @@ BookingCommandT = (
     | LiftBlackout
     | LabCheckIn
     | LabCheckOut
+    | RequestOrganisationRegistration
+    | CloseRegistrationRequest
 )
 BookingCommand = Annotated[BookingCommandT, Field(discriminator="type")]
 booking_command_adapter: TypeAdapter[BookingCommandT] = TypeAdapter(BookingCommand)
@@ -344,6 +376,23 @@ class OrganisationExpired(Message):
     expired_at: Instant
 
 
+class RegistrationRequested(Message):
+    """A registration request waits for its interview. Its contact is not on the bus: staff
+    read it over HTTP (GET /organisations/requests)."""
+
+    type: Literal["organisation.registration_requested"] = "organisation.registration_requested"
+    request_id: UUID
+    registration_request_id: UUID
+    name: str
+
+
+class RegistrationRequestClosed(Message):
+    type: Literal["organisation.request_closed"] = "organisation.request_closed"
+    request_id: UUID
+    registration_request_id: UUID
+    actor: Actor | None = None
+
+
 class OrganisationCommandRejected(Message):
     """An organisation command that could not be done, e.g. for an unknown organisation."""
 
@@ -464,6 +513,8 @@ BookingEventT = (
     | LabCheckInRejected
     | LabCheckedOut
     | LabCheckOutRejected
+    | RegistrationRequested
+    | RegistrationRequestClosed
 )
 BookingEvent = Annotated[BookingEventT, Field(discriminator="type")]
 booking_event_adapter: TypeAdapter[BookingEventT] = TypeAdapter(BookingEvent)
@@ -483,4 +534,6 @@ COMMAND_REJECTIONS: dict[type[Message], type[Message]] = {
     LiftBlackout: BlackoutLiftRejected,
     LabCheckIn: LabCheckInRejected,
     LabCheckOut: LabCheckOutRejected,
+    RequestOrganisationRegistration: OrganisationCommandRejected,
+    CloseRegistrationRequest: OrganisationCommandRejected,
 }

@@ -11,6 +11,7 @@ from uuid import UUID
 from contracts.booking import (
     CancelReservation,
     Channel,
+    CloseRegistrationRequest,
     LabCheckIn,
     LabCheckOut,
     LiftBlackout,
@@ -149,5 +150,6 @@ PROGRAM_PLANNING = (CreateProgram, PublishProgram, ChangeProgram, CancelProgram,
 and a registrant's cancellation carries its signed link."""
 
 DESK_COMMANDS = (RegisterOrganisation, UpdateOrganisation, RenewOrganisation,
-                 SuspendOrganisation, ReinstateOrganisation, SetBlackout, LiftBlackout)  # fmt: skip
+                 SuspendOrganisation, ReinstateOrganisation, SetBlackout, LiftBlackout,
+                 CloseRegistrationRequest)  # fmt: skip
 """What the desk and the coordinators send (DESK_ROLES holds a coordinator's role)."""

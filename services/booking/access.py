@@ -3,6 +3,8 @@
 Commands (checked by the runtime before a handler runs, against the caller the command's token
 proves; what a rule cannot know, which organisation owns what, the handler checks with the same
 caller: an organisation books, changes and cancels only in its own name):
+- anyone asks for an organisation to be registered (the public form); the desk registers it
+  after the interview, naming the request, or closes the request;
 - the desk (reception, coordinators) registers, renews, books and cancels for anyone;
 - coordinators suspend and reinstate organisations and close days;
 - an organisation books, changes and cancels in its own name; program staff and the events
@@ -32,7 +34,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from contracts.identity import PrincipalKind, Role
-from services.runtime.identity import Caller, either, kinds, service_account, staff
+from services.runtime.identity import Caller, anyone, either, kinds, service_account, staff
 
 EVENTS_SERVICE = "events"
 
@@ -48,6 +50,10 @@ STANDING = staff(Role.COORDINATOR, Role.CHIEF_COORDINATOR)
 """Suspending and reinstating an organisation, closing days: coordinators decide."""
 
 REGISTER = DESK
+REQUEST_REGISTRATION = anyone
+"""The public form: anyone may ask; the request waits for the interview, and only staff
+register. One request waits per address."""
+CLOSE_REQUEST = DESK
 UPDATE = either(DESK, kinds(PrincipalKind.ORGANISATION))
 RENEW = DESK
 SUSPEND = STANDING
@@ -75,6 +81,8 @@ DIRECTORY_READERS = RESERVATION_STAFF
 suspend and reinstate): the staff who handle bookings."""
 DAY_READERS = RESERVATION_STAFF
 """The blackouts with their reasons and the closing times decided: the same staff."""
+REQUEST_READERS = RESERVATION_STAFF
+"""The registration requests waiting for their interview, with their contacts."""
 VISIT_READERS = either(LAB, RESERVATION_STAFF)
 """The Lab's open usage slips, with the organisation's name and head count: the kiosk and
 reception check people out from them."""

@@ -146,6 +146,21 @@ class Directory(BaseModel):
     )
 
 
+class RegistrationRequest(BaseModel):
+    registration_request_id: UUID
+    name: str
+    kind: str
+    contact_name: str
+    contact_email: str
+    newsletter_consent: bool
+    note: str
+    requested_at: datetime
+
+
+class RegistrationRequests(BaseModel):
+    requests: list[RegistrationRequest] = Field(description="waiting, oldest first")
+
+
 class Blackout(BaseModel):
     day: date
     reason: str
@@ -259,6 +274,7 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
     visit_readers = doors.lock(access.VISIT_READERS)
     directory_readers = doors.lock(access.DIRECTORY_READERS)
     day_readers = doors.lock(access.DAY_READERS)
+    request_readers = doors.lock(access.REQUEST_READERS)
 
     @router.get("/spaces/{space}/availability", response_model=Availability,
                 dependencies=[PUBLIC])  # fmt: skip
@@ -403,6 +419,14 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
              "suspension_reason": r["suspension_reason"] if r["suspended_at"] else None}
             for r in rows
         ]}  # fmt: skip
+
+    @router.get("/organisations/requests", response_model=RegistrationRequests,
+                dependencies=[Depends(request_readers)])  # fmt: skip
+    async def registration_requests() -> dict[str, Any]:
+        """The registration requests waiting for their interview, oldest first."""
+        async with reads:
+            rows = await store.open_registration_requests(pool, MAX_ORGANISATIONS)
+        return {"requests": [dict(r) for r in rows]}
 
     @router.get("/days", response_model=Days, dependencies=[Depends(day_readers)])
     async def days(

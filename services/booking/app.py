@@ -9,12 +9,14 @@ from pathlib import Path
 from contracts.booking import (
     COMMAND_REJECTIONS,
     CancelReservation,
+    CloseRegistrationRequest,
     LabCheckIn,
     LabCheckOut,
     LiftBlackout,
     RegisterOrganisation,
     ReinstateOrganisation,
     RenewOrganisation,
+    RequestOrganisationRegistration,
     RequestReservation,
     SetBlackout,
     SuspendOrganisation,
@@ -49,6 +51,16 @@ def build_spec(settings: BookingSettings | None = None) -> ServiceSpec:
                 BOOKING_COMMANDS,
                 Routes()
                 .on(RegisterOrganisation, h.register_organisation, allow=access.REGISTER)
+                .on(
+                    RequestOrganisationRegistration,
+                    h.request_registration,
+                    allow=access.REQUEST_REGISTRATION,
+                )
+                .on(
+                    CloseRegistrationRequest,
+                    h.close_registration_request,
+                    allow=access.CLOSE_REQUEST,
+                )
                 .on(UpdateOrganisation, h.update_organisation, allow=access.UPDATE)
                 .on(RenewOrganisation, h.renew_organisation, allow=access.RENEW)
                 .on(SuspendOrganisation, h.suspend_organisation, allow=access.SUSPEND)

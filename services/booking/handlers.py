@@ -23,6 +23,7 @@ from contracts.booking import (
     BlackoutSet,
     CancelReservation,
     Channel,
+    CloseRegistrationRequest,
     Contact,
     LabCheckedIn,
     LabCheckedOut,
@@ -38,9 +39,12 @@ from contracts.booking import (
     OrganisationSuspended,
     OrganisationUpdated,
     RegisterOrganisation,
+    RegistrationRequestClosed,
+    RegistrationRequested,
     ReinstateOrganisation,
     RejectionReason,
     RenewOrganisation,
+    RequestOrganisationRegistration,
     RequestReservation,
     Reservation,
     ReservationCancelled,
@@ -81,6 +85,10 @@ class BookingHandlers:
     ) -> Sequence[Outgoing]:
         organisation_id = uuid4()
         now = self.settings.now()
+        if cmd.registration_request_id is not None and not await store.close_registration_request(
+            conn, cmd.registration_request_id, now, "registered", organisation_id
+        ):
+            return [request_not_waiting(cmd, cmd.registration_request_id)]
         valid_until = domain.registration_valid_until(now, self.policy)
         await store.insert_organisation(conn, organisation_id, cmd, now, valid_until)
         await schedule_expiry(conn, self.settings, organisation_id, valid_until)
@@ -93,6 +101,30 @@ class BookingHandlers:
                 actor=caller.actor(),
             )
         ]  # fmt: skip
+
+    async def request_registration(
+        self, conn: asyncpg.Connection, cmd: RequestOrganisationRegistration, caller: Caller
+    ) -> Sequence[Outgoing]:
+        """Kept for the interview; its contact stays here (staff read it over HTTP), the
+        answer names the request alone."""
+        key = str(cmd.contact_email)
+        if not await store.insert_registration_request(conn, cmd, self.settings.now()):
+            return [answer(cmd, key, OrganisationCommandRejected, reason=RejectionReason.CONFLICT,
+                           detail="A request for this address is already waiting for its "
+                           "interview.")]  # fmt: skip
+        return [answer(cmd, key, RegistrationRequested, registration_request_id=cmd.message_id,
+                       name=cmd.name)]  # fmt: skip
+
+    async def close_registration_request(
+        self, conn: asyncpg.Connection, cmd: CloseRegistrationRequest, caller: Caller
+    ) -> Sequence[Outgoing]:
+        request_id = cmd.registration_request_id
+        if not await store.close_registration_request(
+            conn, request_id, self.settings.now(), "closed", reason=cmd.reason
+        ):
+            return [request_not_waiting(cmd, request_id)]
+        return [answer(cmd, str(request_id), RegistrationRequestClosed,
+                       registration_request_id=request_id, actor=caller.actor())]  # fmt: skip
 
     async def update_organisation(
         self, conn: asyncpg.Connection, cmd: UpdateOrganisation, caller: Caller
@@ -382,6 +414,13 @@ class BookingHandlers:
                 actor=caller.actor(),
             )
         ]  # fmt: skip
+
+
+def request_not_waiting(cmd: Message, request_id: UUID) -> Outgoing:
+    return answer(
+        cmd, str(request_id), OrganisationCommandRejected, reason=RejectionReason.NOT_FOUND,
+        detail="No such registration request is waiting (registered or closed already).",
+    )  # fmt: skip
 
 
 def unknown_organisation(cmd: Message, organisation_id: UUID) -> Outgoing:

@@ -15,7 +15,13 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts.booking import Contact, RegisterOrganisation, RequestReservation, SpaceId
+from contracts.booking import (
+    Contact,
+    RegisterOrganisation,
+    RequestOrganisationRegistration,
+    RequestReservation,
+    SpaceId,
+)
 from services.booking.domain import Booked, Facts, Standing
 
 
@@ -555,6 +561,57 @@ async def organisations_in_standing(
             "SELECT id, name, kind FROM organisations WHERE suspended_at IS NULL"
             " AND valid_until > $1 ORDER BY name, id LIMIT $2",
             now,
+            limit,
+        )
+    )
+
+
+async def insert_registration_request(
+    conn: asyncpg.Connection, cmd: RequestOrganisationRegistration, at: datetime
+) -> bool:
+    """Keep a request for its interview; False when the address has one waiting already."""
+    inserted = await conn.fetchval(
+        "INSERT INTO registration_requests (id, name, kind, contact_name, contact_email,"
+        " newsletter_consent, note, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        cmd.message_id,
+        cmd.name,
+        cmd.kind.value,
+        cmd.contact_name,
+        str(cmd.contact_email),
+        cmd.newsletter_consent,
+        cmd.note,
+        at,
+    )
+    return bool(inserted)
+
+
+async def close_registration_request(
+    conn: asyncpg.Connection, request_id: UUID, at: datetime, outcome: str,
+    organisation_id: UUID | None = None, reason: str = "",
+) -> bool:  # fmt: skip
+    """Close a waiting request; False when there is none such waiting."""
+    closed = await conn.fetchval(
+        "UPDATE registration_requests SET closed_at = $2, outcome = $3, organisation_id = $4,"
+        " close_reason = $5 WHERE id = $1 AND closed_at IS NULL RETURNING true",
+        request_id,
+        at,
+        outcome,
+        organisation_id,
+        reason,
+    )
+    return bool(closed)
+
+
+async def open_registration_requests(
+    conn: asyncpg.Connection | asyncpg.Pool, limit: int
+) -> list[asyncpg.Record]:
+    """The requests waiting for their interview, oldest first."""
+    return list(
+        await conn.fetch(
+            "SELECT id AS registration_request_id, name, kind, contact_name, contact_email,"
+            " newsletter_consent, note, requested_at FROM registration_requests"
+            " WHERE closed_at IS NULL ORDER BY requested_at, id LIMIT $1",
             limit,
         )
     )

@@ -24,6 +24,8 @@ def fixture(name: str) -> dict[str, object]:
 
 EXPECTED: dict[str, Callable[[dict[str, object]], object]] = {
     "organisation.register": lambda d: d["contact_email"],
+    "organisation.request_registration": lambda d: d["contact_email"],
+    "organisation.close_request": lambda d: d["registration_request_id"],
     "reservation.requested": lambda d: d["space"],
     "reservation.cancel": lambda d: d["reservation_id"],
     "organisation.update": lambda d: d["organisation_id"],
