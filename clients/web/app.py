@@ -285,6 +285,7 @@ async def _start_commands(parts: Parts) -> None:
 
 def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     from clients.web import (  # they import Visit
+        apply,
         back_office,
         consult,
         desk,
@@ -366,5 +367,6 @@ def create_app(settings: WebSettings, parts: Parts | None = None) -> FastAPI:
     app.include_router(kiosk.router)
     app.include_router(program_pages.router)
     app.include_router(back_office.router)
+    app.include_router(apply.router)
     app.include_router(program_office.router)
     return app

@@ -1,5 +1,6 @@
-"""The staff's back-office for organisations and days: the directory of organisations with
-their standing, where the desk registers an organisation after its interview and renews it,
+"""The staff's back-office for organisations and days: the registration requests waiting for
+their interview, the directory of organisations with their standing, where the desk registers
+an organisation after its interview (from its request, or at the counter) and renews it,
 and coordinators suspend and reinstate; and the days, where coordinators close the center on a
 day (a blackout, with its reason) and open it again, beside the closing times the evening
 cut-off decided.
@@ -27,6 +28,7 @@ from clients.web.routes import STAFF_ROLES, Form, commands, day_of, today
 from contracts.booking import (
     BlackoutLiftRejected,
     BlackoutRejected,
+    CloseRegistrationRequest,
     LiftBlackout,
     OrganisationCommandRejected,
     OrganisationKind,
@@ -79,6 +81,10 @@ async def step(visit: Visit, command: Message) -> str | None:
         return "office.pending"
     if isinstance(answer, OrganisationCommandRejected | BlackoutRejected | BlackoutLiftRejected):
         reason = answer.reason
+        if reason is RejectionReason.NOT_FOUND and isinstance(
+            command, CloseRegistrationRequest | RegisterOrganisation
+        ):
+            return "office.request_gone"
         return f"reason.{reason.value if isinstance(reason, RejectionReason) else 'invalid'}"
     return None
 
@@ -101,10 +107,11 @@ async def organisations_page(visit: Visit, status: int = 200, q: str = "", page:
     try:
         body = await get_json(visit.parts.booking.http, "/organisations/directory",
                               visit.signed.token)  # fmt: skip
+        waiting = await requests_of(visit)
     except Unavailable:
         return private(visit.render("office/organisations.html", 503, rows=[], kinds=KINDS,
                                     unavailable=True, values={}, desk=False, standing=False,
-                                    q=q, page=1, pages=1, total=0))  # fmt: skip
+                                    q=q, page=1, pages=1, total=0, requests=[]))  # fmt: skip
     wanted = views.folded(q.strip())
     found = [o for o in body["organisations"] if wanted in views.folded(o["name"])]
     pages = max(1, -(-len(found) // PAGE_SIZE))
@@ -115,7 +122,7 @@ async def organisations_page(visit: Visit, status: int = 200, q: str = "", page:
     return private(visit.render("office/organisations.html", status, rows=rows, kinds=KINDS,
                                 unavailable=False, desk=bool(roles & DESK), total=len(found),
                                 standing=bool(roles & STANDING), q=q, page=page, pages=pages,
-                                **extra))  # fmt: skip
+                                requests=waiting, **extra))  # fmt: skip
 
 
 @router.get("/staff/organisations")
@@ -154,7 +161,42 @@ async def register(visit: Seen, form: Form) -> Response:
     return done(visit, "/staff/organisations", "register", command.name)
 
 
-ORGANISATION_STEPS = ("register", "renew", "suspend", "reinstate")
+ORGANISATION_STEPS = ("register", "renew", "suspend", "reinstate", "close_request")
+
+
+async def requests_of(visit: Visit) -> list[dict[str, Any]]:
+    """The registration requests waiting for their interview, oldest first."""
+    assert visit.signed is not None
+    body = await get_json(visit.parts.booking.http, "/organisations/requests", visit.signed.token)
+    return [{**r, "day": views.tokyo(r["requested_at"]).date()} for r in body["requests"]]
+
+
+@router.post("/staff/organisations/requests/{request_id}/{action}")
+async def request_step(visit: Seen, request_id: UUID, action: str, form: Form) -> Response:
+    """After the interview: register the organisation as it asked (the request's own fields,
+    read again here), or close the request with a reason."""
+    if (no := refused(visit)) is not None:
+        return no
+    command: Message | None = None
+    if action == "close":
+        command = CloseRegistrationRequest(message_id=uuid4(), registration_request_id=request_id,
+                                           reason=form.get("reason", "").strip()[:500])  # fmt: skip
+    elif action == "register":
+        try:
+            asked = next(r for r in await requests_of(visit)
+                         if r["registration_request_id"] == str(request_id))  # fmt: skip
+        except (Unavailable, StopIteration):
+            return await organisations_page(visit, 404, problem="office.request_gone")
+        command = registration({**asked, "newsletter_consent":
+                                "yes" if asked["newsletter_consent"] else ""})  # fmt: skip
+        if command is not None:
+            command = command.model_copy(update={"registration_request_id": request_id})
+    if command is None:
+        return await organisations_page(visit, 400, problem="office.invalid")
+    if (why := await step(visit, command)) is not None:
+        return await organisations_page(visit, 409, problem=why)
+    return done(visit, "/staff/organisations", "register" if action == "register" else
+                "close_request")  # fmt: skip
 
 
 def standing_step(action: str, organisation_id: UUID, reason: str) -> Message | None:

@@ -1,17 +1,19 @@
-"""The staff's back-office in a real browser against the real stack: a coordinator registers an
-organisation after its interview, suspends it with a reason and reinstates it, closes a day and
-opens it again; booking decides each step. axe-core checks every page shown, and screenshots go
-to .local/screenshots/."""
+"""The staff's back-office in a real browser against the real stack: someone asks for an
+organisation to be registered, and a coordinator registers it after its interview, suspends it
+with a reason and reinstates it, closes a day and opens it again; booking decides each step.
+axe-core checks every page shown, and screenshots go to .local/screenshots/."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from uuid import uuid4
 
 import pytest
 from playwright.async_api import Browser
 
 from contracts.identity import Role
-from tests.e2e.test_web_browser import axe_script, browser, signed_in_staff
+from tests.e2e.test_web_browser import axe_script, browser, signed_in_staff, visitor
 from tests.support import DAYS, System, unique_email
 
 pytestmark = pytest.mark.stack
@@ -26,12 +28,31 @@ async def test_a_coordinator_registers_suspends_and_reinstates_and_closes_a_day(
     page = staff.page
     name = f"金沢シーサイド見守り隊 {uuid4().hex[:6]}"
     try:
-        await staff.open("/staff/organisations")
-        await page.get_by_label("団体名", exact=True).fill(name)
-        await page.get_by_label("種別").select_option("neighbourhood_association")
-        await page.get_by_label("連絡担当者のお名前").fill("海野 凪")
-        await page.get_by_label("連絡先メールアドレス").fill(unique_email())
-        await page.get_by_role("button", name="登録する").click()
+        applicant = await visitor(browser, system, axe_script)
+        try:
+            await applicant.open("/sign-in")
+            await applicant.page.get_by_role("link", name="団体登録の申し込み").click()
+            await applicant.page.wait_for_url("**/organisations/apply")
+            await applicant.check()
+            await applicant.shoot("organisation-apply")
+            await applicant.page.get_by_label("団体名", exact=True).fill(name)
+            await applicant.page.get_by_label("種別").select_option("neighbourhood_association")
+            await applicant.page.get_by_label("連絡担当者のお名前").fill("海野 凪")
+            await applicant.page.get_by_label("連絡先メールアドレス").fill(unique_email())
+            await applicant.page.get_by_role("button", name="申し込む").click()
+            await applicant.page.get_by_text("職員からご連絡します").wait_for(timeout=30_000)
+            await applicant.check()
+        finally:
+            await applicant.context.close()
+
+        register = page.get_by_role("button", name=f"面談の結果、登録する：{name}")
+        deadline = time.monotonic() + 30
+        while True:  # the request is decided by booking shortly after it was sent
+            await staff.open("/staff/organisations")
+            if await register.count() or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        await register.click()
         await page.get_by_text("団体を登録しました。").wait_for(timeout=30_000)
         await staff.check()
         row = page.get_by_role("row", name=name)

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from clients.web.app import build_parts, create_app
 from contracts.booking import (
     BlackoutSet,
+    CloseRegistrationRequest,
     Contact,
     LiftBlackout,
     OrganisationCommandRejected,
@@ -24,6 +25,7 @@ from contracts.booking import (
     OrganisationRegistered,
     RegisterOrganisation,
     RejectionReason,
+    RequestOrganisationRegistration,
     SetBlackout,
     SuspendOrganisation,
 )
@@ -31,6 +33,7 @@ from tests.unit.test_web_newsletter import identity_for
 from tests.unit.test_web_pages import HOSTILE, FakeCommands, csrf_of, settings
 
 ORG = UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
+REQUEST = UUID("1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
 
 
 def booking(request: httpx.Request) -> httpx.Response:
@@ -41,6 +44,12 @@ def booking(request: httpx.Request) -> httpx.Response:
                "valid_until": "2028-04-01T10:00:00+09:00", "standing": "suspended",
                "suspension_reason": HOSTILE}  # fmt: skip
         return httpx.Response(200, json={"organisations": [row]})
+    if request.url.path == "/organisations/requests":
+        asked = {"registration_request_id": str(REQUEST), "name": "港北みどりの会",
+                 "kind": "citizen_group", "contact_name": "山田 花子",
+                 "contact_email": "hanako@example.org", "newsletter_consent": True,
+                 "note": HOSTILE, "requested_at": "2026-12-01T10:00:00+09:00"}  # fmt: skip
+        return httpx.Response(200, json={"requests": [asked]})
     if request.url.path == "/days":
         closing = {"day": "2027-02-10", "closes_at": "2027-02-10T18:00:00+09:00"}
         blackout = {"day": "2027-02-11", "reason": "設備点検"}
@@ -182,6 +191,43 @@ async def test_the_directory_is_searched_by_name_full_and_half_width_alike(
 ) -> None:
     http, _ = coordinator
     found = await http.get("/staff/organisations", params={"q": "ＳＣＲＩＰＴ"})
-    assert "hanako@example.org" in found.text  # the hostile name holds "script"
+    assert f"/staff/organisations/{ORG}/" in found.text  # the hostile name holds "script"
     none = await http.get("/staff/organisations", params={"q": "港南"})
-    assert "hanako@example.org" not in none.text and "（0団体）" in none.text
+    assert f"/staff/organisations/{ORG}/" not in none.text and "（0団体）" in none.text
+
+
+async def test_a_request_is_registered_as_it_asked_or_closed_with_a_reason(
+    coordinator: tuple[httpx.AsyncClient, FakeCommands],
+) -> None:
+    http, commands = coordinator
+    page = await http.get("/staff/organisations")
+    assert "面談待ち 1件" in page.text and HOSTILE not in page.text
+    await http.post(f"/staff/organisations/requests/{REQUEST}/register",
+                    data={"csrf": csrf_of(page.text)})  # fmt: skip
+    await http.post(f"/staff/organisations/requests/{REQUEST}/close",
+                    data={"csrf": csrf_of(page.text), "reason": "市外の団体"})  # fmt: skip
+    (registered, _), (closed, _) = commands.sent
+    assert isinstance(registered, RegisterOrganisation)
+    assert registered.registration_request_id == REQUEST and registered.newsletter_consent
+    assert registered.name == "港北みどりの会" and registered.contact_email == "hanako@example.org"
+    assert isinstance(closed, CloseRegistrationRequest) and closed.reason == "市外の団体"
+    unknown = await http.post(f"/staff/organisations/requests/{uuid4()}/register",
+                              data={"csrf": csrf_of(page.text)})  # fmt: skip
+    assert unknown.status_code == 404 and len(commands.sent) == 2
+
+
+async def test_anyone_asks_to_register_without_proof_and_a_bad_form_keeps_what_was_typed() -> None:
+    commands = FakeCommands()
+    async with await site([], commands) as http:
+        page = await http.get("/organisations/apply")
+        assert page.status_code == 200
+        form = {"csrf": csrf_of(page.text), "name": "港北みどりの会", "kind": "citizen_group",
+                "contact_name": "山田 花子", "contact_email": "hanako@example.org",
+                "note": "緑道の清掃"}  # fmt: skip
+        bad = await http.post("/organisations/apply", data={**form, "contact_email": "x"})
+        assert bad.status_code == 400 and 'value="緑道の清掃"' in bad.text and not commands.sent
+        sent = await http.post("/organisations/apply", data=form)
+        assert sent.status_code == 200 and "職員からご連絡します" in sent.text
+    ((command, token),) = commands.sent
+    assert isinstance(command, RequestOrganisationRegistration) and token is None
+    assert command.note == "緑道の清掃" and not command.newsletter_consent
