@@ -2,15 +2,20 @@
 stack: a screen is paired with a device an administrator registered, a group is checked into
 the Lab while the web is away and the check-in goes through once it is back, with the same
 message id, so the group holds one usage slip however often it was sent; the group checks out
-by a touch. axe-core checks every kiosk page shown (WCAG 2.x A/AA), and screenshots at the
-kiosk's screen size go to .local/screenshots/."""
+by a touch. With Kafka out of the web's reach the screen says so and keeps the form and its id.
+axe-core checks every kiosk page shown (WCAG 2.x A/AA), and screenshots at the kiosk's screen
+size go to .local/screenshots/."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -159,3 +164,90 @@ async def test_the_event_and_spaces_pages_of_the_kiosk_pass_axe(
     await kiosk.open("/kiosk/spaces?lang=en")
     assert "Free on" in await kiosk.page.locator("h1").inner_text()
     assert web_url(system) in kiosk.page.url
+
+
+@pytest.fixture
+def web_without_kafka(system: System) -> Iterator[str]:
+    """A second web client whose Kafka is unreachable (a closed port): its pages read the
+    services, and every command it is given it cannot send."""
+    port = free_port()
+    web = next(p for name, p in system.by_name.items() if name == "web" or name.startswith("web-"))
+    env = {**os.environ, **system.env(web), "HTTP_PORT": str(port),
+           "KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}  # fmt: skip
+    env.pop("PUBLIC_BASE_URL", None)
+    log = open(system.stack.supervisor.logs / "web-without-kafka.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", web.module], env=env, stdout=log,
+                               stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+async def axe_on_html(browser: Browser, system: System, axe: str, base: str, html: str) -> None:
+    """axe on a page only a POST shows (the checker cannot ask for it again): its HTML, put in
+    a page of the same site so its style sheets load."""
+    checker = await visitor(browser, system, axe)
+    try:
+        await checker.page.set_viewport_size(KIOSK)
+        await checker.page.goto(f"{base}/healthz")
+        await checker.page.set_content(html)
+        await checker.check()
+    finally:
+        await checker.context.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_kafka_away_the_screen_says_so_and_keeps_the_form_with_its_id(
+    system: System, client: BookingClient, browser: Browser, axe_script: str,
+    web_without_kafka: str,
+) -> None:  # fmt: skip
+    organisation_id, _ = await organisation_named(client)
+    device, secret = await registered_device(system)
+    for script in (False, True):
+        v = await visitor(browser, system, axe_script, java_script_enabled=script)
+        v.base = web_without_kafka
+        try:
+            await v.page.set_viewport_size(KIOSK)
+            await v.page.goto(f"{v.base}/kiosk")
+            await v.page.get_by_label("端末名").fill(device)
+            await v.page.get_by_label("端末の合言葉").fill(secret)
+            await v.page.get_by_role("button", name="この端末を登録する").click()
+            await v.page.wait_for_url("**/kiosk")
+            await v.open(f"/kiosk/lab/{organisation_id}")
+            shown_id = await v.page.locator('input[name="message_id"]').get_attribute("value")
+            await v.page.get_by_role("button", name="2人", exact=True).click()
+            if not script:  # the server's own page: said plainly, the form kept, its id too
+                await v.page.wait_for_url("**/kiosk/lab/check-in")
+                assert "まだ送信できていません" in await v.page.locator("h1").inner_text()
+                kept = v.page.locator('input[name="message_id"]')
+                assert await kept.get_attribute("value") == shown_id
+                await shoot(v, "unsent")
+                await axe_on_html(browser, system, axe_script, web_without_kafka,
+                                  await v.page.content())  # fmt: skip
+            else:  # the screen keeps it and keeps trying
+                said = await wait_for_text(v.page, "#connection:not([hidden])", 15)
+                assert "接続が切れています" in said
+                stored = await v.page.evaluate("window.localStorage.getItem('kiosk.unsent')")
+                assert shown_id in stored
+                await v.check()
+        finally:
+            await v.context.close()
+    assert await visits_of(system, organisation_id) == []  # nothing reached booking

@@ -98,6 +98,7 @@ async def test_a_citizen_registers_is_waitlisted_and_promoted_when_a_seat_frees(
         assert cancel_link.group(0).startswith(v.base)  # the mail points at the web's page
         await v.open(cancel_link.group(1))
         await v.shoot("registration-cancel")
+        await v.open(f"/registrations/{uuid4()}/offer?token=unused")  # the offer's page too
         await v.page.get_by_role("button", name="申し込みを取り消す").click()
         await v.page.wait_for_url("**/answer")
         assert "取り消しを受け付けました" in await v.page.locator("h1").inner_text()
@@ -179,6 +180,8 @@ async def test_program_staff_plan_publish_and_see_a_registration_at_the_door(
             await citizen.context.close()
         await mail_saying(system, email, f"参加登録確定「{title}」")
 
+        await staff.open("/staff/programs")
+        assert title in await page.locator("main").inner_text()
         await page.goto(program_url)
         assert "1 / 10 席" in await page.locator("main").inner_text()
         row = page.get_by_role("row", name="山田 花子")
