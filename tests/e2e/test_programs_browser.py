@@ -98,11 +98,11 @@ async def test_a_citizen_registers_is_waitlisted_and_promoted_when_a_seat_frees(
         assert cancel_link.group(0).startswith(v.base)  # the mail points at the web's page
         await v.open(cancel_link.group(1))
         await v.shoot("registration-cancel")
-        await v.open(f"/registrations/{uuid4()}/offer?token=unused")  # the offer's page too
         await v.page.get_by_role("button", name="申し込みを取り消す").click()
         await v.page.wait_for_url("**/answer")
         assert "取り消しを受け付けました" in await v.page.locator("h1").inner_text()
         await v.check()
+        await v.open(f"/registrations/{uuid4()}/offer?token=unused")  # the offer's page too
     finally:
         await v.context.close()
     await mail_saying(system, second, f"キャンセル待ちからの繰り上げ: 参加登録確定「{title}」")
