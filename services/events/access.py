@@ -36,6 +36,8 @@ def acts_for_registrant(caller: Caller, email: str) -> bool:
 # --- reads over HTTP ---------------------------------------------------------------------------
 
 REPORT_READERS = kinds(PrincipalKind.STAFF)  # figures only: any staff member
+OWN_REGISTRATION_READERS = kinds(PrincipalKind.CITIZEN)
+"""A citizen signed in with a mailed link reads the registrations of that address."""
 PLANNING_READERS = PROGRAM_STAFF
 """Every program in every state, and a program's registrations with names, addresses and
 check-in codes: program staff, who plan them and check people in at the door."""

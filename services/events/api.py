@@ -22,6 +22,7 @@ from services.events.report import as_json, load_participants, to_csv
 from services.events.settings import EventsSettings
 from services.runtime.http import Day, error_response, error_responses
 from services.runtime.http_auth import PUBLIC, Doors
+from services.runtime.identity import Caller
 from services.runtime.service import ServiceContext
 
 READ_CONCURRENCY = 4  # the pool is shared with the consumer, the relay and the schedule
@@ -154,6 +155,32 @@ class ProgramRegistrations(BaseModel):
     registrations: list[RegistrationRow] = Field(description="in order of arrival")
 
 
+class OwnSession(BaseModel):
+    session_id: UUID
+    number: int
+    starts_at: datetime
+    ends_at: datetime
+    attended: bool
+    position: int | None
+
+
+class OwnRegistration(BaseModel):
+    registration_id: UUID
+    program_id: UUID
+    title: str
+    title_en: str | None
+    frame: str
+    party: int
+    series: bool
+    status: str
+    created_at: datetime
+    sessions: list[OwnSession]
+
+
+class OwnRegistrations(BaseModel):
+    registrations: list[OwnRegistration] = Field(description="newest first")
+
+
 class DaySessions(BaseModel):
     date: date
     sessions: list[PublicSession]
@@ -165,6 +192,7 @@ def build_routers(ctx: ServiceContext, settings: EventsSettings) -> list[APIRout
     doors = Doors.of(ctx)
     report_readers = doors.lock(access.REPORT_READERS)
     planning_readers = doors.lock(access.PLANNING_READERS)
+    own_readers = doors.lock(access.OWN_REGISTRATION_READERS)
 
     @router.get(
         "/reports/participants",
@@ -192,6 +220,14 @@ def build_routers(ctx: ServiceContext, settings: EventsSettings) -> list[APIRout
         async with reads:
             found = await listing.upcoming_programs(ctx.pool, settings.now())
         return {"programs": found}
+
+    @router.get("/registrations/mine", response_model=OwnRegistrations)
+    async def own_registrations(caller: Caller = Depends(own_readers)) -> dict[str, Any]:
+        """The signed-in citizen's registrations (the address they signed in with), with the
+        place in each waitlist."""
+        async with reads:
+            found = await staff_reads.registrations_of_address(ctx.pool, caller.subject)
+        return {"registrations": found}
 
     @router.get("/programs/planned", response_model=Planned,
                 dependencies=[Depends(planning_readers)])  # fmt: skip

@@ -1,7 +1,8 @@
 """What program staff read: every program in every state with its sessions and seat counters,
 and a program's registrations with the sessions each holds or waits for, who came, and each
 waiting registration's place in its session's waitlist. Personal data (names, addresses,
-check-in codes): for program staff only (services/events/access.py)."""
+check-in codes): for program staff only (services/events/access.py). A citizen signed in with
+an address reads that address's own registrations the same way, without the codes."""
 
 from __future__ import annotations
 
@@ -80,3 +81,36 @@ async def registrations_of(
             {"session_id": r["session_id"], "attended": r["attended"], "position": position}
         )
     return list(found.values())
+
+
+async def registrations_of_address(
+    conn: asyncpg.Connection | asyncpg.Pool, email: str
+) -> list[dict[str, Any]]:
+    """One address's registrations, newest first, each with its program's title and its
+    sessions: their number and time, attended or not, and the place in each waitlist (counted
+    among everyone waiting, as program staff see it). No check-in code: that goes by mail."""
+    programs = await conn.fetch(
+        "SELECT DISTINCT r.program_id, p.title, p.title_en FROM registrations r"
+        " JOIN programs p ON p.id = r.program_id WHERE r.email_key = $1",
+        email.lower(),
+    )
+    found: list[dict[str, Any]] = []
+    for p in programs:
+        sessions = {
+            s["id"]: s
+            for s in await conn.fetch(
+                "SELECT id, number, starts_at, ends_at FROM sessions WHERE program_id = $1",
+                p["program_id"],
+            )
+        }
+        for r in await registrations_of(conn, p["program_id"]):
+            if r["email"].lower() != email.lower():
+                continue
+            r.pop("check_in_code")
+            r["title"], r["title_en"], r["program_id"] = p["title"], p["title_en"], p["program_id"]
+            for held in r["sessions"]:
+                s = sessions[held["session_id"]]
+                held |= {"number": s["number"], "starts_at": s["starts_at"],
+                         "ends_at": s["ends_at"]}  # fmt: skip
+            found.append(r)
+    return sorted(found, key=lambda r: r["created_at"], reverse=True)

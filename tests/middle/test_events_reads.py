@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from contracts.identity import Role
+from contracts.identity import PrincipalKind, Role
 from tests.harness import ServiceHarness
-from tests.identity_support import http_headers, kiosk_token, staff_token
+from tests.identity_support import http_headers, kiosk_token, staff_token, token
 
 pytestmark = pytest.mark.middle
 
@@ -168,3 +168,27 @@ async def test_only_program_staff_read_registrations(events: ServiceHarness) -> 
         for path in (f"/programs/{salon}/registrations", "/programs/planned"):
             answer = await events.http.get(path, headers=headers)
             assert answer.status_code in (401, 403), (path, headers)
+
+
+async def test_a_citizen_reads_their_own_registrations_and_waitlist_places_only(
+    events: ServiceHarness,
+) -> None:
+    async with events.pool.acquire() as conn:
+        salon = await program(conn, "ミズベサロン")
+        sid = await session(conn, salon, 1, tomorrow_at(18, days=6), onsite=(2, 2))
+        await registration(conn, salon, sid, "先着 一郎", "waitlisted")
+        mine = await registration(conn, salon, sid, "私 花子", "waitlisted")
+        email = await conn.fetchval("SELECT email FROM registrations WHERE id = $1", mine)
+    citizen = http_headers(token(PrincipalKind.CITIZEN, email.upper()))  # one mailbox, any case
+    answer = await events.http.get("/registrations/mine", headers=citizen)
+    assert answer.status_code == 200, answer.text
+    (found,) = answer.json()["registrations"]
+    assert found["registration_id"] == str(mine) and found["title"] == "ミズベサロン"
+    assert found["sessions"][0]["position"] == 2 and found["sessions"][0]["number"] == 1
+    assert "check_in_code" not in found  # it travels by mail, with its QR code
+    other = http_headers(token(PrincipalKind.CITIZEN, "someone-else@example.org"))
+    assert (await events.http.get("/registrations/mine", headers=other)).json() == {
+        "registrations": []}  # fmt: skip
+    staff = http_headers(staff_token(Role.PROGRAM_STAFF))
+    assert (await events.http.get("/registrations/mine", headers=staff)).status_code == 403
+    assert (await events.http.get("/registrations/mine")).status_code == 401
