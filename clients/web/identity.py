@@ -40,6 +40,10 @@ class Who:
     def is_organisation(self) -> bool:
         return self.kind is PrincipalKind.ORGANISATION
 
+    @property
+    def is_citizen(self) -> bool:
+        return self.kind is PrincipalKind.CITIZEN
+
 
 @dataclass(frozen=True)
 class Signed:
@@ -115,13 +119,14 @@ class Identity:
     def _cookie(session: str) -> dict[str, str]:
         return {"Cookie": f"{IDENTITY_COOKIE}={session}", **CSRF_HEADER}
 
-    async def ask_for_link(self, email: str, client: str) -> Answer:
-        """Identity mails a sign-in link (or a note that the address may not sign in)."""
+    async def ask_for_link(self, email: str, client: str, kind: str = "organisation") -> Answer:
+        """Identity mails a sign-in link (or a note that the address may not sign in): for an
+        organisation's contact, or for a citizen managing their registrations."""
         try:
             response = await self.http.post(
                 "/sign-in/link",
                 headers=self._from(client),
-                json={"email": email, "kind": "organisation"},
+                json={"email": email, "kind": kind},
             )
         except httpx.TransportError:
             return Answer(Outcome.UNAVAILABLE)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from clients.web import views
@@ -32,6 +33,7 @@ from contracts.program import (
     DeclineOffer,
     Frame,
     ProgramKind,
+    RegistrationCancelled,
     RequestRegistration,
     Venue,
 )
@@ -42,6 +44,7 @@ Seen = Annotated[Visit, Depends(visit_of)]
 FIELDS = ("frame", "party_size", "name", "email", "note", "series")
 PARTY_SIZES = (1, 2, 3, 4)
 TOKEN_CHARS = 300  # as long as the contract takes
+ANSWER_WAIT_S = 8.0
 KINDS = {k.value for k in ProgramKind}
 VENUES = {v.value for v in Venue}
 
@@ -196,3 +199,58 @@ async def answer_link(visit: Seen, registration_id: UUID, form: Form) -> Respons
     except Exception:
         return visit.render("error.html", 503, message=visit.texts("programs.unavailable"))
     return visit.render("programs/sent.html", what=answer, title=None)
+
+
+# --- a citizen's own registrations -------------------------------------------------------------
+
+
+LEAVABLE = ("confirmed", "waitlisted", "offered")
+
+
+@router.get("/my/registrations")
+async def my_registrations(visit: Seen, done: str | None = None,
+                           problem: str | None = None) -> Response:  # fmt: skip
+    """A citizen signed in by a mailed link: their registrations, the place in each waitlist,
+    and cancelling one."""
+    if visit.signed is None or not visit.signed.who.is_citizen:
+        return visit.render("sign_in.html", 401, problem="sign_in.needed", kind="citizen")
+    try:
+        assert visit.parts.programs is not None
+        found = await visit.parts.programs.mine(visit.signed.token)
+    except (Unavailable, AssertionError):
+        return visit.render("programs/mine.html", 503, rows=[], unavailable=True)
+    english = visit.language == "en"
+    rows = [{**r, "title": (english and r.get("title_en")) or r["title"],
+             "leavable": r["status"] in LEAVABLE,
+             "sessions": [{**s, "day": views.tokyo(s["starts_at"]).date(),
+                           "starts": views.hhmm(s["starts_at"])} for s in r["sessions"]]}
+            for r in found]  # fmt: skip
+    return visit.render("programs/mine.html", rows=rows, unavailable=False,
+                        done=done == "cancel",
+                        problem=problem if problem in MINE_PROBLEMS else None)  # fmt: skip
+
+
+MINE_PROBLEMS = ("programs.unavailable", "programs.pending", "programs.cancel_refused")
+
+
+@router.post("/my/registrations/{registration_id}/cancel")
+async def cancel_mine(visit: Seen, registration_id: UUID, form: Form) -> Response:
+    if visit.signed is None or not visit.signed.who.is_citizen:
+        return visit.render("sign_in.html", 401, problem="sign_in.needed", kind="citizen")
+    command = CancelRegistration(message_id=uuid4(), registration_id=registration_id)
+    try:
+        sender = program_commands(visit)
+        await sender.publish(command, visit.signed.token)
+        answer = await sender.answer(command.message_id, visit.signed.token, ANSWER_WAIT_S)
+    except Exception:
+        return back_to_mine(visit, problem="programs.unavailable")
+    if answer is None:
+        return back_to_mine(visit, problem="programs.pending")
+    if not isinstance(answer, RegistrationCancelled):
+        return back_to_mine(visit, problem="programs.cancel_refused")
+    return back_to_mine(visit, done="cancel")
+
+
+def back_to_mine(visit: Visit, **query: str) -> Response:
+    return visit.finish(RedirectResponse(f"/my/registrations?{urlencode(query)}",
+                                         status_code=303))  # fmt: skip

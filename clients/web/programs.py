@@ -44,3 +44,7 @@ class Programs:
         """A program's registrations, waitlists and attendance (program staff)."""
         body = await get_json(self.http, f"/programs/{program_id}/registrations", token)
         return list(body["registrations"])
+
+    async def mine(self, token: str) -> list[dict[str, Any]]:
+        """The signed-in citizen's registrations, with the place in each waitlist."""
+        return list((await get_json(self.http, "/registrations/mine", token))["registrations"])

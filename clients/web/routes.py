@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
@@ -111,19 +111,28 @@ async def spaces(visit: Seen, date: str | None = None, view: str = "day") -> Res
 # --- signing in ----------------------------------------------------------------------------
 
 
+def link_kind(value: str | None) -> str:
+    """Whom a mailed link signs in: a citizen (their program registrations) or, by default,
+    an organisation's contact."""
+    return "citizen" if value == "citizen" else "organisation"
+
+
 @router.get("/sign-in")
-async def sign_in_page(visit: Seen) -> Response:
-    return visit.render("sign_in.html")
+async def sign_in_page(
+    visit: Seen, as_: Annotated[str | None, Query(alias="as")] = None
+) -> Response:
+    return visit.render("sign_in.html", kind=link_kind(as_))
 
 
 @router.post("/sign-in")
 async def sign_in(visit: Seen, form: Form) -> Response:
-    email = form.get("email", "").strip()
-    answer = await visit.parts.identity.ask_for_link(email, visit.client)
+    email, kind = form.get("email", "").strip(), link_kind(form.get("as"))
+    answer = await visit.parts.identity.ask_for_link(email, visit.client, kind)
     if answer.outcome is Outcome.SENT:
         return visit.render("link_sent.html")
     return visit.render("sign_in.html", 400 if answer.outcome is Outcome.BAD_ADDRESS else 503,
-                        problem=f"identity.{answer.outcome.value}", email=email)  # fmt: skip
+                        problem=f"identity.{answer.outcome.value}", email=email,
+                        kind=kind)  # fmt: skip
 
 
 @router.get("/links/{token}")
@@ -138,7 +147,7 @@ async def use_link(visit: Seen, token: str, form: Form) -> Response:
     answer = await visit.parts.identity.use_link(token, visit.client)
     if answer.outcome is Outcome.SIGNED_IN and answer.session:
         visit.set_session = answer.session
-        return redirect(visit, "/my/reservations")
+        return redirect(visit, "/my")
     return visit.render("link.html", 400, token=token,
                         problem=f"identity.{answer.outcome.value}")  # fmt: skip
 
@@ -257,6 +266,15 @@ async def outcome(visit: Seen, request_id: UUID) -> Response:
     if isinstance(answer, ReservationCancelled):
         return visit.render("outcome.html", state="cancelled", **context)
     return visit.render("outcome.html", 202, state="pending", **context)
+
+
+@router.get("/my")
+async def mine(visit: Seen) -> Response:
+    """Where a mailed link leads once used: a citizen's registrations, an organisation's
+    reservations."""
+    if visit.signed is not None and visit.signed.who.is_citizen:
+        return redirect(visit, "/my/registrations")
+    return redirect(visit, "/my/reservations")
 
 
 @router.get("/my/reservations")

@@ -25,11 +25,12 @@ from tests.e2e.test_web_browser import (
     Visitor,
     axe_script,
     browser,
+    sign_in_link,
     signed_in_staff,
     tab_to,
     visitor,
 )
-from tests.identity_flows import body_of
+from tests.identity_flows import body_of, path_of
 from tests.integration.test_events_flows_on_stack import client_as, opened, outside
 from tests.support import System, unique_email
 
@@ -54,6 +55,24 @@ async def mail_saying(system: System, email: str, words: str, timeout: float = 4
         await asyncio.sleep(0.2)
     seen = [body_of(m)[:300] for m in system.mails_to(email)]
     raise AssertionError(f"no mail to {email} saying {words!r}: {seen}")
+
+
+async def signed_in_citizen(browser: Browser, system: System, axe: str, email: str) -> Visitor:
+    """A citizen signed in by the link mailed to the address they registered with, looking at
+    their registrations."""
+    v = await visitor(browser, system, axe)
+    await v.open("/programs")
+    await v.page.get_by_role(
+        "link", name="申し込みの確認・取り消し（メールアドレスでサインイン）"
+    ).click()
+    await v.page.get_by_label("メールアドレス").fill(email)
+    await v.page.get_by_role("button", name="リンクを送る").click()
+    await v.page.wait_for_url("**/sign-in")
+    await v.open(path_of(await sign_in_link(system, email)))
+    await v.page.get_by_role("button", name="サインインする").click()
+    await v.page.wait_for_url("**/my/registrations")
+    await v.check()
+    return v
 
 
 async def register_from_the_page(v: Visitor, title: str, email: str, *, shoot: bool) -> None:
@@ -91,6 +110,9 @@ async def test_a_citizen_registers_is_waitlisted_and_promoted_when_a_seat_frees(
         await register_from_the_page(v, title, second, shoot=False)
         waiting = await mail_saying(system, second, f"キャンセル待ち受付「{title}」")
         assert "キャンセル待ち順位: 1 番目" in body_of(waiting)
+        waiter = await signed_in_citizen(browser, system, axe_script, second)
+        assert "キャンセル待ち 1番目" in await waiter.page.locator("main").inner_text()
+        await waiter.shoot("my-registrations")
 
         confirmation = system.mails_to(first)[0]
         cancel_link = CANCEL_LINK.search(body_of(confirmation))
@@ -106,6 +128,11 @@ async def test_a_citizen_registers_is_waitlisted_and_promoted_when_a_seat_frees(
     finally:
         await v.context.close()
     await mail_saying(system, second, f"キャンセル待ちからの繰り上げ: 参加登録確定「{title}」")
+    try:  # and the second sees it among their registrations
+        await waiter.open("/my/registrations")
+        assert "確定" in await waiter.page.get_by_role("region", name=title).inner_text()
+    finally:
+        await waiter.context.close()
 
 
 async def test_registration_with_the_keyboard_alone_and_without_javascript(

@@ -184,3 +184,86 @@ async def test_a_link_without_its_token_or_with_a_strange_answer_sends_nothing(
                                   data={"csrf": csrf_of(page.text), **form})  # fmt: skip
         assert refused.status_code == 400
     assert commands.sent == []
+
+
+MINE = uuid4()
+
+
+def citizen_services(request: httpx.Request) -> httpx.Response:
+    if request.url.host == "identity" and request.url.path == "/token":
+        who = {"kind": "citizen", "subject": "hanako@example.org", "name": None, "roles": []}
+        return httpx.Response(200, json={"access_token": "CIT", "expires_in": 300, "who": who})
+    if request.url.host == "identity" and request.url.path == "/sign-in/link":
+        LINKS_ASKED.append(request.read().decode())
+        return httpx.Response(202, json={"status": "accepted"})
+    if request.url.path == "/registrations/mine":
+        assert request.headers["authorization"] == "Bearer CIT"
+        held = {"session_id": str(SECOND), "number": 2, "starts_at": LATER.isoformat(),
+                "ends_at": LATER.isoformat(), "attended": False, "position": 3}  # fmt: skip
+        row = {"registration_id": str(MINE), "program_id": str(PROGRAM), "title": HOSTILE,
+               "title_en": None, "frame": "onsite", "party": 2, "series": False,
+               "status": "waitlisted", "created_at": LATER.isoformat(),
+               "sessions": [held]}  # fmt: skip
+        return httpx.Response(200, json={"registrations": [row]})
+    return httpx.Response(404, json={"error": "no"})
+
+
+LINKS_ASKED: list[str] = []
+
+
+@pytest.fixture
+async def citizen() -> AsyncIterator[tuple[httpx.AsyncClient, FakeCommands]]:
+    made = build_parts(settings())
+    transport = httpx.MockTransport(citizen_services)
+    made.identity.http = httpx.AsyncClient(transport=transport, base_url="http://identity")
+    made.programs = Programs(httpx.AsyncClient(transport=transport, base_url="http://events"))
+    commands = FakeCommands()
+    made.program_commands = commands
+    made.ready = True
+    app: FastAPI = create_app(made.settings, made)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver",
+                                 headers={"Origin": "http://testserver"}) as http:  # fmt: skip
+        yield http, commands
+
+
+async def test_a_citizen_asks_for_a_link_and_sees_their_waitlist_place(
+    citizen: tuple[httpx.AsyncClient, FakeCommands],
+) -> None:
+    http, _ = citizen
+    page = await http.get("/sign-in", params={"as": "citizen"})
+    assert 'name="as" value="citizen"' in page.text
+    await http.post("/sign-in", data={"csrf": csrf_of(page.text), "as": "citizen",
+                                      "email": "hanako@example.org"})  # fmt: skip
+    assert '"kind":"citizen"' in LINKS_ASKED[-1].replace(" ", "")
+    http.cookies.set("ycc_web", "session")
+    landing = await http.get("/my")
+    assert landing.status_code == 303 and landing.headers["location"] == "/my/registrations"
+    mine = await http.get("/my/registrations")
+    assert mine.status_code == 200 and "キャンセル待ち 3番目" in mine.text
+    assert HOSTILE not in mine.text and mine.headers["cache-control"] == "no-store"
+
+
+async def test_a_citizen_cancels_with_their_own_proof_and_no_link(
+    citizen: tuple[httpx.AsyncClient, FakeCommands],
+) -> None:
+    http, commands = citizen
+    http.cookies.set("ycc_web", "session")
+    page = await http.get("/my/registrations")
+    gone = await http.post(f"/my/registrations/{MINE}/cancel", data={"csrf": csrf_of(page.text)})
+    assert gone.status_code == 303 and "problem=programs.pending" in gone.headers["location"]
+    ((command, token),) = commands.sent
+    assert isinstance(command, CancelRegistration) and token == "CIT"
+    assert command.registration_id == MINE and command.token is None
+    shown = await http.get(gone.headers["location"])
+    assert "まだ結果が届いていません" in shown.text
+
+
+async def test_someone_not_signed_in_as_a_citizen_sees_no_registrations(
+    site: tuple[httpx.AsyncClient, FakeCommands],
+) -> None:
+    http, commands = site
+    assert (await http.get("/my/registrations")).status_code == 401
+    page = await http.get(f"/programs/{PROGRAM}")
+    refused = await http.post(f"/my/registrations/{MINE}/cancel", data={"csrf": csrf_of(page.text)})
+    assert refused.status_code == 401 and commands.sent == []
