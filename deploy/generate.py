@@ -8,8 +8,11 @@ names any that is out of date. What is generated:
   principal, and the ``kafka-setup`` step that creates every principal's user and applies the
   ACL table (``deploy/kafka_acls.py``), between two marker comments (the infrastructure above
   them is written by hand);
-* ``deploy/prometheus/targets/local.json`` and ``targets/compose.json``: the scrape targets of
-  ``prometheus.yml`` (``make up``'s ports) and ``prometheus.compose.yml`` (container names);
+* ``docker-compose.cluster.yml`` and ``docker-compose.replicas.yml``: the overlays that make
+  Kafka three nodes, and every service REPLICAS containers in its consumer group;
+* ``deploy/prometheus/targets/local.json``: the scrape targets of ``prometheus.yml`` (``make
+  up``'s ports), and the services' jobs of ``prometheus.compose.yml`` (by DNS: every replica of
+  a service answers to its name on the compose network), between marker comments;
 * ``README.md``: the table of the services' addresses after ``make up``, between marker comments.
 
 Only the standard library is used, like the registry itself.
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.kafka_acls import ADMIN, password_variable, principals
-from deploy.targets import by_service_name, loopback, targets_json
+from deploy.targets import loopback, targets_json
 from services import registry
 from services.registry import Need, Service, processes, url_variable
 
@@ -36,7 +39,12 @@ COMPOSE_END = "  # --- end of the generated services ---\n"
 README_BEGIN = f"<!-- the services: {GENERATED_BY} -->\n"
 README_END = "<!-- end of the generated services -->\n"
 
+PROMETHEUS_BEGIN = f"  # --- the services' jobs: {GENERATED_BY} ---\n"
+PROMETHEUS_END = "  # --- end of the services' jobs ---\n"
+
 COMPOSE_SMTP = {"SMTP_HOST": "mail", "SMTP_PORT": "1025"}  # the `mail` container
+REPLICAS = 2  # docker-compose.replicas.yml: the containers of every service
+REPLICA_PORTS = 18000  # their host ports: 18000 + 10 per port above the web's, one per replica
 
 
 def compose_secret(variable: str) -> str:
@@ -162,6 +170,54 @@ def compose_cluster(services: Sequence[Service]) -> str:
     ])  # fmt: skip
 
 
+def replica_ports(service: Service) -> str:
+    """The host ports of a service's replicas, a range of its own: each container takes one."""
+    first = REPLICA_PORTS + 10 * (service.http_port - registry.service("web").http_port)
+    return f"127.0.0.1:{first}-{first + REPLICAS - 1}:{service.http_port}"
+
+
+def compose_replicas(services: Sequence[Service]) -> str:
+    """docker-compose.replicas.yml: every service as REPLICAS containers in its consumer group,
+    as `make up INSTANCES=2` runs them. Their host ports become a range per service (one fixed
+    port cannot be bound twice); inside the network a service's name answers for all of them."""
+    entries = []
+    for s in services:
+        entries += [
+            f"  {s.name}:\n",
+            "    deploy:\n",
+            f"      replicas: {REPLICAS}\n",
+            "    ports: !override\n",
+            f'      - "{replica_ports(s)}"\n',
+            "\n",
+        ]
+    return REPLICAS_HEADER + "services:\n" + "".join(entries).rstrip("\n") + "\n"
+
+
+REPLICAS_HEADER = f"""\
+# Every service as {REPLICAS} containers in its consumer group, as `make up INSTANCES={REPLICAS}`
+# runs them; laid over the compose file (and the cluster file, if wanted):
+#     docker compose -f docker-compose.yml [-f docker-compose.cluster.yml] \\
+#         -f docker-compose.replicas.yml --env-file .local/secrets/compose.env up
+# A service's replicas share its name on the compose network: the web client calls any of them,
+# and Prometheus finds each by DNS (prometheus.compose.yml). From the host each has a port of
+# its own, e.g. `docker compose port --index 2 booking <its port>`.
+# {GENERATED_BY}.
+"""
+
+
+def prometheus_compose_jobs(services: Sequence[Service]) -> str:
+    """One job per service, its replicas found by DNS on the compose network."""
+    return "".join(
+        f"  - job_name: {p.name}\n"
+        "    metrics_path: /metrics\n"
+        "    dns_sd_configs:\n"
+        f"      - names: [{p.name}]\n"
+        "        type: A\n"
+        f"        port: {p.http_port}\n"
+        for p in processes(services)
+    )
+
+
 CLUSTER_HEADER = f"""\
 # Kafka as a cluster of three KRaft nodes (each broker and controller), as `make up
 # KAFKA_BROKERS=3` runs it: replication factor 3 and min.insync.replicas=2 for every topic, the
@@ -234,15 +290,22 @@ def _local_targets(_: str, services: Sequence[Service]) -> str:
     return targets_json(processes(services), loopback)
 
 
-def _compose_targets(_: str, services: Sequence[Service]) -> str:
-    return targets_json(processes(services), by_service_name)
+def _replicas(_: str, services: Sequence[Service]) -> str:
+    return compose_replicas(services)
+
+
+def _prometheus_compose(text: str, services: Sequence[Service]) -> str:
+    path = REPO_ROOT / "deploy" / "prometheus" / "prometheus.compose.yml"
+    body = prometheus_compose_jobs(services)
+    return replace_region(text, PROMETHEUS_BEGIN, PROMETHEUS_END, body, path)
 
 
 ARTEFACTS = (
     Artefact(REPO_ROOT / "docker-compose.yml", _compose),
     Artefact(REPO_ROOT / "docker-compose.cluster.yml", _cluster),
     Artefact(REPO_ROOT / "deploy" / "prometheus" / "targets" / "local.json", _local_targets),
-    Artefact(REPO_ROOT / "deploy" / "prometheus" / "targets" / "compose.json", _compose_targets),
+    Artefact(REPO_ROOT / "docker-compose.replicas.yml", _replicas),
+    Artefact(REPO_ROOT / "deploy" / "prometheus" / "prometheus.compose.yml", _prometheus_compose),
     Artefact(REPO_ROOT / "README.md", _readme),
 )
 

@@ -22,11 +22,6 @@ def loopback(process: Process) -> str:
     return f"127.0.0.1:{process.http_port}"
 
 
-def by_service_name(process: Process) -> str:
-    """Where a process answers on a container network: its service's name."""
-    return f"{process.service.name}:{process.http_port}"
-
-
 def target_groups(
     processes: Iterable[Process], address: Callable[[Process], str] = loopback
 ) -> list[TargetGroup]:

@@ -128,24 +128,41 @@ def test_the_compose_file_runs_every_registry_service_as_the_registry_says() -> 
         assert ("SMTP_HOST" in env) == (Need.SMTP in s.needs)
 
 
-@pytest.mark.parametrize(
-    ("config", "targets", "host"),
-    [
-        ("prometheus.yml", "targets/local.json", "127.0.0.1"),
-        ("prometheus.compose.yml", "targets/compose.json", None),
-    ],
-)
-def test_prometheus_scrapes_every_registry_service_under_its_name(
-    config: str, targets: str, host: str | None
-) -> None:
+def test_prometheus_scrapes_every_registry_service_under_its_name() -> None:
     folder = REPO / "deploy" / "prometheus"
-    jobs = yaml.safe_load((folder / config).read_text())["scrape_configs"]
+    jobs = yaml.safe_load((folder / "prometheus.yml").read_text())["scrape_configs"]
+    targets = "targets/local.json"
     assert {"files": [targets]} in [sd for job in jobs for sd in job.get("file_sd_configs", [])]
     groups = json.loads((folder / targets).read_text())
     assert groups == [
-        {"targets": [f"{host or s.name}:{s.http_port}"], "labels": {"job": s.name}}
-        for s in SERVICES
+        {"targets": [f"127.0.0.1:{s.http_port}"], "labels": {"job": s.name}} for s in SERVICES
     ]
+
+
+def test_prometheus_on_compose_finds_every_replica_of_every_service_by_dns() -> None:
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.compose.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for s in SERVICES:
+        assert jobs[s.name]["dns_sd_configs"] == [
+            {"names": [s.name], "type": "A", "port": s.http_port}
+        ]
+
+
+def test_the_replicas_file_runs_two_of_every_service_on_ports_of_their_own() -> None:
+    replicas = yaml.load((REPO / "docker-compose.replicas.yml").read_text(), ComposeLoader)
+    services = replicas["services"]
+    assert set(services) == {s.name for s in SERVICES}
+    ranges = []
+    for s in SERVICES:
+        assert services[s.name]["deploy"] == {"replicas": generate.REPLICAS}
+        (published,) = services[s.name]["ports"]
+        host, ports, inside = published.split(":")
+        first, last = (int(p) for p in ports.split("-"))
+        assert host == "127.0.0.1" and inside == str(s.http_port)
+        assert last - first + 1 == generate.REPLICAS
+        ranges.append(range(first, last + 1))
+    taken = [port for r in ranges for port in r]
+    assert len(taken) == len(set(taken))  # no two services share a host port
 
 
 def test_no_deployment_file_types_a_service_port_by_hand() -> None:
@@ -200,8 +217,8 @@ def test_a_new_registry_entry_reaches_compose_prometheus_and_the_readme(
     with_next: tuple[Service, ...],
 ) -> None:
     assert sorted(p.name for p in generate.stale()) == [
-        "README.md", "compose.json", "docker-compose.cluster.yml", "docker-compose.yml",
-        "local.json",
+        "README.md", "docker-compose.cluster.yml", "docker-compose.replicas.yml",
+        "docker-compose.yml", "local.json", "prometheus.compose.yml",
     ]  # fmt: skip
     texts = {a.path.name: generate.wanted(a) for a in generate.ARTEFACTS}
     compose = yaml.safe_load(texts["docker-compose.yml"])["services"]
@@ -210,9 +227,12 @@ def test_a_new_registry_entry_reaches_compose_prometheus_and_the_readme(
     assert "SMTP_HOST" not in compose["archive"]["environment"]
     cluster = yaml.load(texts["docker-compose.cluster.yml"], ComposeLoader)["services"]
     assert cluster["archive"]["environment"]["KAFKA_REPLICATION_FACTOR"] == "3"
-    assert {"targets": ["archive:8086"], "labels": {"job": "archive"}} in json.loads(
-        texts["compose.json"]
-    )
+    jobs = yaml.safe_load(texts["prometheus.compose.yml"])["scrape_configs"]
+    assert {"names": ["archive"], "type": "A", "port": 8086} in [
+        sd for job in jobs for sd in job.get("dns_sd_configs", [])
+    ]
+    replicas = yaml.load(texts["docker-compose.replicas.yml"], ComposeLoader)["services"]
+    assert replicas["archive"]["deploy"] == {"replicas": generate.REPLICAS}
     assert "| archive service | http://127.0.0.1:8086/metrics" in texts["README.md"]
     assert target_groups(processes())[-1] == {
         "targets": ["127.0.0.1:8086"],
