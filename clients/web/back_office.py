@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from clients.web import views
 from clients.web.app import Visit, visit_of
 from clients.web.reading import Unavailable, get_json
-from clients.web.routes import STAFF_ROLES, Form, commands, day_of, today
+from clients.web.routes import STAFF_ROLES, Form, day_of, today
+from clients.web.steps import answer_to
 from contracts.booking import (
     BlackoutLiftRejected,
     BlackoutRejected,
@@ -44,7 +45,6 @@ from contracts.identity import Role
 
 router = APIRouter()
 Seen = Annotated[Visit, Depends(visit_of)]
-ANSWER_WAIT_S = 8.0
 DAYS_SHOWN = 90
 PAGE_SIZE = 50  # organisations a page
 DESK = {Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.ADMINISTRATOR}
@@ -72,10 +72,9 @@ async def step(visit: Visit, command: Message) -> str | None:
     not (refused by reason, still pending, or Kafka away)."""
     assert visit.signed is not None
     try:
-        sender = commands(visit)
-        await sender.publish(command, visit.signed.token)
-        answer = await sender.answer(command.message_id, visit.signed.token, ANSWER_WAIT_S)
-    except Exception:
+        answer = await answer_to(visit.parts.commands, visit.parts.ready, command,
+                                 visit.signed.token)  # fmt: skip
+    except Unavailable:
         return "office.unavailable"
     if answer is None:
         return "office.pending"

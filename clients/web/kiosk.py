@@ -20,6 +20,7 @@ choice wherever one serves instead of typing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -159,6 +160,23 @@ def message_id_of(form: dict[str, str]) -> UUID | None:
         return None
 
 
+async def submit(visit: Visit, form: dict[str, str], service: str, action: str,
+                 command: Callable[[UUID], Message], invalid: str) -> Response:  # fmt: skip
+    """A kiosk form: from a paired screen, with the id it was shown with, made into the
+    service's command (or answered `invalid` without sending anything), then sent."""
+    device = await device_of(visit)
+    if device is None:
+        return pairing_page(visit)
+    message_id = message_id_of(form)
+    try:
+        made = command(message_id) if message_id is not None else None
+    except (ValueError, ValidationError):
+        made = None
+    if made is None:
+        return render(visit, "outcome.html", 400, state="rejected", reason=invalid)
+    return await send(visit, device, service, made, form, action)
+
+
 @router.get("/kiosk/answers/{service}/{request_id}")
 async def outcome(visit: Seen, service: str, request_id: UUID) -> Response:
     """The outcome of the kiosk's own command, waited for here up to ANSWER_WAIT_S; still
@@ -241,21 +259,13 @@ async def people(visit: Seen, organisation_id: UUID) -> Response:
 
 @router.post("/kiosk/lab/check-in")
 async def check_in(visit: Seen, form: Form) -> Response:
-    device = await device_of(visit)
-    if device is None:
-        return pairing_page(visit)
-    message_id = message_id_of(form)
-    try:
+    def command(message_id: UUID) -> Message:
         people = int(form.get("people") or form.get("more") or "")
-        command = LabCheckIn(message_id=message_id or uuid4(),
-                             organisation_id=UUID(form.get("organisation_id", "")),
-                             people=people)  # fmt: skip
-    except (ValueError, ValidationError):
-        command = None
-    if command is None or message_id is None:
-        return render(visit, "outcome.html", 400, state="rejected",
-                      reason="kiosk.reason.lab.invalid")  # fmt: skip
-    return await send(visit, device, "booking", command, form, "/kiosk/lab/check-in")
+        organisation_id = UUID(form.get("organisation_id", ""))
+        return LabCheckIn(message_id=message_id, organisation_id=organisation_id, people=people)
+
+    return await submit(visit, form, "booking", "/kiosk/lab/check-in", command,
+                        "kiosk.reason.lab.invalid")  # fmt: skip
 
 
 @router.get("/kiosk/out")
@@ -273,18 +283,11 @@ async def open_visits(visit: Seen) -> Response:
 
 @router.post("/kiosk/out")
 async def check_out(visit: Seen, form: Form) -> Response:
-    device = await device_of(visit)
-    if device is None:
-        return pairing_page(visit)
-    message_id = message_id_of(form)
-    try:
-        command = LabCheckOut(message_id=message_id or uuid4(), slip_number=form.get("slip", ""))
-    except ValidationError:
-        command = None
-    if command is None or message_id is None:
-        return render(visit, "outcome.html", 400, state="rejected",
-                      reason="kiosk.reason.lab.invalid")  # fmt: skip
-    return await send(visit, device, "booking", command, form, "/kiosk/out")
+    def command(message_id: UUID) -> Message:
+        return LabCheckOut(message_id=message_id, slip_number=form.get("slip", ""))
+
+    return await submit(visit, form, "booking", "/kiosk/out", command,
+                        "kiosk.reason.lab.invalid")  # fmt: skip
 
 
 # --- events --------------------------------------------------------------------------------
@@ -317,20 +320,13 @@ async def code_page(visit: Seen, session_id: UUID, title: str = "") -> Response:
 
 @router.post("/kiosk/event/check-in")
 async def attend(visit: Seen, form: Form) -> Response:
-    device = await device_of(visit)
-    if device is None:
-        return pairing_page(visit)
-    message_id = message_id_of(form)
-    try:
-        command = CheckIn(message_id=message_id or uuid4(),
-                          session_id=UUID(form.get("session_id", "")),
-                          code=form.get("code", "").strip())  # fmt: skip
-    except (ValueError, ValidationError):
-        command = None
-    if command is None or message_id is None:
-        return render(visit, "outcome.html", 400, state="rejected",
-                      reason="kiosk.reason.event.not_found")  # fmt: skip
-    return await send(visit, device, "events", command, form, "/kiosk/event/check-in")
+    def command(message_id: UUID) -> Message:
+        session_id = UUID(form.get("session_id", ""))
+        return CheckIn(message_id=message_id, session_id=session_id,
+                       code=form.get("code", "").strip())  # fmt: skip
+
+    return await submit(visit, form, "events", "/kiosk/event/check-in", command,
+                        "kiosk.reason.event.not_found")  # fmt: skip
 
 
 # --- today's spaces ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from clients.web.app import Visit, visit_of
 from clients.web.kiosk import reason_key
 from clients.web.reading import Unavailable
 from clients.web.routes import Form
+from clients.web.steps import answer_to
 from contracts.envelope import Message
 from contracts.identity import Role
 from contracts.program import (
@@ -42,7 +43,6 @@ router = APIRouter()
 Seen = Annotated[Visit, Depends(visit_of)]
 PLANNERS = {Role.PROGRAM_STAFF, Role.ADMINISTRATOR}
 SESSION_ROWS = 6  # a course has 4-6 sessions
-ANSWER_WAIT_S = 8.0
 STEPS = ("create", "publish", "check_in")
 PROGRAM_FIELDS = ("kind", "title", "title_en", "description", "opens_date", "opens_time",
                   "promotion", "waitlist")  # fmt: skip
@@ -65,13 +65,10 @@ def private(response: Response) -> Response:
 async def step(visit: Visit, command: Message) -> str | None:
     """Send a step and wait for the answer: None once done, else the catalog key of why not."""
     assert visit.signed is not None
-    sender = visit.parts.program_commands
     try:
-        if sender is None or not visit.parts.ready:
-            raise Unavailable("not connected to Kafka yet")
-        await sender.publish(command, visit.signed.token)
-        answer = await sender.answer(command.message_id, visit.signed.token, ANSWER_WAIT_S)
-    except Exception:
+        answer = await answer_to(visit.parts.program_commands, visit.parts.ready, command,
+                                 visit.signed.token)  # fmt: skip
+    except Unavailable:
         return "planning.unavailable"
     if answer is None:
         return "planning.pending"

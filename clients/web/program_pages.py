@@ -25,6 +25,7 @@ from clients.web import views
 from clients.web.app import Commands, Visit, visit_of
 from clients.web.reading import Unavailable
 from clients.web.routes import Form
+from clients.web.steps import answer_to
 from contracts.envelope import Message
 from contracts.notify import Language
 from contracts.program import (
@@ -44,7 +45,6 @@ Seen = Annotated[Visit, Depends(visit_of)]
 FIELDS = ("frame", "party_size", "name", "email", "note", "series")
 PARTY_SIZES = (1, 2, 3, 4)
 TOKEN_CHARS = 300  # as long as the contract takes
-ANSWER_WAIT_S = 8.0
 KINDS = {k.value for k in ProgramKind}
 VENUES = {v.value for v in Venue}
 
@@ -239,10 +239,9 @@ async def cancel_mine(visit: Seen, registration_id: UUID, form: Form) -> Respons
         return visit.render("sign_in.html", 401, problem="sign_in.needed", kind="citizen")
     command = CancelRegistration(message_id=uuid4(), registration_id=registration_id)
     try:
-        sender = program_commands(visit)
-        await sender.publish(command, visit.signed.token)
-        answer = await sender.answer(command.message_id, visit.signed.token, ANSWER_WAIT_S)
-    except Exception:
+        answer = await answer_to(visit.parts.program_commands, visit.parts.ready, command,
+                                 visit.signed.token)  # fmt: skip
+    except Unavailable:
         return back_to_mine(visit, problem="programs.unavailable")
     if answer is None:
         return back_to_mine(visit, problem="programs.pending")
