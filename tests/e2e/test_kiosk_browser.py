@@ -69,12 +69,25 @@ async def shoot(v: Visitor, name: str) -> None:
     await v.page.screenshot(path=str(SCREENSHOTS / f"kiosk-{name}.png"), full_page=True)
 
 
-async def wait_for_text(page: Page, selector: str, timeout_s: float) -> str:
+async def large_targets(page: Page) -> None:
+    """Every control the screen shows is at least 44x44 CSS px, the kiosk's touch targets."""
+    small = await page.evaluate(
+        """() => [...document.querySelectorAll('a, button, input:not([type=hidden]), select')]
+            .filter(e => e.offsetParent !== null)
+            .map(e => [e.outerHTML.slice(0, 80), e.getBoundingClientRect()])
+            .filter(([, r]) => r.width < 44 || r.height < 44)
+            .map(([html, r]) => `${html} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+    )
+    assert small == [], f"{page.url}: {small}"
+
+
+async def wait_for_text(page: Page, selector: str, timeout_s: float, saying: str = "") -> str:
+    """The text of the first element matching, once there is one (saying ``saying``)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = page.locator(selector)
-        if await found.count():
-            return await found.first.inner_text()
+        if await found.count() and saying in (text := await found.first.inner_text()):
+            return text
         await asyncio.sleep(0.25)
     raise AssertionError(f"{selector} never shown; the page says {await page.inner_text('body')}")
 
@@ -102,6 +115,7 @@ async def test_a_group_checks_in_while_the_web_is_away_and_holds_one_slip(
     organisation_id, name = await organisation_named(client)
     page = kiosk.page
     await shoot(kiosk, "home")
+    await large_targets(page)
     await page.get_by_role("link", name="協働ラボを使う（受付）").click()
     await page.wait_for_url("**/kiosk/lab")
     await kiosk.check()
@@ -112,13 +126,13 @@ async def test_a_group_checks_in_while_the_web_is_away_and_holds_one_slip(
     await page.get_by_role("link", name=name).click()
     await page.wait_for_url(f"**/kiosk/lab/{organisation_id}")
     await kiosk.check()
+    await large_targets(page)
     await shoot(kiosk, "people")
 
     await asyncio.to_thread(system.stack.stop_component, "web")
     try:
         await page.get_by_role("button", name="3人", exact=True).click()
-        said = await wait_for_text(page, "#connection:not([hidden])", 15)
-        assert "接続が切れています" in said
+        await wait_for_text(page, "#connection:not([hidden])", 15, saying="接続が切れています")
         kept = json.loads(await page.evaluate("window.localStorage.getItem('kiosk.unsent')"))
         assert ["people", "3"] in kept["fields"]
         await kiosk.check()  # the offline notice too
@@ -128,6 +142,7 @@ async def test_a_group_checks_in_while_the_web_is_away_and_holds_one_slip(
 
     slip = await wait_for_text(page, "#slip", 60)
     await kiosk.check()
+    await large_targets(page)
     await shoot(kiosk, "slip")
     assert await page.evaluate("window.localStorage.getItem('kiosk.unsent')") is None
 
@@ -146,9 +161,10 @@ async def test_a_group_checks_in_while_the_web_is_away_and_holds_one_slip(
     await page.get_by_role("link", name="協働ラボを出る").click()
     await page.wait_for_url("**/kiosk/out")
     await kiosk.check()
+    await large_targets(page)
     await shoot(kiosk, "check-out")
     await page.get_by_role("button", name=slip).click()
-    assert "退室を記録しました" in await wait_for_text(page, "p.ok", 30)
+    await wait_for_text(page, "p.ok", 30, saying="退室を記録しました")
     await kiosk.check()
     (visit,) = await visits_of(system, organisation_id)
     assert visit["checked_out_at"] is not None
@@ -160,6 +176,7 @@ async def test_the_event_and_spaces_pages_of_the_kiosk_pass_axe(
     for path, name in (("/kiosk/event", "sessions"), (f"/kiosk/event/{uuid4()}", "code"),
                        ("/kiosk/spaces", "spaces")):  # fmt: skip
         await kiosk.open(path)
+        await large_targets(kiosk.page)
         await shoot(kiosk, name)
     await kiosk.open("/kiosk/spaces?lang=en")
     assert "Free on" in await kiosk.page.locator("h1").inner_text()
@@ -243,8 +260,8 @@ async def test_kafka_away_the_screen_says_so_and_keeps_the_form_with_its_id(
                 await axe_on_html(browser, system, axe_script, web_without_kafka,
                                   await v.page.content())  # fmt: skip
             else:  # the screen keeps it and keeps trying
-                said = await wait_for_text(v.page, "#connection:not([hidden])", 15)
-                assert "接続が切れています" in said
+                await wait_for_text(v.page, "#connection:not([hidden])", 15,
+                                    saying="接続が切れています")  # fmt: skip
                 stored = await v.page.evaluate("window.localStorage.getItem('kiosk.unsent')")
                 assert shown_id in stored
                 await v.check()
