@@ -410,9 +410,8 @@ def build_routers(ctx: ServiceContext, settings: BookingSettings) -> list[APIRou
             rows = await store.directory(pool, MAX_ORGANISATIONS)
 
         def standing(row: Any) -> str:
-            if row["suspended_at"] is not None:
-                return "suspended"
-            return "active" if row["valid_until"] > now else "expired"
+            held = domain.Standing(row["valid_until"], suspended=row["suspended_at"] is not None)
+            return domain.standing_word(held, now)
 
         return {"organisations": [
             {**dict(r), "standing": standing(r),

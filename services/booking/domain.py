@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from uuid import UUID
 
 from contracts.booking import Channel, RejectionReason, SpaceId
@@ -240,6 +241,14 @@ def check_standing(standing: Standing | None, now: datetime) -> Rejection | None
             " Renew it at the center's reception.",
         )
     return None
+
+
+def standing_word(standing: Standing, now: datetime) -> Literal["active", "suspended", "expired"]:
+    """How the staff's directory names a registration's standing: a suspension shows first,
+    whether the term has run out or not (reinstating is what the staff then decide)."""
+    if standing.suspended:
+        return "suspended"
+    return "active" if standing.valid_until > now else "expired"
 
 
 def units_of(space: SpaceId, atrium: bool, spaces: Mapping[SpaceId, Space]) -> frozenset[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +17,7 @@ from services.booking.domain import (
     check_lab_room,
     check_request,
     opening_hours,
+    standing_word,
     units_of,
 )
 
@@ -175,3 +176,12 @@ def test_the_lab_is_shared_up_to_its_seats() -> None:
     assert check_lab_room(already=seats - 5, requested=5, seats=seats) is None
     rejection = check_lab_room(already=seats - 5, requested=6, seats=seats)
     assert rejection is not None and rejection.reason is RejectionReason.CAPACITY
+
+
+def test_the_directory_names_a_suspension_first_then_the_term() -> None:
+    now = datetime(2027, 1, 7, 10, tzinfo=TOKYO)
+    later, earlier = now + timedelta(days=1), now - timedelta(days=1)
+    assert standing_word(Standing(later), now) == "active"
+    assert standing_word(Standing(earlier), now) == "expired"
+    assert standing_word(Standing(earlier, suspended=True), now) == "suspended"
+    assert standing_word(Standing(now), now) == "expired"  # the term ends there
