@@ -170,11 +170,12 @@ async def test_a_group_checks_in_while_the_web_is_away_and_holds_one_slip(
     assert visit["checked_out_at"] is not None
 
 
-async def test_the_event_and_spaces_pages_of_the_kiosk_pass_axe(
+async def test_the_event_spaces_and_pending_pages_of_the_kiosk_pass_axe(
     system: System, kiosk: Visitor
 ) -> None:
     for path, name in (("/kiosk/event", "sessions"), (f"/kiosk/event/{uuid4()}", "code"),
-                       ("/kiosk/spaces", "spaces")):  # fmt: skip
+                       ("/kiosk/spaces", "spaces"),
+                       (f"/kiosk/answers/booking/{uuid4()}", "pending")):  # fmt: skip
         await kiosk.open(path)
         await large_targets(kiosk.page)
         await shoot(kiosk, name)
