@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from clients.web.app import Visit, visit_of
 from clients.web.routes import Form, commands
+from clients.web.security import private
 from contracts.booking import OrganisationKind, RequestOrganisationRegistration
 
 router = APIRouter()
@@ -26,10 +27,8 @@ KINDS = tuple(OrganisationKind)
 def form_page(visit: Visit, status: int = 200, values: dict[str, str] | None = None,
               problem: str | None = None) -> Response:  # fmt: skip
     fresh = {"kind": OrganisationKind.CITIZEN_GROUP.value}
-    response = visit.render("apply.html", status, kinds=KINDS, problem=problem,
-                            values=values or fresh)  # fmt: skip
-    response.headers["Cache-Control"] = "no-store"  # a contact's name and address
-    return response
+    return private(visit.render("apply.html", status, kinds=KINDS, problem=problem,
+                                values=values or fresh))  # fmt: skip
 
 
 @router.get("/organisations/apply")

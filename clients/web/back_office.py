@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from clients.web import views
 from clients.web.app import Visit, visit_of
 from clients.web.reading import Unavailable, get_json
-from clients.web.routes import STAFF_ROLES, Form, day_of, today
+from clients.web.routes import STAFF_ROLES, Form, day_of, staff_only, today
+from clients.web.security import private
 from clients.web.steps import answer_to
 from contracts.booking import (
     BlackoutLiftRejected,
@@ -55,16 +56,7 @@ REGISTER_FIELDS = ("name", "kind", "contact_name", "contact_email", "newsletter_
 
 def refused(visit: Visit) -> Response | None:
     """None for the staff who handle bookings; otherwise the page that says why not."""
-    if visit.signed is None or not visit.signed.who.is_staff:
-        return visit.render("staff_sign_in.html", 401, problem="sign_in.needed")
-    if not visit.signed.who.roles & STAFF_ROLES:
-        return visit.render("error.html", 403, message=visit.texts("staff.not_for_role"))
-    return None
-
-
-def private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"  # contacts and reasons
-    return response
+    return staff_only(visit, STAFF_ROLES)
 
 
 async def step(visit: Visit, command: Message) -> str | None:
@@ -231,7 +223,7 @@ async def days_page(visit: Visit, first: date, status: int = 200, **extra: Any) 
     last = first + timedelta(days=DAYS_SHOWN - 1)
     try:
         body = await get_json(visit.parts.booking.http, "/days", visit.signed.token,
-                              **{"from": first.isoformat(), "to": last.isoformat()})  # fmt: skip
+                              {"from": first.isoformat(), "to": last.isoformat()})  # fmt: skip
     except Unavailable:
         return private(visit.render("office/days.html", 503, unavailable=True, first=first,
                                     last=last, blackouts=[], closings=[],

@@ -28,7 +28,7 @@ class Booking:
         )
 
     async def _get(self, path: str, token: str | None = None, **params: str) -> Any:
-        return await get_json(self.http, path, token, **params)
+        return await get_json(self.http, path, token, params)
 
     async def availability(self, first: date, last: date) -> dict[SpaceId, list[dict[str, Any]]]:
         """Each space's days (open, hours, the evening, free periods), asked at once; one

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from clients.web.app import Visit, visit_of
 from clients.web.consultation import Refused, Unavailable
 from clients.web.routes import Form
+from clients.web.security import private
 from contracts.consultation import CaseKind, TopicCode
 
 router = APIRouter()
@@ -22,12 +23,6 @@ Seen = Annotated[Visit, Depends(visit_of)]
 FIELDS = ("kind", "name", "email", "phone", "organisation", "narrative")
 TOPICS = tuple(TopicCode)
 KINDS = (CaseKind.ACTIVITY, CaseKind.COLLABORATION_PROPOSAL)
-
-
-def private(response: Response) -> Response:
-    """What a person wrote is not kept by the browser's or a proxy's cache."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def render_form(visit: Visit, status: int = 200, **context: Any) -> Response:

@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from clients.web.app import Visit, visit_of
 from clients.web.consultation import Unavailable
-from clients.web.routes import Form
+from clients.web.routes import Form, staff_only
+from clients.web.security import private
 from contracts.consultation import (
     AssignCase,
     CaseOutcome,
@@ -45,15 +46,8 @@ STEPS = ("hearing", "assign", "start", "refer", "end_referral", "close", "reopen
 ANSWER_WAIT_S = 8.0
 
 
-def private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def desk_staff(visit: Visit) -> Response | None:
-    if visit.signed is None or not visit.signed.who.is_staff:
-        return visit.render("staff_sign_in.html", 401, problem="sign_in.needed")
-    return None
+    return staff_only(visit)
 
 
 def step_command(step: str, case_id: UUID, form: dict[str, str]) -> Message | None:

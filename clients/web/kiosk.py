@@ -35,6 +35,7 @@ from clients.web.booking import SPACES
 from clients.web.identity import Signed
 from clients.web.reading import Unavailable
 from clients.web.routes import Form
+from clients.web.security import private
 from contracts.booking import (
     LabCheckedIn,
     LabCheckedOut,
@@ -74,9 +75,7 @@ async def device_of(visit: Visit) -> Signed | None:
 
 def render(visit: Visit, template: str, status: int = 200, **context: Any) -> Response:
     """A kiosk page: never cached (it shows who is in the Lab and what was entered)."""
-    response = visit.render(f"kiosk/{template}", status, **context)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(visit.render(f"kiosk/{template}", status, **context))
 
 
 def pairing_page(visit: Visit, status: int = 401, problem: str | None = None) -> Response:

@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from clients.web.app import Visit, visit_of
 from clients.web.notify import Unavailable
-from clients.web.routes import Form
+from clients.web.routes import Form, staff_only
+from clients.web.security import private
 from contracts.identity import Role
 from contracts.notify import NewsletterRejected, NewsletterScheduled, PublishNewsletter
 
@@ -31,11 +32,6 @@ log = logging.getLogger(__name__)
 Seen = Annotated[Visit, Depends(visit_of)]
 MAX_SUBJECT = 200
 MAX_BODY = 200_000
-
-
-def private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 # --- public --------------------------------------------------------------------------------
@@ -71,11 +67,7 @@ async def subscribe(visit: Seen, form: Form) -> Response:
 
 def editor(visit: Visit) -> Response | None:
     """None for a signed-in newsletter editor; else the page that says why not."""
-    if visit.signed is None or not visit.signed.who.is_staff:
-        return visit.render("staff_sign_in.html", 401, problem="sign_in.needed")
-    if Role.NEWSLETTER_EDITOR not in visit.signed.who.roles:
-        return visit.render("error.html", 403, message=visit.texts("letter.not_editor"))
-    return None
+    return staff_only(visit, {Role.NEWSLETTER_EDITOR}, "letter.not_editor")
 
 
 def draft_of(form: dict[str, str]) -> dict[str, str]:

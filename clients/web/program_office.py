@@ -21,7 +21,8 @@ from clients.web import views
 from clients.web.app import Visit, visit_of
 from clients.web.kiosk import reason_key
 from clients.web.reading import Unavailable
-from clients.web.routes import Form
+from clients.web.routes import Form, staff_only
+from clients.web.security import private
 from clients.web.steps import answer_to
 from contracts.envelope import Message
 from contracts.identity import Role
@@ -44,22 +45,11 @@ Seen = Annotated[Visit, Depends(visit_of)]
 PLANNERS = {Role.PROGRAM_STAFF, Role.ADMINISTRATOR}
 SESSION_ROWS = 6  # a course has 4-6 sessions
 STEPS = ("create", "publish", "check_in")
-PROGRAM_FIELDS = ("kind", "title", "title_en", "description", "opens_date", "opens_time",
-                  "promotion", "waitlist")  # fmt: skip
 SESSION_FIELDS = ("date", "start", "end", "venue", "venue_name", "onsite", "online", "url")
 
 
 def refused(visit: Visit) -> Response | None:
-    if visit.signed is None or not visit.signed.who.is_staff:
-        return visit.render("staff_sign_in.html", 401, problem="sign_in.needed")
-    if not visit.signed.who.roles & PLANNERS:
-        return visit.render("error.html", 403, message=visit.texts("planning.not_for_role"))
-    return None
-
-
-def private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"  # registrants' names and addresses
-    return response
+    return staff_only(visit, PLANNERS, "planning.not_for_role")
 
 
 async def step(visit: Visit, command: Message) -> str | None:

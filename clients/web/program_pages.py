@@ -25,6 +25,7 @@ from clients.web import views
 from clients.web.app import Commands, Visit, visit_of
 from clients.web.reading import Unavailable
 from clients.web.routes import Form
+from clients.web.security import private
 from clients.web.steps import answer_to
 from contracts.envelope import Message
 from contracts.notify import Language
@@ -107,9 +108,7 @@ def render_program(
     fresh: dict[str, Any] = {"frame": first_frame, "party_size": "1", "sessions": []}
     response = visit.render("programs/detail.html", status, program=program, sizes=PARTY_SIZES,
                             problem=problem, values=values or fresh)  # fmt: skip
-    if values:  # what a person typed is not kept by a cache
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(response) if values else response  # what a person typed
 
 
 @router.get("/programs/{program_id}")
@@ -172,10 +171,8 @@ async def register(visit: Seen, program_id: UUID, form: Form) -> Response:
 async def link_page(visit: Seen, registration_id: UUID, action: str, token: str = "") -> Response:
     if action not in ("cancel", "offer") or not token or len(token) > TOKEN_CHARS:
         return visit.render("error.html", 404, message=visit.texts("error.not_found"))
-    response = visit.render("programs/link.html", action=action, token=token,
-                            registration_id=registration_id)  # fmt: skip
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(visit.render("programs/link.html", action=action, token=token,
+                                registration_id=registration_id))  # fmt: skip
 
 
 def link_command(registration_id: UUID, answer: str, token: str) -> Message | None:

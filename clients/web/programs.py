@@ -9,7 +9,7 @@ from uuid import UUID
 
 import httpx
 
-from clients.web.reading import Unavailable, get_json
+from clients.web.reading import get_json
 
 
 class Programs:
@@ -17,7 +17,9 @@ class Programs:
         self.http = http
 
     async def sessions_on(self, day: date) -> list[dict[str, Any]]:
-        return list((await get_json(self.http, "/sessions", date=day.isoformat()))["sessions"])
+        return list(
+            (await get_json(self.http, "/sessions", params={"date": day.isoformat()}))["sessions"]
+        )
 
     async def published(self) -> list[dict[str, Any]]:
         """The programs open to the public, with their sessions and the seats left."""
@@ -25,15 +27,9 @@ class Programs:
 
     async def program(self, program_id: UUID) -> dict[str, Any] | None:
         """One published program; None when there is none such."""
-        try:
-            response = await self.http.get(f"/programs/{program_id}")
-        except httpx.TransportError as error:
-            raise Unavailable(type(error).__name__) from None
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise Unavailable(str(response.status_code))
-        found: dict[str, Any] = response.json()
+        found: dict[str, Any] | None = await get_json(
+            self.http, f"/programs/{program_id}", missing_ok=True
+        )
         return found
 
     async def planned(self, token: str) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ whatever went wrong on the way."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -13,13 +14,21 @@ class Unavailable(Exception):
     """The service could not be reached or answered with a fault."""
 
 
-async def get_json(http: httpx.AsyncClient, path: str, token: str | None = None,
-                   **params: str) -> Any:  # fmt: skip
+async def get_json(
+    http: httpx.AsyncClient,
+    path: str,
+    token: str | None = None,
+    params: Mapping[str, str] | None = None,
+    missing_ok: bool = False,
+) -> Any:
+    """The answer's JSON; None for a 404 when ``missing_ok`` (the thing does not exist)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = await http.get(path, params=params, headers=headers)
+        response = await http.get(path, params=dict(params or {}), headers=headers)
     except httpx.TransportError as error:
         raise Unavailable(type(error).__name__) from None
+    if missing_ok and response.status_code == 404:
+        return None
     if response.status_code != 200:
         raise Unavailable(str(response.status_code))
     return response.json()

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from clients.web import charts, views
 from clients.web.app import Visit, visit_of
 from clients.web.report_data import Unavailable
+from clients.web.routes import staff_only
 from contracts.consultation import TopicCode
 
 router = APIRouter()
@@ -26,12 +27,6 @@ FiscalYear = Annotated[int | None, Query(ge=2000, le=2100)]
 def current_fiscal_year() -> int:
     now = datetime.now(views.TOKYO)
     return now.year if now.month >= 4 else now.year - 1
-
-
-def staff_only(visit: Visit) -> Response | None:
-    if visit.signed is None or not visit.signed.who.is_staff:
-        return visit.render("staff_sign_in.html", 401, problem="sign_in.needed")
-    return None
 
 
 def occupancy_view(visit: Visit, data: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ staff's day and week (staff, signed in with a password)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -38,6 +39,17 @@ STAFF_ROLES = {Role.RECEPTION, Role.COORDINATOR, Role.CHIEF_COORDINATOR, Role.AU
                Role.ADMINISTRATOR}  # fmt: skip
 """Whom the staff page is offered to: booking decides what each may read (its access table);
 others are told their role does not show reservations."""
+
+
+def staff_only(visit: Visit, roles: Collection[Role] | None = None,
+               not_for_role: str = "staff.not_for_role") -> Response | None:  # fmt: skip
+    """None for a signed-in staff member holding one of `roles` (any role when None); otherwise
+    the page that says why not: sign in (401), or not for this role (403)."""
+    if visit.signed is None or not visit.signed.who.is_staff:
+        return visit.render("staff_sign_in.html", 401, problem="sign_in.needed")
+    if roles is not None and not visit.signed.who.roles & set(roles):
+        return visit.render("error.html", 403, message=visit.texts(not_for_role))
+    return None
 
 
 def commands(visit: Visit) -> Commands:
@@ -310,10 +322,8 @@ async def cancel(visit: Seen, reservation_id: UUID, form: Form) -> Response:
 
 @router.get("/staff")
 async def staff(visit: Seen, date: str | None = None) -> Response:
-    if visit.signed is None or not visit.signed.who.is_staff:
-        return visit.render("staff_sign_in.html", 401, problem="sign_in.needed")
-    if not visit.signed.who.roles & STAFF_ROLES:
-        return visit.render("error.html", 403, message=visit.texts("staff.not_for_role"))
+    if (refused := staff_only(visit, STAFF_ROLES)) is not None or visit.signed is None:
+        return refused or Response(status_code=401)
     first = day_of(date)
     try:
         found = await visit.parts.booking.day_sheet(first, first + timedelta(days=WEEK - 1),

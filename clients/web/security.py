@@ -16,6 +16,8 @@ import secrets
 import time
 from collections.abc import Mapping
 
+from starlette.responses import Response
+
 TOKEN_LIFE_S = 12 * 3600  # a form left open over the day still posts; a session lasts no longer
 
 CSP = (
@@ -32,6 +34,12 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+def private(response: Response) -> Response:
+    """A page holding someone's data or what they typed: kept by no browser or proxy cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def new_browser_id() -> str:
