@@ -37,8 +37,18 @@ async def ensure_database(dsn: str) -> None:
         await conn.close()
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection handed back to the pool needs beyond asyncpg's own rollback of a
+    transaction left open: nothing. asyncpg's default sends a reset query (release advisory locks,
+    close cursors, unlisten, reset settings) on every release, a round trip each time a
+    connection is handed back. No service keeps session state on a pooled connection: none
+    changes a session setting, listens or leaves a cursor open, and advisory locks are taken for
+    the transaction (`pg_advisory_xact_lock`); the one session lock, the migrations', is
+    released by the code that takes it."""
+
+
 async def create_pool(dsn: str, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, reset=_keep_session)
     assert pool is not None
     return pool
 
