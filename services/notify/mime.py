@@ -42,6 +42,19 @@ LONG_LINE_FIELDS = frozenset({"list-unsubscribe", "list-id", "message-id"})
 # way to end the field early or something no well-formed field holds
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
+# A value the `email` package would write unchanged, as it came (measured: tens of microseconds a
+# field through it, a seventh of a newsletter's cost per recipient): a dot-atom address on a line
+# that needs no folding; a message id of two dot-atoms, or one token of visible ASCII in angle
+# brackets (a URL), on a line of at most 998 characters.
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_PLAIN_ADDRESS = re.compile(rf"{_DOT_ATOM}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_ONE_TOKEN = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>")
+_AS_THEY_COME = {
+    "message-id": re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>"),
+    "list-unsubscribe": _ONE_TOKEN,
+    "list-id": _ONE_TOKEN,
+}
+
 HeaderField = NewType("HeaderField", str)
 """One complete header field, `Name: value` folded and ended with CRLF, made by `field()`."""
 
@@ -50,6 +63,11 @@ def field(name: str, value: str | Address) -> HeaderField:
     """A header field whose value the `email` package has parsed and encoded for its kind.
     ValueError for a line break (CR, LF or another line separator) or control character in the
     value: refused, never cleaned, so a message with a forged field is not sent at all."""
+    plain = _AS_THEY_COME.get(name.lower())
+    if plain is not None and isinstance(value, str) and plain.fullmatch(value):
+        line = f"{name}: {value}"
+        if len(line) <= LONG_LINE_POLICY.max_line_length:
+            return HeaderField(line + CRLF)
     texts = [value] if isinstance(value, str) else [value.display_name, value.addr_spec]
     if any(_FORBIDDEN.search(text) for text in texts):
         raise ValueError(f"the {name} header value contains a line break or control character")
@@ -69,6 +87,8 @@ def recipient(address: str) -> HeaderField:
     display name smuggled in, characters plain SMTP cannot carry)."""
     if not address.isascii():
         raise ValueError("the recipient address is not ASCII")
+    if len(address) <= POLICY.max_line_length - len("To: ") and _PLAIN_ADDRESS.fullmatch(address):
+        return HeaderField(f"To: {address}{CRLF}")
     return field("To", Address(addr_spec=address))
 
 

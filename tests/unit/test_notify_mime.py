@@ -8,6 +8,7 @@ import email
 import email.policy
 import io
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
@@ -138,3 +139,37 @@ def test_the_qr_code_is_a_full_symbol_that_holds_the_code() -> None:
     symbol.save(out, kind="png", scale=qr.SCALE, border=qr.BORDER)
     assert png == out.getvalue()
     assert qr.png("K7QW3ZPB") != png
+
+
+PLAIN_ADDRESSES = [
+    "taro@example.jp",
+    "taro.yamada+news@mail.example.co.jp",
+    "o'brien@example.org",
+    "a!#$%&'*+/=?^_`{|}~-z@example.org",
+    "x" * 40 + "@" + "d" * 20 + ".example.org",  # near the end of a 78-character line
+    "x" * 64 + "@" + "d" * 30 + ".example.org",  # folded by the email package
+]
+
+
+@pytest.mark.parametrize("address", PLAIN_ADDRESSES)
+def test_a_plain_address_is_written_as_the_email_package_writes_it(address: str) -> None:
+    assert mime.recipient(address) == mime.field("To", Address(addr_spec=address))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Message-ID", "<4a1d7e1e58b24b7ba1c03c9a5b2d8e10@center.example>"),
+        ("Message-ID", "<4a1d7e1e-58b2-4b7b-a1c0-3c9a5b2d8e10@mail.center.example>"),
+        ("Message-ID", "<https://center.example/u?token=AAA>"),  # no message id
+        ("List-Unsubscribe", "<https://center.example/unsubscribe?token=" + "A" * 900 + ">"),
+        ("List-Unsubscribe", "<https://center.example/u?token=" + "A" * 1000 + ">"),  # too long
+        ("List-Unsubscribe", "<https://center.example/u?a=1&b=%20>"),
+        ("List-Id", "<newsletter.center.example>"),
+    ],
+)
+def test_a_one_token_field_is_written_as_the_email_package_writes_it(
+    name: str, value: str
+) -> None:
+    expected = mime.LONG_LINE_POLICY.header_store_parse(name, value)[1]
+    assert mime.field(name, value) == expected.fold(policy=mime.LONG_LINE_POLICY)
