@@ -204,7 +204,7 @@ class BookingHandlers:
         The channel is the proven sender's, whatever the command says; an organisation books
         only in its own name, the kiosk for today only."""
         now = self.settings.now()
-        cmd = cmd.model_copy(update={"channel": domain.channel_of(caller)})
+        cmd = sent_by(cmd, caller)
         if refused := domain.check_sender(caller, cmd.organisation_id, cmd.starts_at, now):
             return [rejected(cmd, refused, None)]
         day = cmd.starts_at.astimezone(domain.TOKYO).date()
@@ -246,7 +246,7 @@ class BookingHandlers:
         places: list[int] = []
         now = self.settings.now()
         for cmd, caller in proven:
-            cmd = cmd.model_copy(update={"channel": domain.channel_of(caller)})
+            cmd = sent_by(cmd, caller)
             if refused := domain.check_sender(caller, cmd.organisation_id, cmd.starts_at, now):
                 answers.append([rejected(cmd, refused, None)])
                 continue
@@ -428,6 +428,13 @@ def unknown_organisation(cmd: Message, organisation_id: UUID) -> Outgoing:
         cmd, str(organisation_id), OrganisationCommandRejected, organisation_id=organisation_id,
         reason=RejectionReason.NOT_FOUND, detail="There is no such organisation.",
     )  # fmt: skip
+
+
+def sent_by(cmd: RequestReservation, caller: Caller) -> RequestReservation:
+    """The request with the channel of its proven sender, whatever its own field said (a copy
+    only when they differ: the usual request already names its channel truly)."""
+    channel = domain.channel_of(caller)
+    return cmd if cmd.channel is channel else cmd.model_copy(update={"channel": channel})
 
 
 def request_of(cmd: RequestReservation) -> domain.Request:

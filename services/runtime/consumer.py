@@ -31,6 +31,7 @@ which is then redelivered.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -106,7 +107,10 @@ class PoisonMessage(Exception):
     """A record that can never be handled; the reason is safe to log (no message content)."""
 
 
+@functools.cache
 def message_type_of(cls: type[Message]) -> str:
+    """Read once per class: pydantic's `model_fields` is a property that builds its answer
+    anew, on a path that asks it several times a message."""
     return str(cls.model_fields["type"].default)
 
 

@@ -14,7 +14,9 @@ cannot be replayed later because the broker stamps the replay with the time of t
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -233,9 +235,8 @@ class Keyring:
 
     def check_signature(self, token: str) -> tuple[str, Mapping[str, object]]:
         try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-            issuer = unverified.get("iss")
-            if not isinstance(issuer, str) or issuer not in self.keys:
+            issuer = unverified_issuer(token)
+            if issuer is None or issuer not in self.keys:
                 raise ProofError("token from an unknown issuer")
             claims = jwt.decode(
                 token,
@@ -252,9 +253,22 @@ class Keyring:
             )
         except ProofError:
             raise
-        except (jwt.PyJWTError, ValueError, TypeError):
+        except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
             raise ProofError("token invalid") from None
         return issuer, claims
+
+
+def unverified_issuer(token: str) -> str | None:
+    """Who the token says signed it, read from its claims before anything is verified: only to
+    choose the key to verify it with (the verification then requires this very issuer). One
+    base64 and JSON reading instead of a whole second pass of the JWT library."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else None
 
 
 def caller_of(claims: Mapping[str, object], issuer: str, at: datetime) -> Caller:

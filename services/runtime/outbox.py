@@ -26,7 +26,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from contracts.envelope import Message, header_fields, new_message_id
+from contracts.envelope import NUL_CHECKED, Message, header_fields, new_message_id
 from contracts.topics import Topic
 from services.runtime.errors import clean
 from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 RELAY_LOCK = 7_402_512
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # what the relay may send: a dead letter of the largest record
 LONGEST_PAUSE_S = 10.0
+NUL_CHECKED_CONTEXT = {NUL_CHECKED: True}
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,19 @@ def answer(
     cmd: Message, topic: Topic, key: str, event_type: type[Message], **fields: object
 ) -> Outgoing:
     """An event answering a command: its request_id is the command's message_id (so the client
-    finds it) and it continues the command's correlation."""
-    event = event_type(
-        message_id=new_message_id(),
-        correlation_id=cmd.correlation(),
-        request_id=cmd.message_id,
-        **fields,
+    finds it) and it continues the command's correlation.
+
+    Validated as its type, but not walked for NUL (half the cost of making it, on every
+    command's path): its text comes from the validated command, from PostgreSQL text (which
+    cannot hold NUL) and from our own words; and the consumer of the event checks anyway."""
+    event = event_type.model_validate(
+        {
+            "message_id": new_message_id(),
+            "correlation_id": cmd.correlation(),
+            "request_id": cmd.message_id,
+            **fields,
+        },
+        context=NUL_CHECKED_CONTEXT,
     )
     return Outgoing(topic, key, event)
 

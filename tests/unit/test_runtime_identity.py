@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -187,3 +188,36 @@ def test_a_service_proves_commands_on_its_own_account_as_itself(tmp_path: Path) 
     assert token is not None
     caller = Keyring.load(tmp_path).verify(token, datetime.now(UTC))
     assert (caller.kind, caller.subject) == (PrincipalKind.SERVICE, "events")
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[" * 3000 + b"]" * 3000,  # nested deeper than a JSON reader recurses
+        b'["identity"]',  # claims that are no object
+        b'{"iss": 7}',
+        b'{"iss": "nobody"}',
+        b"\xff\xfe",
+        b"",
+    ],
+)
+def test_a_token_whose_claims_cannot_name_a_known_issuer_is_refused(
+    keys: Path, payload: bytes
+) -> None:
+    header = b64(b'{"alg":"EdDSA","typ":"JWT"}')
+    token = f"{header}.{b64(payload)}.{b64(b'sig')}"
+    with pytest.raises(ProofError):
+        Keyring.load(keys).verify(token, NOW)
+
+
+def test_a_token_naming_one_issuer_and_signed_by_another_is_refused(keys: Path) -> None:
+    """The issuer read before verifying only chooses the key: a service's signature over claims
+    naming the people's issuer verifies under no key it could be checked with."""
+    claims = claims_of(["administrator"], 60)
+    forged = jwt.encode(claims, signer(keys, "events").key, algorithm="EdDSA")
+    with pytest.raises(ProofError, match="invalid"):
+        Keyring.load(keys).verify(forged, NOW)
