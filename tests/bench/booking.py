@@ -12,7 +12,8 @@ written with nothing but aiokafka and asyncpg (tests/bench/bare_loop.py) just be
 after it, given the same burst on the same broker and database by the same load generator
 (records encoded before the clock starts, answers read with json alone); prints their
 decisions/s and the ratio booking / limit (goal: 0.7 or more), the cores each part used
-meanwhile, and how booking cut the burst into batches and how long their transactions took.
+meanwhile and the CPU they spent per decision in all (with the rate the machine's cores allow at
+that cost), and how booking cut the burst into batches and how long their transactions took.
 contention: for each contested slot, 200 organisations ask at once for Space A (alone or as A+B)
 over the same time; prints winners per slot (must be 1), conflicts, and how long each round took.
 availability: readers query the availability of Space A/B over a week as fast as they can while
@@ -227,9 +228,13 @@ def batch_figures(port: int) -> tuple[float, float, float]:
 
 
 @contextlib.contextmanager
-def cpu_used(system: System, label: str, loop_pid: int | None = None) -> Iterator[None]:
+def cpu_used(
+    system: System, label: str, decisions: int, loop_pid: int | None = None
+) -> Iterator[None]:
     """Prints how many cores each part used while the block ran: which of them a loop waits
-    for when it is not using its own core."""
+    for when it is not using its own core; and the CPU all of them spent per decision, with
+    the rate this machine's cores would allow at that cost were they kept busy all the time
+    (the ceiling no loop doing that much work can pass here)."""
     pids = {name: system.stack.pid(name) for name in CPU_WATCHED}
     if loop_pid is not None:
         pids = {"bare loop": loop_pid, **pids}
@@ -241,6 +246,10 @@ def cpu_used(system: System, label: str, loop_pid: int | None = None) -> Iterato
     used["bench client"] = (time.process_time() - client_before) / elapsed
     print(f"  cores used during {label}: "
           + ", ".join(f"{name} {cores:.2f}" for name, cores in used.items()))  # fmt: skip
+    per_decision = sum(used.values()) * elapsed / max(decisions, 1)
+    cores = os.cpu_count() or 1
+    print(f"    {1000 * per_decision:.3f} ms of CPU per decision in all: {cores} cores allow"
+          f" at most {cores / per_decision:.0f}/s at that cost")  # fmt: skip
 
 
 def peak_rss_mb(pid: int | None) -> float:
@@ -385,7 +394,7 @@ async def booking_burst(system: System, commands: list[RequestReservation]) -> S
     ids = [str(cmd.message_id) for cmd in commands]
     batches, seconds, _ = batch_figures(BOOKING_HTTP_PORT)
     step = await raw_burst(system.stack.kafka_bootstrap, BOOKING_COMMANDS.name, BOOKING_EVENTS,
-                           records, ids, cpu_used(system, "booking's burst"))  # fmt: skip
+                           records, ids, cpu_used(system, "booking's burst", len(records)))  # fmt: skip
     batches_after, seconds_after, _ = batch_figures(BOOKING_HTTP_PORT)
     count = max(batches_after - batches, 1)
     print(f"  booking's burst: {count:.0f} batches of {len(commands) / count:.0f} commands on"
@@ -461,7 +470,7 @@ async def bare_loop_rate(system: System, variant: str, flags: list[str], burst: 
         assert loop.stdout is not None
         await loop.stdout.readline()  # "bare loop ready"
         await bare_burst(system.stack.kafka_bootstrap, 500)  # warm-up
-        watch = cpu_used(system, f"the bare loop's burst ({variant})", loop.pid)
+        watch = cpu_used(system, f"the bare loop's burst ({variant})", burst, loop.pid)
         return await bare_burst(system.stack.kafka_bootstrap, burst, watch)
     finally:
         loop.send_signal(signal.SIGTERM)
