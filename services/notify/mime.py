@@ -34,8 +34,9 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 # RFC 5322 over SMTP: CRLF line ends, lines folded at 78. Fields that hold one long token (a URL,
 # a message id) are kept whole on one line (up to 998): folding would have to encode them, and a
 # mail program does not decode an encoded List-Unsubscribe.
-POLICY = email.policy.SMTP
-LONG_LINE_POLICY = POLICY.clone(max_line_length=998)
+FOLD_AT, LONGEST_LINE = 78, 998
+POLICY = email.policy.SMTP.clone(max_line_length=FOLD_AT)
+LONG_LINE_POLICY = POLICY.clone(max_line_length=LONGEST_LINE)
 LONG_LINE_FIELDS = frozenset({"list-unsubscribe", "list-id", "message-id"})
 
 # CR, LF and every other control character or line separator: in a header value each is either a
@@ -66,7 +67,7 @@ def field(name: str, value: str | Address) -> HeaderField:
     plain = _AS_THEY_COME.get(name.lower())
     if plain is not None and isinstance(value, str) and plain.fullmatch(value):
         line = f"{name}: {value}"
-        if len(line) <= LONG_LINE_POLICY.max_line_length:
+        if len(line) <= LONGEST_LINE:
             return HeaderField(line + CRLF)
     texts = [value] if isinstance(value, str) else [value.display_name, value.addr_spec]
     if any(_FORBIDDEN.search(text) for text in texts):
@@ -87,7 +88,7 @@ def recipient(address: str) -> HeaderField:
     display name smuggled in, characters plain SMTP cannot carry)."""
     if not address.isascii():
         raise ValueError("the recipient address is not ASCII")
-    if len(address) <= POLICY.max_line_length - len("To: ") and _PLAIN_ADDRESS.fullmatch(address):
+    if len(address) <= FOLD_AT - len("To: ") and _PLAIN_ADDRESS.fullmatch(address):
         return HeaderField(f"To: {address}{CRLF}")
     return field("To", Address(addr_spec=address))
 

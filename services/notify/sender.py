@@ -3,12 +3,14 @@ at hundreds per second.
 
 One leaser takes due rows in batches (`FOR UPDATE SKIP LOCKED`, so several instances share the
 work) and hands them to SMTP_CONNECTIONS workers, each holding one SMTP connection open across
-messages. A worker marks each e-mail sent as soon as the server accepts it and waits for that mark
-before sending its next one, so after a crash at most the message in flight on each connection is
-unaccounted for and may go out twice (its Message-ID, made of the delivery's public id, lets a
-mailbox recognise it). The marks of all workers made meanwhile are written together in one
-statement (group commit), which also queues their `notification.sent` events: per message that is
-a share of one round trip.
+messages. A worker marks each e-mail sent as soon as the server accepts it, and the server accepts
+its next one only once that mark is written: the next message's envelope (MAIL FROM, RCPT TO)
+goes out while the mark is being written, and its DATA after. So after a crash at most the message
+in flight on each connection is unaccounted for and may go out twice (its Message-ID, made of the
+delivery's public id, lets a mailbox recognise it), and writing a mark costs a connection no time
+of its own. The marks of all workers made meanwhile are written together in one statement (group
+commit), which also queues their `notification.sent` events: per message that is a share of one
+round trip.
 
 Each lease stamps its rows with a token. A row is this sender's only while it carries the token:
 a keeper renews the leases of every row held (queued or being sent) each LEASE_S / 3, so a slow
@@ -94,6 +96,13 @@ class SenderSettings:
             max_attempts=env_int("MAX_ATTEMPTS", 8),
             smtp_timeout_s=env_float("SMTP_TIMEOUT_S", 30.0),
         )
+
+
+def smtp_size(raw: bytes) -> int:
+    """The message's size as DATA transmits it (every line ended by CRLF), for the SIZE option
+    (RFC 1870): counted, not rewritten, as the message is built with CRLF already."""
+    crlf = raw.count(b"\r\n")
+    return len(raw) + (raw.count(b"\n") - crlf) + (raw.count(b"\r") - crlf)
 
 
 def backoff_s(attempts: int, base: float, cap: float) -> float:
@@ -263,6 +272,7 @@ class Sender:
         self.rate = RateLimit(settings.rate)
         self.queue: asyncio.Queue[Held] = asyncio.Queue()
         self.held: dict[int, Held] = {}
+        self.recordings: set[asyncio.Task[None]] = set()  # marks being written
         # a send must start with at least this much lease left: an SMTP exchange's worth
         self.margin_s = min(settings.smtp_timeout_s, settings.lease_s / 2)
 
@@ -284,9 +294,9 @@ class Sender:
                 task.result()
             raise RuntimeError(f"sender task {next(iter(done)).get_name()} ended")
         finally:
-            for task in tasks:
+            for task in [*tasks, *self.recordings]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self.recordings, return_exceptions=True)
             await self.hand_back()
 
     async def lease_loop(self) -> None:
@@ -380,79 +390,127 @@ class Sender:
             hostname=self.settings.host, port=self.settings.port,
             timeout=self.settings.smtp_timeout_s,
         )  # fmt: skip
+        recording: asyncio.Task[None] | None = None  # the mark of this connection's last message
         try:
             while True:
                 held = await self.queue.get()
                 try:
-                    await self.handle(smtp, held)
+                    recording = await self.handle(smtp, held, recording)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:
-                    self.reset(smtp)
-                    log.warning("recording the outcome of delivery %s failed (%s)",
+                except Exception as exc:  # the previous message's mark could not be written
+                    recording = None
+                    self.forget(held)
+                    self.reset(smtp)  # this message's open envelope is dropped, not sent
+                    log.warning("recording the outcome of the delivery before %s failed (%s)",
                                 held.item.id, type(exc).__name__)  # fmt: skip
                     await asyncio.sleep(1)
-                finally:
-                    if self.held.get(held.item.id) is held:
-                        del self.held[held.item.id]
         finally:
             self.reset(smtp)
 
-    async def handle(self, smtp: aiosmtplib.SMTP, held: Held) -> None:
+    def forget(self, held: Held) -> None:
+        if self.held.get(held.item.id) is held:
+            del self.held[held.item.id]
+
+    async def handle(
+        self, smtp: aiosmtplib.SMTP, held: Held, recording: asyncio.Task[None] | None
+    ) -> asyncio.Task[None] | None:
+        """Send one message: the task writing its mark if the server accepted it, else the
+        previous message's mark, still to be settled."""
         if not await self.still_ours(held):
+            self.forget(held)
             self.outcomes.labels("lease_lost").inc()
             log.info("delivery %s skipped: its lease was taken by another", held.item.id)
-            return
+            return recording
         await self.rate.acquire()
-        await self.send_one(smtp, held.item)
+        accepted = False
+        try:
+            accepted = await self.transfer(smtp, held.item, recording)
+        finally:
+            if not accepted:
+                self.forget(held)
+        if not accepted:
+            return None
+        task = asyncio.create_task(self.record_sent(held), name=f"mark-{held.item.id}")
+        self.recordings.add(task)
+        task.add_done_callback(self.recorded)
+        return task
 
-    async def deliver(self, smtp: aiosmtplib.SMTP, recipient: str, raw: bytes) -> None:
-        """One SMTP transaction on the worker's connection; a connection the server dropped while
-        idle is reopened once, as that says nothing about this message."""
+    async def transfer(
+        self, smtp: aiosmtplib.SMTP, item: store.Due, recording: asyncio.Task[None] | None
+    ) -> bool:
+        """Hand one message to the server; whether it accepted it. The previous message's mark
+        is settled (awaited, raising if it failed) before this message's DATA, or before this
+        returns should the message fail sooner."""
+        try:
+            try:
+                raw = await self.composer.message(item)
+            except DB_ERRORS as exc:
+                await self.retry_later(item, type(exc).__name__)
+                return False
+            except Exception as exc:
+                await self.unsendable(item, "cannot be composed", exc)
+                return False
+            try:
+                await self.open_envelope(smtp, item.recipient, smtp_size(raw))
+            except Exception as exc:
+                await self.not_sent(smtp, item, exc)
+                return False
+        finally:
+            if recording is not None:
+                await recording
+        try:
+            await smtp.data(raw)
+        except Exception as exc:
+            await self.not_sent(smtp, item, exc)
+            return False
+        return True
+
+    async def open_envelope(self, smtp: aiosmtplib.SMTP, recipient: str, size: int) -> None:
+        """MAIL FROM and RCPT TO on the worker's connection; a connection the server dropped
+        while idle is reopened once, as that says nothing about this message."""
         for attempt in (1, 2):
             if not smtp.is_connected:
                 await smtp.connect()
             try:
-                await smtp.sendmail(self.settings.mail_from, [recipient], raw)
+                options = [f"SIZE={size}"] if smtp.supports_extension("size") else []
+                await smtp.mail(self.settings.mail_from, options=options)
+                await smtp.rcpt(recipient)
                 return
             except aiosmtplib.SMTPServerDisconnected:
                 smtp.close()
                 if attempt == 2:
                     raise
 
-    async def send_one(self, smtp: aiosmtplib.SMTP, item: store.Due) -> None:
-        try:
-            raw = await self.composer.message(item)
-        except DB_ERRORS as exc:
-            await self.retry_later(item, type(exc).__name__)
-            return
-        except Exception as exc:
-            await self.unsendable(item, "cannot be composed", exc)
-            return
-        try:
-            await self.deliver(smtp, item.recipient, raw)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            self.reset(smtp)
-            code = exc.recipients[0].code if exc.recipients else 550
-            text = exc.recipients[0].message if exc.recipients else ""
-            await self.refused(item, code, text)
-        except aiosmtplib.SMTPResponseException as exc:
-            self.reset(smtp)
+    async def not_sent(self, smtp: aiosmtplib.SMTP, item: store.Due, exc: Exception) -> None:
+        """What the server's refusal or a failed exchange means for the message."""
+        self.reset(smtp)
+        if isinstance(exc, aiosmtplib.SMTPResponseException):  # a refused recipient too
             await self.refused(item, exc.code, exc.message)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            self.reset(smtp)
+        elif isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError):
             await self.retry_later(item, type(exc).__name__)
-        except UNSENDABLE as exc:  # e.g. UnicodeEncodeError: an address SMTP cannot carry
-            self.reset(smtp)
+        elif isinstance(exc, UNSENDABLE):  # e.g. UnicodeEncodeError: an address SMTP cannot carry
             await self.unsendable(item, "cannot be handed to SMTP", exc)
-        except Exception as exc:
-            self.reset(smtp)
+        else:
             log.warning("delivery %s: unexpected %s while sending; retrying later",
                         item.id, type(exc).__name__)  # fmt: skip
             await self.retry_later(item, type(exc).__name__)
-        else:
-            await self.marks.mark(item)
+
+    async def record_sent(self, held: Held) -> None:
+        """The mark of a message the server accepted; the row stays in this sender's hands
+        (its lease renewed) until the mark is written."""
+        try:
+            await self.marks.mark(held.item)
             self.outcomes.labels("sent").inc()
+        finally:
+            self.forget(held)
+
+    def recorded(self, task: asyncio.Task[None]) -> None:
+        """A mark written or failed: its worker learns of a failure at its next message; the
+        failure is taken as seen here, as a last message's worker may never ask."""
+        self.recordings.discard(task)
+        if not task.cancelled():
+            task.exception()
 
     @staticmethod
     def reset(smtp: aiosmtplib.SMTP) -> None:

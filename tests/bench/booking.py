@@ -393,8 +393,9 @@ async def booking_burst(system: System, commands: list[RequestReservation]) -> S
         records.append((cmd.model_dump_json().encode(), cmd.partition_key().encode(), headers))
     ids = [str(cmd.message_id) for cmd in commands]
     batches, seconds, _ = batch_figures(BOOKING_HTTP_PORT)
+    watch = cpu_used(system, "booking's burst", len(records))
     step = await raw_burst(system.stack.kafka_bootstrap, BOOKING_COMMANDS.name, BOOKING_EVENTS,
-                           records, ids, cpu_used(system, "booking's burst", len(records)))  # fmt: skip
+                           records, ids, watch)  # fmt: skip
     batches_after, seconds_after, _ = batch_figures(BOOKING_HTTP_PORT)
     count = max(batches_after - batches, 1)
     print(f"  booking's burst: {count:.0f} batches of {len(commands) / count:.0f} commands on"

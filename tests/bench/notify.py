@@ -31,6 +31,7 @@ import uvloop
 
 from contracts.identity import Role
 from deploy.local.stack import Stack, StackConfig
+from tests.bench.booking import cpu_seconds, peak_rss_mb
 from tests.bench.profile import Profile, print_top
 from tests.identity_support import http_headers, staff_token
 from tests.notify_support import (
@@ -53,18 +54,6 @@ NOTIFY_PORT, SINK_PORT = 38282, 3726
 BODY = "## センターからのお知らせ\n\n" + "市民協働の催しと助成金の情報をお届けします。\n\n" * 20
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def run_size(stack: Stack, size: int, connections: int, profile: bool = False) -> None:
     instance = NotifyInstance(
         stack, f"notify-{size}", NOTIFY_PORT, SINK_PORT,
@@ -78,7 +67,9 @@ async def run_size(stack: Stack, size: int, connections: int, profile: bool = Fa
         assert pid is not None and sink_pid is not None
         await seed_subscribers(instance.dsn, addresses("bench", size))
         issue = await publish_issue(stack.kafka_bootstrap, "ベンチマーク号", BODY)
-        cpu0, sink0 = cpu_s(pid), cpu_s(sink_pid.pid)
+        beside = {name: stack.pid(name) for name in ("postgres", "kafka")}
+        cpu0, sink0 = cpu_seconds(pid), cpu_seconds(sink_pid.pid)
+        beside0 = {name: cpu_seconds(p) for name, p in beside.items()}
         sampled = Profile(pid, ROOT / f"notify-{size}.profile.txt", 20) if profile else None
         await send_now(instance.dsn, issue)
         started = time.perf_counter()
@@ -94,14 +85,17 @@ async def run_size(stack: Stack, size: int, connections: int, profile: bool = Fa
                 await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - started
         delivered = sum(1 for _ in os.scandir(instance.sink.maildir / "new"))
-        cpu = cpu_s(pid) - cpu0
+        cpu = cpu_seconds(pid) - cpu0
+        others = {name: cpu_seconds(p) - beside0[name] for name, p in beside.items()}
         print(
             f"{size:>7} subscribers: sent {progress['sent']:>6} (failed {progress['failed']}),"
             f" sink holds {delivered:>6}; {elapsed:6.1f} s,"
             f" {progress['sent'] / elapsed:6.0f} msg/s;"
             f" notify peak RSS {peak_rss_mb(pid):5.0f} MB, CPU {cpu:5.1f} s"
             f" ({1000 * cpu / max(progress['sent'], 1):.2f} ms/msg);"
-            f" sink CPU {cpu_s(sink_pid.pid) - sink0:5.1f} s",
+            f" sink CPU {cpu_seconds(sink_pid.pid) - sink0:5.1f} s,"
+            + "".join(f" {name} CPU {seconds:5.1f} s," for name, seconds in others.items())
+            + f" of {elapsed * (os.cpu_count() or 1):.0f} s the cores had",
             flush=True,
         )
         sample = one_message(instance.sink.maildir / "new")

@@ -81,13 +81,15 @@ class FakeStore:
 
 class FakeSMTP:
     """Accepts every message, except that some recipients make it raise what aiosmtplib or a
-    broken server could raise."""
+    broken server could raise; records the order of envelopes opened and messages accepted."""
 
     delivered: ClassVar[list[str]] = []
     slow: ClassVar[dict[str, float]] = {}
+    steps: ClassVar[list[str]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         self.is_connected = False
+        self.to: str | None = None
 
     async def connect(self) -> None:
         self.is_connected = True
@@ -95,21 +97,32 @@ class FakeSMTP:
     def close(self) -> None:
         self.is_connected = False
 
-    async def sendmail(self, sender: str, recipients: list[str], raw: bytes) -> None:
-        (to,) = recipients
-        await asyncio.sleep(self.slow.get(to, 0))
+    def supports_extension(self, name: str) -> bool:
+        return name == "size"
+
+    async def mail(self, sender: str, options: list[str]) -> None:
+        assert options and options[0].startswith("SIZE=")
+        self.to = None
+
+    async def rcpt(self, to: str) -> None:
         if to.startswith("unicode"):
             raise UnicodeEncodeError("ascii", to, 0, 1, "ordinal not in range(128)")
+        if to.startswith("refused"):
+            raise aiosmtplib.SMTPRecipientRefused(550, f"<{to}>: no such user", to)
+        self.to = to
+        FakeSMTP.steps.append(f"envelope {to}")
+
+    async def data(self, raw: bytes) -> None:
+        to = self.to
+        assert to is not None, "DATA before RCPT"
+        await asyncio.sleep(self.slow.get(to, 0))
         if to.startswith("boom"):
             raise RuntimeError("an error nobody foresaw")
         if to.startswith("keyerror"):
             raise KeyError(to)
-        if to.startswith("refused"):
-            raise aiosmtplib.SMTPRecipientsRefused(
-                [aiosmtplib.SMTPRecipientRefused(550, f"<{to}>: no such user", to)]
-            )
         assert b"\r\nBcc:" not in raw
         FakeSMTP.delivered.append(to)
+        FakeSMTP.steps.append(f"accepted {to}")
 
 
 @pytest.fixture
@@ -118,7 +131,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
     for name in ("lease_due", "renew", "mark_sent", "mark_failed", "mark_retry", "release"):
         monkeypatch.setattr(store, name, getattr(fake, name))
     monkeypatch.setattr(sender_module.aiosmtplib, "SMTP", FakeSMTP)
-    FakeSMTP.delivered, FakeSMTP.slow = [], {}
+    FakeSMTP.delivered, FakeSMTP.slow, FakeSMTP.steps = [], {}, []
     yield fake
 
 
@@ -224,3 +237,47 @@ async def test_a_sent_mark_refused_for_another_reason_fails_its_worker(
             await asyncio.wait_for(marks.mark(due("reader@example.org")), 5)
     finally:
         runner.cancel()
+
+
+async def test_a_message_is_accepted_only_once_the_one_before_it_is_marked_sent(
+    fakes: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most one message per connection is accepted but not yet marked, so a crash repeats
+    at most one per connection; the next message's envelope goes out meanwhile."""
+    first, second = due("first@example.org"), due("second@example.org")
+    fakes.leases = [[first, second]]
+    written = asyncio.Event()
+
+    async def slow_mark(pool: object, items: Any) -> int:
+        FakeSMTP.steps.append(f"marking {', '.join(d.recipient for d in items)}")
+        await written.wait()
+        FakeSMTP.steps.append("marked")
+        fakes.sent += [d.recipient for d in items]
+        return len(items)
+
+    monkeypatch.setattr(store, "mark_sent", slow_mark)
+    sender = Sender(object(), settings(connections=1), NOTIFY, counter())  # type: ignore[arg-type]
+    task = asyncio.create_task(sender.run())
+    try:
+        async with asyncio.timeout(5):
+            while "envelope second@example.org" not in FakeSMTP.steps:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert FakeSMTP.delivered == ["first@example.org"]  # the second waits for the mark
+        written.set()
+        async with asyncio.timeout(5):
+            while len(fakes.sent) < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    step = FakeSMTP.steps.index
+    assert step("accepted first@example.org") < step("envelope second@example.org")
+    assert step("envelope second@example.org") < step("marked")
+    assert step("marked") < step("accepted second@example.org")
+    assert not sender.held
+
+
+def test_the_size_announced_is_the_size_data_transmits() -> None:
+    assert sender_module.smtp_size(b"a\r\nb\r\n") == 6
+    assert sender_module.smtp_size(b"a\nb\rc\r\n") == 9  # each bare line end becomes CRLF
