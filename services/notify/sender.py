@@ -65,7 +65,8 @@ class SenderSettings:
     """SMTP_HOST (127.0.0.1), SMTP_PORT (1025), MAIL_FROM, SMTP_CONNECTIONS (4),
     SEND_RATE messages/s across connections (200; 0 = unlimited), SENDER_POLL_S (0.2),
     LEASE_SIZE (500), LEASE_S (60), RETRY_BASE_S (5), RETRY_MAX_S (3600), MAX_ATTEMPTS (8),
-    SMTP_TIMEOUT_S seconds one SMTP command may take (30)."""
+    SMTP_TIMEOUT_S seconds a step of an SMTP exchange may take: connecting and the envelope, or
+    the message (30)."""
 
     host: str
     port: int
@@ -386,10 +387,9 @@ class Sender:
                         type(exc).__name__)  # fmt: skip
 
     async def worker(self) -> None:
-        smtp = aiosmtplib.SMTP(
-            hostname=self.settings.host, port=self.settings.port,
-            timeout=self.settings.smtp_timeout_s,
-        )  # fmt: skip
+        # no timeout of aiosmtplib's own (a timer task for every command): each step of an
+        # exchange is bounded here instead, by SMTP_TIMEOUT_S
+        smtp = aiosmtplib.SMTP(hostname=self.settings.host, port=self.settings.port, timeout=None)
         recording: asyncio.Task[None] | None = None  # the mark of this connection's last message
         try:
             while True:
@@ -452,7 +452,8 @@ class Sender:
                 await self.unsendable(item, "cannot be composed", exc)
                 return False
             try:
-                await self.open_envelope(smtp, item.recipient, smtp_size(raw))
+                async with asyncio.timeout(self.settings.smtp_timeout_s):
+                    await self.open_envelope(smtp, item.recipient, smtp_size(raw))
             except Exception as exc:
                 await self.not_sent(smtp, item, exc)
                 return False
@@ -460,7 +461,8 @@ class Sender:
             if recording is not None:
                 await recording
         try:
-            await smtp.data(raw)
+            async with asyncio.timeout(self.settings.smtp_timeout_s):
+                await smtp.data(raw)
         except Exception as exc:
             await self.not_sent(smtp, item, exc)
             return False

@@ -281,3 +281,14 @@ async def test_a_message_is_accepted_only_once_the_one_before_it_is_marked_sent(
 def test_the_size_announced_is_the_size_data_transmits() -> None:
     assert sender_module.smtp_size(b"a\r\nb\r\n") == 6
     assert sender_module.smtp_size(b"a\nb\rc\r\n") == 9  # each bare line end becomes CRLF
+
+
+async def test_a_server_that_stops_answering_has_its_message_retried_later(
+    fakes: FakeStore,
+) -> None:
+    stuck, after = due("stuck@example.org"), due("after@example.org")
+    fakes.leases = [[stuck, after]]
+    FakeSMTP.slow = {"stuck@example.org": 30.0}
+    sender = Sender(object(), settings(connections=1, smtp_timeout_s=0.1), NOTIFY, counter())  # type: ignore[arg-type]
+    await run_until(sender, lambda: fakes.sent == ["after@example.org"])
+    assert fakes.retried == {"stuck@example.org": "TimeoutError"}
