@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 RELAY_LOCK = 7_402_512
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # what the relay may send: a dead letter of the largest record
 LONGEST_PAUSE_S = 10.0
+# Rows handed to the producer between two turns of the event loop: a round of thousands would
+# otherwise hold the loop for tens of milliseconds, and every consumer and SMTP connection of the
+# service with it.
+YIELD_EVERY = 200
 NUL_CHECKED_CONTEXT = {NUL_CHECKED: True}
 
 
@@ -232,7 +236,9 @@ class OutboxRelay:
         through raises that error, so the relay pauses before it tries again."""
         refused: list[tuple[asyncpg.Record, str]] = []
         pending: list[tuple[asyncpg.Record, asyncio.Future[object]]] = []
-        for row in rows:
+        for n, row in enumerate(rows, start=1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # the service's consumers and senders run meanwhile
             if (size := record_bytes(row)) > MAX_REQUEST_BYTES:
                 refused.append((row, f"record of {size} bytes is too large"))
                 continue
