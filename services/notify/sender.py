@@ -398,12 +398,13 @@ class Sender:
                     recording = await self.handle(smtp, held, recording)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # the previous message's mark could not be written
+                except Exception as exc:  # an outcome (this one's, or the mark before) not written
                     recording = None
                     self.forget(held)
-                    self.reset(smtp)  # this message's open envelope is dropped, not sent
-                    log.warning("recording the outcome of the delivery before %s failed (%s)",
-                                held.item.id, type(exc).__name__)  # fmt: skip
+                    self.reset(smtp)  # an envelope left open is dropped: that message is not sent
+                    log.warning("recording the outcome of delivery %s or of the one before it on"
+                                " its connection failed (%s)", held.item.id,
+                                type(exc).__name__)  # fmt: skip
                     await asyncio.sleep(1)
         finally:
             self.reset(smtp)

@@ -292,3 +292,27 @@ async def test_a_server_that_stops_answering_has_its_message_retried_later(
     sender = Sender(object(), settings(connections=1, smtp_timeout_s=0.1), NOTIFY, counter())  # type: ignore[arg-type]
     await run_until(sender, lambda: fakes.sent == ["after@example.org"])
     assert fakes.retried == {"stuck@example.org": "TimeoutError"}
+
+
+async def test_a_mark_that_fails_holds_back_the_next_message_and_the_worker_goes_on(
+    fakes: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message after a mark the database refused is not sent on that connection (its row
+    comes back when its lease runs out): at most one message per connection is ever accepted
+    without its mark. The worker then carries on with the rest."""
+    first, second, third = (due(f"{n}@example.org") for n in ("first", "second", "third"))
+    fakes.leases = [[first, second, third]]
+    failures = [ValueError("a bug, not an outage")]
+
+    async def mark_sent(pool: object, items: Any) -> int:
+        if failures:
+            raise failures.pop(0)
+        fakes.sent += [d.recipient for d in items]
+        return len(items)
+
+    monkeypatch.setattr(store, "mark_sent", mark_sent)
+    sender = Sender(object(), settings(connections=1), NOTIFY, counter())  # type: ignore[arg-type]
+    await run_until(sender, lambda: fakes.sent == ["third@example.org"])
+    assert FakeSMTP.delivered == ["first@example.org", "third@example.org"]
+    assert "envelope second@example.org" in FakeSMTP.steps
+    assert second.id not in sender.held
