@@ -109,8 +109,8 @@ class PoisonMessage(Exception):
 
 @functools.cache
 def message_type_of(cls: type[Message]) -> str:
-    """Read once per class: pydantic's `model_fields` is a property that builds its answer
-    anew, on a path that asks it several times a message."""
+    """Read once per class: pydantic's `model_fields` is a descriptor, not a plain attribute,
+    and the consumer's path asks for a message's type several times."""
     return str(cls.model_fields["type"].default)
 
 
