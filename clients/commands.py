@@ -30,7 +30,7 @@ from uuid import UUID
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import TopicAuthorizationFailedError
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from pydantic import TypeAdapter
 
 from clients.upstream import Upstream
@@ -46,7 +46,17 @@ Proof = Callable[[Message], str | None]
 ANSWER_WAIT_S = 10.0  # one long poll of GET /answers; the service holds it at most this long
 
 
-class AnswerRefused(Exception):
+class CommandsUnavailable(Exception):
+    """A command could not be sent or its answer not read: Kafka or the service is away, or
+    the service refused. A passing fault or a refusal, never a bug (a bug raises as it is)."""
+
+
+class Unsent(CommandsUnavailable):
+    """Kafka did not take the command: nothing was sent, and the same command may be sent
+    again with its id."""
+
+
+class AnswerRefused(CommandsUnavailable):
     """The service would not show the answer: the proof was refused (or another HTTP error)."""
 
 
@@ -187,27 +197,37 @@ class CommandClient(Generic[Answer]):
         """Publish a command with ``token`` as its proof (None: no person's, for a command
         anyone may send), once Kafka has it, and await nothing
         more: a client serving many people (the web pages) asks for the answer when it shows
-        it, with the same person's token (`answer`)."""
-        await (await self._produce(cmd, token))
+        it, with the same person's token (`answer`). Unsent when Kafka did not take it."""
+        try:
+            await (await self._produce(cmd, token))
+        except (KafkaError, OSError, TimeoutError) as error:
+            raise Unsent(type(error).__name__) from error
 
     async def answer(self, request_id: UUID, token: str, wait: float) -> Answer | None:
         """The answer to one's command, waiting up to ``wait`` seconds (at most
         ANSWER_WAIT_S) for it at the service: None while there is none. AnswerRefused when the
-        service will not show it (a token it refuses)."""
+        service will not show it (a token it refuses); CommandsUnavailable when the service
+        cannot be reached or answers what no answer is."""
         if self.http is None:
             raise RuntimeError("answers are fetched over HTTP: give answers_url")
-        response = await self.http.get(
-            f"/answers/{request_id}",
-            params={"wait": min(wait, ANSWER_WAIT_S)},
-            headers={"Authorization": BEARER + token},
-            timeout=ANSWER_WAIT_S + 5,
-        )
+        try:
+            response = await self.http.get(
+                f"/answers/{request_id}",
+                params={"wait": min(wait, ANSWER_WAIT_S)},
+                headers={"Authorization": BEARER + token},
+                timeout=ANSWER_WAIT_S + 5,
+            )
+        except httpx.HTTPError as error:
+            raise CommandsUnavailable(type(error).__name__) from error
         if response.status_code == 404:
             return None
         if response.status_code != 200:
             raise AnswerRefused(f"{response.status_code} {response.text[:200]}")
-        answers = response.json().get("answers") or []
-        found: Answer | None = self.adapter.validate_python(answers[0]) if answers else None
+        try:
+            answers = response.json().get("answers") or []
+            found: Answer | None = self.adapter.validate_python(answers[0]) if answers else None
+        except (ValueError, AttributeError) as error:  # not JSON, not an object, no answer
+            raise CommandsUnavailable(f"unreadable answer ({type(error).__name__})") from error
         return found
 
     async def _fetch(self, request_id: UUID, token: str, future: asyncio.Future[Answer]) -> None:

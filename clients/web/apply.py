@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from clients.web.app import Visit, visit_of
 from clients.web.routes import Form, commands
 from clients.web.security import private
+from clients.web.steps import NOT_SENT
 from contracts.booking import OrganisationKind, RequestOrganisationRegistration
 
 router = APIRouter()
@@ -58,6 +59,6 @@ async def apply(visit: Seen, form: Form) -> Response:
         return form_page(visit, 400, values, "apply.invalid")
     try:
         await commands(visit).publish(command, None)
-    except Exception:  # nothing was sent: the form keeps what was typed
+    except NOT_SENT:  # nothing was sent: the form keeps what was typed
         return form_page(visit, 503, values, "apply.unavailable")
     return visit.render("applied.html")

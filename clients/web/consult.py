@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from clients.web.app import Visit, visit_of
-from clients.web.consultation import Refused, Unavailable
+from clients.web.consultation import Refused
+from clients.web.reading import Unavailable
 from clients.web.routes import Form
 from clients.web.security import private
 from contracts.consultation import CaseKind, TopicCode

@@ -15,9 +15,7 @@ from typing import Any
 
 import httpx
 
-
-class Unavailable(Exception):
-    """The consultation service could not be reached or answered with a fault."""
+from clients.web.reading import Unavailable
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from clients.web.app import Visit, visit_of
-from clients.web.consultation import Unavailable
+from clients.web.reading import Unavailable
 from clients.web.routes import Form, staff_only
 from clients.web.security import private
+from clients.web.steps import NOT_SENT
 from contracts.consultation import (
     AssignCase,
     CaseOutcome,
@@ -128,7 +129,7 @@ async def step(visit: Seen, case_id: UUID, form: Form) -> Response:
             raise Unavailable("not connected to Kafka yet")
         await commands.publish(command, visit.signed.token)
         answer = await commands.answer(command.message_id, visit.signed.token, ANSWER_WAIT_S)
-    except Exception:
+    except NOT_SENT:
         return await case_page(visit, case_id, 503, problem="desk.unavailable")
     if answer is None:
         return await case_page(visit, case_id, 202, problem="desk.pending")

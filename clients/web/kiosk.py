@@ -36,6 +36,7 @@ from clients.web.identity import Signed
 from clients.web.reading import Unavailable
 from clients.web.routes import Form
 from clients.web.security import private
+from clients.web.steps import NOT_SENT
 from contracts.booking import (
     LabCheckedIn,
     LabCheckedOut,
@@ -144,7 +145,7 @@ async def send(visit: Visit, device: Signed, service: str, command: Message,
     to be resent with the same id (by a touch, or by itself with script)."""
     try:
         await commands_for(visit, service).publish(command, device.token)
-    except Exception as error:  # nothing was sent: the form keeps what was chosen
+    except NOT_SENT as error:  # nothing was sent: the form keeps what was chosen
         log.warning("a kiosk command could not be sent (%s)", type(error).__name__)
         kept = {k: v for k, v in form.items() if k != "csrf"}
         return render(visit, "unsent.html", 503, action=action, kept=kept)
@@ -189,7 +190,7 @@ async def outcome(visit: Seen, service: str, request_id: UUID) -> Response:
         answer = await commands_for(visit, service).answer(
             request_id, device.token, visit.parts.settings.answer_wait_s
         )
-    except Exception:
+    except NOT_SENT:
         answer = None
     if isinstance(answer, LabCheckedIn):
         return render(visit, "outcome.html", state="checked_in", answer=answer)

@@ -21,9 +21,10 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from clients.web.app import Visit, visit_of
-from clients.web.notify import Unavailable
+from clients.web.reading import Unavailable
 from clients.web.routes import Form, staff_only
 from clients.web.security import private
+from clients.web.steps import NOT_SENT
 from contracts.identity import Role
 from contracts.notify import NewsletterRejected, NewsletterScheduled, PublishNewsletter
 
@@ -116,7 +117,7 @@ async def send(visit: Seen, form: Form) -> Response:
         if commands is None:
             raise Unavailable("not connected to Kafka yet")
         await commands.publish(issue, visit.signed.token)
-    except Exception:  # Kafka away: nothing was sent, the draft stays on the page
+    except NOT_SENT:  # Kafka away: nothing was sent, the draft stays on the page
         return private(visit.render("newsletter/compose.html", 503, draft=draft,
                                     problem="letter.unavailable"))  # fmt: skip
     log.info("newsletter issue %s published by %s", issue.message_id, visit.signed.who.subject)
@@ -139,7 +140,7 @@ async def progress(visit: Seen, issue_id: UUID) -> Response:
     if figures is None and visit.parts.notify_commands is not None:
         try:
             answer = await visit.parts.notify_commands.answer(issue_id, visit.signed.token, 2.0)
-        except Exception:
+        except NOT_SENT:
             answer = None
         if isinstance(answer, NewsletterRejected):
             context.update(state="rejected", detail=answer.detail)

@@ -10,9 +10,7 @@ from uuid import UUID
 
 import httpx
 
-
-class Unavailable(Exception):
-    """The notify service could not be reached or answered with a fault."""
+from clients.web.reading import Unavailable
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from clients.web.app import Commands, Visit, visit_of
 from clients.web.reading import Unavailable
 from clients.web.routes import Form
 from clients.web.security import private
-from clients.web.steps import answer_to
+from clients.web.steps import NOT_SENT, answer_to
 from contracts.envelope import Message
 from contracts.notify import Language
 from contracts.program import (
@@ -89,12 +89,18 @@ async def programs(visit: Seen) -> Response:
                         programs=[shown(p, visit.language) for p in found])  # fmt: skip
 
 
-async def program_of(visit: Visit, program_id: UUID) -> dict[str, Any] | None:
+async def program_of(visit: Visit, program_id: UUID) -> dict[str, Any] | Response:
+    """The published program as shown, or the page saying why there is none (503, 404)."""
     reader = visit.parts.programs
-    if reader is None:
-        raise Unavailable("no events service")
-    found = await reader.program(program_id)
-    return shown(found, visit.language) if found else None
+    try:
+        if reader is None:
+            raise Unavailable("no events service")
+        found = await reader.program(program_id)
+    except Unavailable:
+        return visit.render("error.html", 503, message=visit.texts("programs.unavailable"))
+    if not found:
+        return visit.render("error.html", 404, message=visit.texts("error.not_found"))
+    return shown(found, visit.language)
 
 
 def render_program(
@@ -113,13 +119,8 @@ def render_program(
 
 @router.get("/programs/{program_id}")
 async def program(visit: Seen, program_id: UUID) -> Response:
-    try:
-        found = await program_of(visit, program_id)
-    except Unavailable:
-        return visit.render("error.html", 503, message=visit.texts("programs.unavailable"))
-    if found is None:
-        return visit.render("error.html", 404, message=visit.texts("error.not_found"))
-    return render_program(visit, found)
+    found = await program_of(visit, program_id)
+    return found if isinstance(found, Response) else render_program(visit, found)
 
 
 def registration_of(program: dict[str, Any], form: dict[str, str], sessions: list[str],
@@ -148,18 +149,15 @@ async def register(visit: Seen, program_id: UUID, form: Form) -> Response:
     raw = await visit.request.form()
     sessions = [s for s in raw.getlist("sessions") if isinstance(s, str)][:12]
     values: dict[str, Any] = {**{k: form.get(k, "") for k in FIELDS}, "sessions": sessions}
-    try:
-        found = await program_of(visit, program_id)
-    except Unavailable:
-        return visit.render("error.html", 503, message=visit.texts("programs.unavailable"))
-    if found is None:
-        return visit.render("error.html", 404, message=visit.texts("error.not_found"))
+    found = await program_of(visit, program_id)
+    if isinstance(found, Response):
+        return found
     command = registration_of(found, form, sessions, visit.language)
     if command is None:
         return render_program(visit, found, 400, values, "programs.invalid")
     try:
         await program_commands(visit).publish(command, None)
-    except Exception:  # nothing was sent: the form keeps what was typed
+    except NOT_SENT:  # nothing was sent: the form keeps what was typed
         return render_program(visit, found, 503, values, "programs.unavailable")
     return visit.render("programs/sent.html", what="registered", title=found["title"])
 
@@ -193,7 +191,7 @@ async def answer_link(visit: Seen, registration_id: UUID, form: Form) -> Respons
         return visit.render("error.html", 400, message=visit.texts("programs.invalid_link"))
     try:
         await program_commands(visit).publish(command, None)
-    except Exception:
+    except NOT_SENT:
         return visit.render("error.html", 503, message=visit.texts("programs.unavailable"))
     return visit.render("programs/sent.html", what=answer, title=None)
 

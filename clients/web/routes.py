@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
-from clients.commands import AnswerRefused
 from clients.web import security, views
 from clients.web.app import Commands, Visit, visit_of
 from clients.web.booking import SPACES, Unavailable
 from clients.web.identity import Outcome
+from clients.web.steps import NOT_SENT
 from contracts.booking import (
     CancelReservation,
     RejectionReason,
@@ -245,7 +245,7 @@ async def book(visit: Seen, form: Form) -> Response:
                             spaces=SPACES, problem="book.invalid")  # fmt: skip
     try:
         await commands(visit).publish(command, visit.signed.token)
-    except Exception:  # Kafka away: nothing was sent, the form keeps what was typed
+    except NOT_SENT:  # Kafka away: nothing was sent, the form keeps what was typed
         return visit.render("book.html", 503, values=values, times=views.half_hours(),
                             spaces=SPACES, problem="book.unavailable")  # fmt: skip
     return redirect(visit, f"/requests/{command.message_id}")
@@ -260,7 +260,7 @@ async def outcome(visit: Seen, request_id: UUID) -> Response:
     try:
         answer = await commands(visit).answer(request_id, visit.signed.token,
                                                    visit.parts.settings.answer_wait_s)  # fmt: skip
-    except (AnswerRefused, Exception):
+    except NOT_SENT:
         answer = None
     context: dict[str, Any] = {"request_id": request_id, "answer": answer}
     if isinstance(answer, ReservationConfirmed):
@@ -312,7 +312,7 @@ async def cancel(visit: Seen, reservation_id: UUID, form: Form) -> Response:
                                 organisation_id=organisation)  # fmt: skip
     try:
         await commands(visit).publish(command, visit.signed.token)
-    except Exception:
+    except NOT_SENT:
         return visit.render("error.html", 503, message=visit.texts("book.unavailable"))
     return redirect(visit, f"/requests/{command.message_id}")
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from clients.commands import CommandsUnavailable
 from clients.web.app import Commands
 from clients.web.reading import Unavailable
 from contracts.envelope import Message
 
 ANSWER_WAIT_S = 8.0
+NOT_SENT = (Unavailable, CommandsUnavailable)
+"""What a page answers 'not sent, try again' for: Kafka or the service away, or a refusal. Any
+other error is a bug and is raised (logged, 500), not shown as a passing fault."""
 
 
 async def answer_to(sender: Commands | None, ready: bool, command: Message, token: str) -> Any:
@@ -21,5 +25,5 @@ async def answer_to(sender: Commands | None, ready: bool, command: Message, toke
     try:
         await sender.publish(command, token)
         return await sender.answer(command.message_id, token, ANSWER_WAIT_S)
-    except Exception as error:
+    except CommandsUnavailable as error:
         raise Unavailable(type(error).__name__) from None

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from clients.commands import Unsent
 from clients.web.app import build_parts, create_app
 from clients.web.programs import Programs
 from contracts.booking import (
@@ -152,7 +153,7 @@ async def test_kafka_away_the_form_comes_back_with_the_same_id(kiosk: Kiosk) -> 
     message_id = field(chosen.text, "message_id")
 
     async def away(cmd: Any, token: str) -> None:
-        raise ConnectionError("no broker")
+        raise Unsent("no broker")
 
     kiosk.booking.publish = away  # type: ignore[method-assign]
     unsent = await kiosk.http.post("/kiosk/lab/check-in", data={
@@ -162,6 +163,22 @@ async def test_kafka_away_the_form_comes_back_with_the_same_id(kiosk: Kiosk) -> 
     assert field(unsent.text, "message_id") == message_id
     assert field(unsent.text, "people") == "4" and field(unsent.text, "organisation_id") == str(ORG)
     assert unsent.text.count('name="csrf"') == 1  # a fresh token, not the posted one twice
+
+
+async def test_a_fault_that_is_no_outage_is_not_shown_as_unsent(kiosk: Kiosk) -> None:
+    """Only Kafka or a service away makes the 'not sent, try again' page: a bug is raised (the
+    server logs it and answers 500) instead of being resent for ever."""
+    await kiosk.pair()
+    chosen = await kiosk.http.get(f"/kiosk/lab/{ORG}")
+
+    async def broken(cmd: Any, token: str) -> None:
+        raise RuntimeError("a bug, not an outage")
+
+    kiosk.booking.publish = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await kiosk.http.post("/kiosk/lab/check-in", data={
+            "csrf": csrf_of(chosen.text), "message_id": field(chosen.text, "message_id"),
+            "organisation_id": str(ORG), "people": "4"})  # fmt: skip
 
 
 @pytest.mark.parametrize("people", ["0", "101", "three", ""])

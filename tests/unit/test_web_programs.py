@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from clients.commands import Unsent
 from clients.web.app import build_parts, create_app
 from clients.web.programs import Programs
 from contracts.program import (
@@ -140,7 +141,7 @@ async def test_kafka_away_the_registration_form_keeps_what_was_typed(
     http, commands = site
 
     async def away(cmd: object, token: str | None) -> None:
-        raise ConnectionError("no broker")
+        raise Unsent("no broker")
 
     commands.publish = away  # type: ignore[method-assign]
     page = await http.get(f"/programs/{PROGRAM}")
