@@ -509,11 +509,12 @@ class Sender:
             self.forget(held)
 
     def recorded(self, task: asyncio.Task[None]) -> None:
-        """A mark written or failed: its worker learns of a failure at its next message; the
-        failure is taken as seen here, as a last message's worker may never ask."""
+        """A mark written or failed. A failure is logged here, as the last message's worker may
+        never ask; a worker with a next message also learns of it there, and holds that one."""
         self.recordings.discard(task)
-        if not task.cancelled():
-            task.exception()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("the sent mark of delivery %s could not be written (%s)",
+                        task.get_name().removeprefix("mark-"), type(error).__name__)  # fmt: skip
 
     @staticmethod
     def reset(smtp: aiosmtplib.SMTP) -> None:

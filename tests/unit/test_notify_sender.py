@@ -295,7 +295,7 @@ async def test_a_server_that_stops_answering_has_its_message_retried_later(
 
 
 async def test_a_mark_that_fails_holds_back_the_next_message_and_the_worker_goes_on(
-    fakes: FakeStore, monkeypatch: pytest.MonkeyPatch
+    fakes: FakeStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The message after a mark the database refused is not sent on that connection (its row
     comes back when its lease runs out): at most one message per connection is ever accepted
@@ -312,7 +312,9 @@ async def test_a_mark_that_fails_holds_back_the_next_message_and_the_worker_goes
 
     monkeypatch.setattr(store, "mark_sent", mark_sent)
     sender = Sender(object(), settings(connections=1), NOTIFY, counter())  # type: ignore[arg-type]
-    await run_until(sender, lambda: fakes.sent == ["third@example.org"])
+    with caplog.at_level(logging.WARNING, logger="services.notify.sender"):
+        await run_until(sender, lambda: fakes.sent == ["third@example.org"])
+    assert f"sent mark of delivery {first.id} could not be written (ValueError)" in caplog.text
     assert FakeSMTP.delivered == ["first@example.org", "third@example.org"]
     assert "envelope second@example.org" in FakeSMTP.steps
     assert second.id not in sender.held
