@@ -266,6 +266,24 @@ def nul_context(value: bytes) -> dict[str, bool] | None:
     return None if b"\\u0000" in value else {NUL_CHECKED: True}
 
 
+def proven_caller(keyring: Keyring, record: Record) -> Caller:
+    """The caller the record's `authorization` header proves, judged at the time the broker
+    appended it (on a topic where the producer sets the time, at the time of handling).
+    Real time, never the service's shiftable clock: a token's life is measured in it."""
+    values = [v for k, v in record.headers if k.lower() == AUTHORIZATION_HEADER]
+    if not values:
+        return ANONYMOUS
+    if len(values) > 1:
+        raise ProofError("more than one authorization header")
+    token = bearer_token(values[0])
+    if token is None:
+        return ANONYMOUS
+    at = datetime.now(UTC)
+    if record.timestamp_type == LOG_APPEND_TIME and record.timestamp > 0:
+        at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    return keyring.verify(token, at)
+
+
 class BatchHandler:
     def __init__(
         self,
@@ -362,27 +380,10 @@ class BatchHandler:
                 return Parsed(record, None, None, poison=str(poison))
         handler = self.routes[message_type_of(type(message))][1]
         try:
-            caller = self.prove(record)
+            caller = proven_caller(self.keyring, record)
         except ProofError as exc:
             return Parsed(record, message, handler, digest=inbox.digest(message), unproven=str(exc))
         return Parsed(record, message, handler, digest=inbox.digest(message), caller=caller)
-
-    def prove(self, record: Record) -> Caller:
-        """The caller the record's `authorization` header proves, judged at the time the broker
-        appended it (on a topic where the producer sets the time, at the time of handling).
-        Real time, never the service's shiftable clock: a token's life is measured in it."""
-        values = [v for k, v in record.headers if k.lower() == AUTHORIZATION_HEADER]
-        if not values:
-            return ANONYMOUS
-        if len(values) > 1:
-            raise ProofError("more than one authorization header")
-        token = bearer_token(values[0])
-        if token is None:
-            return ANONYMOUS
-        at = datetime.now(UTC)
-        if record.timestamp_type == LOG_APPEND_TIME and record.timestamp > 0:
-            at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
-        return self.keyring.verify(token, at)
 
     def explain(self, record: Record, value: bytes, exc: ValidationError) -> Parsed:
         """Why a record failed validation: it cannot be read (PoisonMessage), it is an event

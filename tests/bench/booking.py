@@ -42,7 +42,7 @@ from uuid import uuid4
 
 import httpx
 import uvloop
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from clients.kiosk.client import BookingClient
 from contracts.booking import (
@@ -56,6 +56,7 @@ from contracts.envelope import header_fields
 from contracts.identity import AUTHORIZATION_HEADER
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, Topic
 from deploy.local.stack import Stack, StackConfig
+from services.runtime.consumer import LOG_APPEND_TIME, proven_caller
 from services.runtime.db import ensure_database
 from services.runtime.identity import authorization
 from tests import identity_support
@@ -227,9 +228,20 @@ def batch_figures(port: int) -> tuple[float, float, float]:
     return figures["count"], figures["sum"], figures["published"]
 
 
+@dataclass
+class Usage:
+    """CPU seconds per decision of every watched process together, known once a block ends."""
+
+    per_decision: float = float("nan")
+
+
 @contextlib.contextmanager
 def cpu_used(
-    system: System, label: str, decisions: int, loop_pid: int | None = None
+    system: System,
+    label: str,
+    decisions: int,
+    loop_pid: int | None = None,
+    usage: Usage | None = None,
 ) -> Iterator[None]:
     """Prints how many cores each part used while the block ran: which of them a loop waits
     for when it is not using its own core; and the CPU all of them spent per decision, with
@@ -247,6 +259,8 @@ def cpu_used(
     print(f"  cores used during {label}: "
           + ", ".join(f"{name} {cores:.2f}" for name, cores in used.items()))  # fmt: skip
     per_decision = sum(used.values()) * elapsed / max(decisions, 1)
+    if usage is not None:
+        usage.per_decision = per_decision
     cores = os.cpu_count() or 1
     print(f"    {1000 * per_decision:.3f} ms of CPU per decision in all: {cores} cores allow"
           f" at most {cores / per_decision:.0f}/s at that cost")  # fmt: skip
@@ -393,9 +407,14 @@ async def booking_burst(system: System, commands: list[RequestReservation]) -> S
         records.append((cmd.model_dump_json().encode(), cmd.partition_key().encode(), headers))
     ids = [str(cmd.message_id) for cmd in commands]
     batches, seconds, _ = batch_figures(BOOKING_HTTP_PORT)
-    watch = cpu_used(system, "booking's burst", len(records))
+    usage = Usage()
+    watch = cpu_used(system, "booking's burst", len(records), usage=usage)
     step = await raw_burst(system.stack.kafka_bootstrap, BOOKING_COMMANDS.name, BOOKING_EVENTS,
                            records, ids, watch)  # fmt: skip
+    proof = proof_seconds(records)
+    print(f"  the proof: reading and judging each command's token took {1e6 * proof:.1f} µs a"
+          f" command in one process (each distinct token's signature checked once), "
+          f"{proof / usage.per_decision:.1%} of the CPU per decision above")  # fmt: skip
     batches_after, seconds_after, _ = batch_figures(BOOKING_HTTP_PORT)
     count = max(batches_after - batches, 1)
     print(f"  booking's burst: {count:.0f} batches of {len(commands) / count:.0f} commands on"
@@ -403,6 +422,24 @@ async def booking_burst(system: System, commands: list[RequestReservation]) -> S
           f" {seconds_after - seconds:.2f} s of {len(commands) / step.decisions_per_s:.2f} s"
           " spent in them")  # fmt: skip
     return step
+
+
+def proof_seconds(records: list[Record]) -> float:
+    """CPU seconds per command that booking's consumer spends on the proof each command
+    carries: the same function on the same records, with a keyring that has seen none of their
+    tokens yet. What commands cost with the proof against without, on the same code and in the
+    same run, where the rest of the figures follow the machine's load from run to run."""
+    keyring = identity_support.keyring()
+    appended = int(time.time() * 1000)
+    stamped = [
+        ConsumerRecord(BOOKING_COMMANDS.name, 0, n, appended, LOG_APPEND_TIME, key, value, None,
+                       len(key), len(value), headers)
+        for n, (value, key, headers) in enumerate(records)
+    ]  # fmt: skip
+    start = time.process_time()
+    for record in stamped:
+        proven_caller(keyring, record)
+    return (time.process_time() - start) / max(len(records), 1)
 
 
 @contextlib.contextmanager
