@@ -406,22 +406,31 @@ async def booking_burst(system: System, commands: list[RequestReservation]) -> S
             headers.append((AUTHORIZATION_HEADER, authorization(token).encode()))
         records.append((cmd.model_dump_json().encode(), cmd.partition_key().encode(), headers))
     ids = [str(cmd.message_id) for cmd in commands]
-    batches, seconds, _ = batch_figures(BOOKING_HTTP_PORT)
     usage = Usage()
     watch = cpu_used(system, "booking's burst", len(records), usage=usage)
-    step = await raw_burst(system.stack.kafka_bootstrap, BOOKING_COMMANDS.name, BOOKING_EVENTS,
-                           records, ids, watch)  # fmt: skip
+    with batches_cut("booking's burst", len(commands)):
+        step = await raw_burst(system.stack.kafka_bootstrap, BOOKING_COMMANDS.name,
+                               BOOKING_EVENTS, records, ids, watch)  # fmt: skip
     proof = proof_seconds(records)
     print(f"  the proof: reading and judging each command's token took {1e6 * proof:.1f} µs a"
           f" command in one process (each distinct token's signature checked once), "
           f"{proof / usage.per_decision:.1%} of the CPU per decision above")  # fmt: skip
+    return step
+
+
+@contextlib.contextmanager
+def batches_cut(label: str, commands: int) -> Iterator[None]:
+    """Prints how booking cut the commands sent while the block ran into batches, and how much
+    of the block's time their transactions took."""
+    batches, seconds, _ = batch_figures(BOOKING_HTTP_PORT)
+    start = time.perf_counter()
+    yield
+    elapsed = time.perf_counter() - start
     batches_after, seconds_after, _ = batch_figures(BOOKING_HTTP_PORT)
     count = max(batches_after - batches, 1)
-    print(f"  booking's burst: {count:.0f} batches of {len(commands) / count:.0f} commands on"
-          f" average, {1000 * (seconds_after - seconds) / count:.1f} ms each in its transaction;"
-          f" {seconds_after - seconds:.2f} s of {len(commands) / step.decisions_per_s:.2f} s"
-          " spent in them")  # fmt: skip
-    return step
+    print(f"  {label}: {count:.0f} batches of {commands / count:.0f} commands on average,"
+          f" {1000 * (seconds_after - seconds) / count:.1f} ms each in its transaction;"
+          f" {seconds_after - seconds:.2f} s of {elapsed:.2f} s spent in them")  # fmt: skip
 
 
 def proof_seconds(records: list[Record]) -> float:
@@ -475,7 +484,8 @@ async def limit(
         after = await bare_loop_rate(system, "per request", per_request, args.burst)
         # the same loop given its burst by the kiosk's client, as the figures before commands
         # carried proof were measured (the client's encoding and answer parsing share the cores)
-        through_client = await run_step(client, "alone", slots(orgs, args.burst), None)
+        with batches_cut("booking's burst sent by its client", args.burst):
+            through_client = await run_step(client, "alone", slots(orgs, args.burst), None)
         pipelined = await bare_loop_rate(system, "pipelined", ["--pipelined"], args.burst)
     limit_rate = (before + after) / 2
     print(f"\nthe decision loop alone (notify paused), burst of {args.burst}:")
