@@ -71,15 +71,21 @@ class Due:
 
 async def lease_due(pool: asyncpg.Pool, limit: int, lease_s: float, lease: UUID) -> list[Due]:
     """Lease due e-mails to this sender (others skip them), including leases that ran out (a
-    sender died or lost them); each lease counts as an attempt and stamps its token."""
+    sender died or lost them); each lease counts as an attempt and stamps its token. Each kind
+    is read by its own index in lease order, so a lease reads about `limit` rows however many
+    are due (one condition with OR had every lease sort all of them)."""
     rows = await pool.fetch(
-        "WITH leased AS ("
+        "WITH pending AS (SELECT id, next_attempt_at FROM deliveries"
+        "   WHERE status = 'pending' AND next_attempt_at <= now()"
+        "   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED),"
+        " lapsed AS (SELECT id, next_attempt_at FROM deliveries"
+        "   WHERE status = 'sending' AND lease_until < now()"
+        "   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED),"
+        " leased AS ("
         " UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
         "  lease_until = now() + make_interval(secs => $2), lease_token = $3"
-        " WHERE id IN (SELECT id FROM deliveries"
-        "   WHERE (status = 'pending' AND next_attempt_at <= now())"
-        "      OR (status = 'sending' AND lease_until < now())"
-        "   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        " WHERE id IN (SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM lapsed) AS due"
+        "   ORDER BY next_attempt_at, id LIMIT $1)"
         " RETURNING id, public_id, kind, source_id, recipient, subject, body_text, attempts,"
         "  about_id, correlation_id, issue_id, subscriber_id, language, qr_text)"
         " SELECT leased.*, s.public_id AS subscriber FROM leased"

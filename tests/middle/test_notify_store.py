@@ -242,3 +242,41 @@ async def test_the_monitor_counts_stuck_deliveries_and_the_oldest_wait(
     assert timedelta(minutes=5) <= timedelta(seconds=seen.oldest_due_s) < timedelta(minutes=6)
     assert gauges.stuck._value.get() == 1
     assert gauges.oldest_due_s._value.get() == seen.oldest_due_s
+
+
+async def test_a_lease_takes_the_earliest_due_and_lapsed_rows_and_nothing_else(
+    relaxed_postgres: HarnessPostgres,
+) -> None:
+    dsn = await relaxed_postgres.fresh_database("notify_lease_order", MIGRATIONS)
+    pool = await create_pool(dsn)
+    try:
+        source = uuid4()
+
+        async def row(name: str, status: str, due_s: float, lease_s: float | None = None) -> int:
+            """A delivery due `due_s` from now; under a lease ending `lease_s` from now."""
+            row_id: int = await pool.fetchval(
+                "INSERT INTO deliveries (source_id, kind, recipient, subject, body_text, status,"
+                " next_attempt_at, lease_until) VALUES ($1, 'test', $2, 's', 'b', $3,"
+                " now() + make_interval(secs => $4),"
+                " now() + make_interval(secs => $5)) RETURNING id",
+                source, f"{name}@example.org", status, due_s, lease_s,
+            )  # fmt: skip
+            return row_id
+
+        earliest = await row("earliest", "pending", -3)
+        lapsed = await row("lapsed", "sending", -2, lease_s=-1)  # its sender died
+        tie_first = await row("tie-first", "pending", -1)
+        tie_second = await row("tie-second", "pending", -1)  # same time: the lower id goes first
+        await row("later", "pending", 3600)  # not due yet
+        await row("held", "sending", -5, lease_s=3600)  # another sender still has it
+
+        first = await store.lease_due(pool, 3, 60, uuid4())
+        second = await store.lease_due(pool, 3, 60, uuid4())
+        third = await store.lease_due(pool, 3, 60, uuid4())
+
+        assert {d.id for d in first} == {earliest, lapsed, tie_first}
+        assert [d.id for d in second] == [tie_second]
+        assert third == []
+    finally:
+        await pool.close()
+        await relaxed_postgres.drop(dsn)
