@@ -154,6 +154,21 @@ def failed_event(item: Due, failure: FailureKind, reason: str) -> NotificationFa
     )
 
 
+# ids and lease tokens; then the outbox's topic, and its keys, values and headers, one per id
+MARK_SENT_SQL = (
+    "WITH done AS ("
+    "  UPDATE deliveries d SET status = 'sent', sent_at = now(), lease_until = NULL"
+    "  FROM unnest($1::bigint[], $2::uuid[]) AS h(id, lease)"
+    "  WHERE d.id = h.id AND d.lease_token = h.lease AND d.status = 'sending'"
+    "  RETURNING d.id)"
+    " INSERT INTO outbox (topic, key, value, headers)"
+    " SELECT $3, e.key, e.value, e.headers"
+    " FROM unnest($1::bigint[], $4::text[], $5::bytea[], $6::jsonb[])"
+    "  WITH ORDINALITY AS e(id, key, value, headers, n)"
+    " JOIN done ON done.id = e.id ORDER BY e.n"
+)
+
+
 async def mark_sent(pool: asyncpg.Pool, items: Sequence[Due]) -> int:
     """Mark accepted e-mails sent and queue one `notification.sent` each, in one statement (the
     events are the contract's models, built beforehand). Only rows still under the lease that
@@ -162,16 +177,7 @@ async def mark_sent(pool: asyncpg.Pool, items: Sequence[Due]) -> int:
         return 0
     ids, keys, values, headers = _outcome_columns([(d, sent_event(d)) for d in items])
     status: str = await pool.execute(
-        "WITH done AS ("
-        "  UPDATE deliveries d SET status = 'sent', sent_at = now(), lease_until = NULL"
-        "  FROM unnest($1::bigint[], $2::uuid[]) AS h(id, lease)"
-        "  WHERE d.id = h.id AND d.lease_token = h.lease AND d.status = 'sending'"
-        "  RETURNING d.id)"
-        " INSERT INTO outbox (topic, key, value, headers)"
-        " SELECT $3, e.key, e.value, e.headers"
-        " FROM unnest($1::bigint[], $4::text[], $5::bytea[], $6::jsonb[])"
-        "  WITH ORDINALITY AS e(id, key, value, headers, n)"
-        " JOIN done ON done.id = e.id ORDER BY e.n",
+        MARK_SENT_SQL,
         ids,
         [d.lease for d in items],
         NOTIFY_EVENTS.name,

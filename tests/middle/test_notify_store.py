@@ -6,6 +6,7 @@ cause's flow, and the monitor's gauges see stuck and waiting deliveries."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -277,6 +278,53 @@ async def test_a_lease_takes_the_earliest_due_and_lapsed_rows_and_nothing_else(
         assert {d.id for d in first} == {earliest, lapsed, tie_first}
         assert [d.id for d in second] == [tie_second]
         assert third == []
+    finally:
+        await pool.close()
+        await relaxed_postgres.drop(dsn)
+
+
+def scanned(plan: object) -> set[str]:
+    """The relations and indexes a JSON plan reads."""
+    found: set[str] = set()
+    if isinstance(plan, dict):
+        for name in ("Relation Name", "Index Name"):
+            if name in plan and "Scan" in str(plan.get("Node Type", "")):
+                found.add(plan[name])
+        for value in plan.values():
+            found |= scanned(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            found |= scanned(value)
+    return found
+
+
+async def test_a_sent_mark_finds_its_rows_by_id_not_among_every_leased_row(
+    relaxed_postgres: HarnessPostgres,
+) -> None:
+    """As statistics stand right after a newsletter's fan-out (thousands due, none leased), a
+    mark must still be planned by primary key: a walk through the lease's rows would make each
+    mark read all of them."""
+    dsn = await relaxed_postgres.fresh_database("notify_mark_plan", MIGRATIONS)
+    pool = await create_pool(dsn)
+    try:
+        await pool.execute(
+            "INSERT INTO deliveries (source_id, kind, recipient, subject, body_text)"
+            " SELECT $1, 'newsletter', 'r' || g || '@example.org', 's', 'b'"
+            " FROM generate_series(1, 5000) AS g",
+            uuid4(),
+        )
+        await pool.execute("ANALYZE deliveries")
+        leased = await store.lease_due(pool, 1000, 60, uuid4())
+        marked = leased[:4]
+        outbox_columns = ("notify.events", ["k"] * 4, [b"v"] * 4, ["{}"] * 4)
+        explained = await pool.fetchval(
+            "EXPLAIN (FORMAT JSON) " + store.MARK_SENT_SQL,
+            [d.id for d in marked], [d.lease for d in marked], *outbox_columns,
+        )  # fmt: skip
+        plan = json.loads(explained)
+        assert "deliveries_pkey" in scanned(plan)
+        assert "deliveries_leased" not in scanned(plan)
+        assert await store.mark_sent(pool, marked) == 4
     finally:
         await pool.close()
         await relaxed_postgres.drop(dsn)
