@@ -33,6 +33,7 @@ had not started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -56,6 +57,9 @@ log = logging.getLogger(__name__)
 CENTER_NAME = "横浜市市民協働推進センター"
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 MARK_RETRY_S = 1.0  # SentMarks: how soon a mark the database could not take is written again
+# SentMarks: how long a mark may wait for others to share its statement (a group is half the
+# connections: each has at most one mark waiting)
+MARK_GATHER_S = 0.002
 # what no retry can cure: the message cannot be written or handed to SMTP as stored
 UNSENDABLE = (UnicodeError, ValueError, LookupError)
 
@@ -201,27 +205,35 @@ class Composer:
 
 class SentMarks:
     """Group commit of 'sent' marks: whatever the workers accepted while the previous statement
-    ran is written by the next one; each worker waits only for its own mark.
+    ran is written by the next one; each worker waits only for its own mark. A statement costs
+    PostgreSQL about as much as four marks in it (its commit above all), so a mark that finds
+    fewer than `group` waiting waits up to `gather_s` for more: the next message's envelope is
+    on its way meanwhile, and a full group is written at once.
 
     A mark the database could not take because it was away (restarting, unreachable) is kept
     and written again every MARK_RETRY_S until it is back: the server has the message, and a
     forgotten mark would have the row sent a second time once its lease runs out (the lease
     outlasts a restart). Any other error fails the workers waiting on the batch."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, group: int = 1, gather_s: float = 0.0) -> None:
         self.pool = pool
+        self.group, self.gather_s = group, gather_s
         self.pending: list[tuple[store.Due, asyncio.Future[None]]] = []
         self.wake = asyncio.Event()
+        self.full = asyncio.Event()
 
     async def mark(self, item: store.Due) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pending.append((item, future))
         self.wake.set()
+        if len(self.pending) >= self.group:
+            self.full.set()
         await future
 
     async def run(self) -> None:
         while True:
             await self.wake.wait()
+            await self.gathered()
             self.wake.clear()
             batch, self.pending = self.pending, []
             if not batch:
@@ -242,6 +254,15 @@ class SentMarks:
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
+
+    async def gathered(self) -> None:
+        """Returns once `group` marks wait, or `gather_s` after it was called."""
+        if len(self.pending) >= self.group or self.gather_s <= 0:
+            return
+        self.full.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.gather_s):
+                await self.full.wait()
 
 
 @dataclass
@@ -269,7 +290,8 @@ class Sender:
         # took the row)
         self.outcomes = outcomes
         self.composer = Composer(pool, settings.mail_from, notify)
-        self.marks = SentMarks(pool)
+        self.marks = SentMarks(pool, group=max(1, settings.connections // 2),
+                               gather_s=MARK_GATHER_S)  # fmt: skip
         self.rate = RateLimit(settings.rate)
         self.queue: asyncio.Queue[Held] = asyncio.Queue()
         self.held: dict[int, Held] = {}

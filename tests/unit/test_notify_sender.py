@@ -239,6 +239,48 @@ async def test_a_sent_mark_refused_for_another_reason_fails_its_worker(
         runner.cancel()
 
 
+async def test_sent_marks_wait_a_moment_for_their_group_and_no_longer_once_it_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each statement costs PostgreSQL about as much as four marks in it, so a mark waits a
+    moment for others; a full group is written at once, however long the moment."""
+    written: list[int] = []
+
+    async def mark_sent(_: object, items: list[store.Due]) -> None:
+        written.append(len(items))
+
+    monkeypatch.setattr(sender_module.store, "mark_sent", mark_sent)
+    marks = sender_module.SentMarks(pool=None, group=3, gather_s=60)  # type: ignore[arg-type]
+    runner = asyncio.create_task(marks.run())
+    try:
+        three = []
+        for n in range(3):  # the workers' messages are accepted one after another
+            three.append(asyncio.create_task(marks.mark(due(f"reader-{n}@example.org"))))
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(asyncio.gather(*three), 5)
+    finally:
+        runner.cancel()
+    assert written == [3]
+
+
+async def test_a_sent_mark_alone_is_written_when_the_moment_has_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written: list[int] = []
+
+    async def mark_sent(_: object, items: list[store.Due]) -> None:
+        written.append(len(items))
+
+    monkeypatch.setattr(sender_module.store, "mark_sent", mark_sent)
+    marks = sender_module.SentMarks(pool=None, group=3, gather_s=0.01)  # type: ignore[arg-type]
+    runner = asyncio.create_task(marks.run())
+    try:
+        await asyncio.wait_for(marks.mark(due("reader@example.org")), 5)
+    finally:
+        runner.cancel()
+    assert written == [1]
+
+
 async def test_a_message_is_accepted_only_once_the_one_before_it_is_marked_sent(
     fakes: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
