@@ -239,17 +239,23 @@ async def test_a_sent_mark_refused_for_another_reason_fails_its_worker(
         runner.cancel()
 
 
-async def test_sent_marks_wait_a_moment_for_their_group_and_no_longer_once_it_is_full(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Each statement costs PostgreSQL about as much as four marks in it, so a mark waits a
-    moment for others; a full group is written at once, however long the moment."""
+def group_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many marks each statement wrote, as the fake store sees them."""
     written: list[int] = []
 
     async def mark_sent(_: object, items: list[store.Due]) -> None:
         written.append(len(items))
 
     monkeypatch.setattr(sender_module.store, "mark_sent", mark_sent)
+    return written
+
+
+async def test_sent_marks_wait_a_moment_for_their_group_and_no_longer_once_it_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each statement costs PostgreSQL about as much as four marks in it, so a mark waits a
+    moment for others; a full group is written at once, however long the moment."""
+    written = group_sizes(monkeypatch)
     marks = sender_module.SentMarks(pool=None, group=3, gather_s=60)  # type: ignore[arg-type]
     runner = asyncio.create_task(marks.run())
     try:
@@ -266,12 +272,7 @@ async def test_sent_marks_wait_a_moment_for_their_group_and_no_longer_once_it_is
 async def test_a_sent_mark_alone_is_written_when_the_moment_has_passed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    written: list[int] = []
-
-    async def mark_sent(_: object, items: list[store.Due]) -> None:
-        written.append(len(items))
-
-    monkeypatch.setattr(sender_module.store, "mark_sent", mark_sent)
+    written = group_sizes(monkeypatch)
     marks = sender_module.SentMarks(pool=None, group=3, gather_s=0.01)  # type: ignore[arg-type]
     runner = asyncio.create_task(marks.run())
     try:
