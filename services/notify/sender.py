@@ -205,10 +205,11 @@ class Composer:
 
 class SentMarks:
     """Group commit of 'sent' marks: whatever the workers accepted while the previous statement
-    ran is written by the next one; each worker waits only for its own mark. A statement costs
-    PostgreSQL about as much as four marks in it (its commit above all), so a mark that finds
-    fewer than `group` waiting waits up to `gather_s` for more: the next message's envelope is
-    on its way meanwhile, and a full group is written at once.
+    ran is written by the next one; each worker waits only for its own mark. Most of what a
+    statement costs PostgreSQL is the statement itself, its commit above all (measured: about
+    300 µs, and 10-30 µs a mark in it), so a mark that finds fewer than `group` waiting waits up
+    to `gather_s` for more: the next message's envelope is on its way meanwhile, and a full
+    group is written at once.
 
     A mark the database could not take because it was away (restarting, unreachable) is kept
     and written again every MARK_RETRY_S until it is back: the server has the message, and a

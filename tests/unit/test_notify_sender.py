@@ -253,8 +253,8 @@ def group_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_sent_marks_wait_a_moment_for_their_group_and_no_longer_once_it_is_full(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each statement costs PostgreSQL about as much as four marks in it, so a mark waits a
-    moment for others; a full group is written at once, however long the moment."""
+    """A statement costs PostgreSQL far more than a mark in it, so a mark waits a moment for
+    others; a full group is written at once, however long the moment."""
     written = group_sizes(monkeypatch)
     marks = sender_module.SentMarks(pool=None, group=3, gather_s=60)  # type: ignore[arg-type]
     runner = asyncio.create_task(marks.run())
