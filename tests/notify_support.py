@@ -35,7 +35,7 @@ from deploy.kafka_acls import TRAFFIC
 from deploy.local.launcher import kafka_login
 from deploy.local.stack import Stack
 from tests.harness import proven_headers
-from tests.support import as_admin, as_sender
+from tests.support import as_admin, as_sender, value_of
 
 FAR_FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 
@@ -266,16 +266,13 @@ async def issue_settled(dsn: str, issue_id: UUID) -> bool:
     """The issue was fanned out and every delivery of it is sent or failed: as long as no lease
     ran out during a send (a server slower than the lease), no mail of the issue is on its way
     any more, so what the sink holds is final."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        settled: bool = await conn.fetchval(
-            "SELECT i.recipients IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d"
-            "  WHERE d.issue_id = i.id AND d.status IN ('pending', 'sending'))"
-            " FROM newsletter_issues i WHERE i.id = $1",
-            issue_id,
-        )
-    finally:
-        await conn.close()
+    settled = await value_of(
+        dsn,
+        "SELECT i.recipients IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d"
+        "  WHERE d.issue_id = i.id AND d.status IN ('pending', 'sending'))"
+        " FROM newsletter_issues i WHERE i.id = $1",
+        issue_id,
+    )
     return bool(settled)
 
 

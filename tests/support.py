@@ -264,18 +264,23 @@ async def consumer_caught_up(bootstrap: str, group: str, topics: Sequence[Topic]
     return all(done.get(tp, 0) >= end for tp, end in ends.items())
 
 
-async def deliveries_settled(dsn: str, recipient: str) -> bool:
-    """No delivery to the recipient is pending or being sent."""
+async def value_of(dsn: str, query: str, *args: object) -> Any:
+    """One value read from a service's database on a connection of its own, closed after."""
     conn = await asyncpg.connect(dsn)
     try:
-        waiting: int = await conn.fetchval(
-            "SELECT count(*) FROM deliveries WHERE recipient = $1"
-            " AND status IN ('pending', 'sending')",
-            recipient,
-        )
+        return await conn.fetchval(query, *args)
     finally:
         await conn.close()
-    return waiting == 0
+
+
+async def deliveries_settled(dsn: str, recipient: str) -> bool:
+    """No delivery to the recipient is pending or being sent."""
+    waiting = await value_of(
+        dsn,
+        "SELECT count(*) FROM deliveries WHERE recipient = $1 AND status IN ('pending', 'sending')",
+        recipient,
+    )
+    return bool(waiting == 0)
 
 
 class Days:

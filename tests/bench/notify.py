@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-import asyncpg
 import httpx
 import uvloop
 
@@ -44,6 +43,7 @@ from tests.notify_support import (
     seed_subscribers,
     send_now,
 )
+from tests.support import value_of
 
 ROOT = Path(__file__).resolve().parents[2] / ".local" / "bench-notify"
 PORTS: dict[str, Any] = {
@@ -119,17 +119,14 @@ async def run_size(stack: Stack, size: int, connections: int, profile: bool = Fa
 async def sending_time(dsn: str, issue: object) -> float:
     """Seconds from the moment the issue was released (its fan-out due) to its last 'sent'
     mark, both on the database's clock: exact whatever the polling interval."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        seconds: float = await conn.fetchval(
-            "SELECT extract(epoch FROM (SELECT max(sent_at) FROM deliveries WHERE issue_id = $1)"
-            " - (SELECT due_at FROM scheduled_jobs WHERE kind = 'newsletter.fan_out'"
-            "    AND key = $1::text))::float8",
-            issue,
-        )
-    finally:
-        await conn.close()
-    return seconds
+    seconds = await value_of(
+        dsn,
+        "SELECT extract(epoch FROM (SELECT max(sent_at) FROM deliveries WHERE issue_id = $1)"
+        " - (SELECT due_at FROM scheduled_jobs WHERE kind = 'newsletter.fan_out'"
+        "    AND key = $1::text))::float8",
+        issue,
+    )
+    return float(seconds)
 
 
 def one_message(folder: Path) -> bytes:
