@@ -436,8 +436,8 @@ def batches_cut(label: str, commands: int) -> Iterator[None]:
 def proof_seconds(records: list[Record]) -> float:
     """CPU seconds per command that booking's consumer spends on the proof each command
     carries: the same function on the same records, with a keyring that has seen none of their
-    tokens yet. What commands cost with the proof against without, on the same code and in the
-    same run, where the rest of the figures follow the machine's load from run to run."""
+    tokens yet. What the proof adds to each command, measured in the same run as the CPU per
+    decision it is compared with (both follow the machine's load from run to run)."""
     keyring = identity_support.keyring()
     appended = int(time.time() * 1000)
     stamped = [
