@@ -51,7 +51,7 @@ AVAILABILITY_SQL = (
     "  FROM reservations WHERE $1 AND space = 'lab' AND cancelled_at IS NULL"
     "  AND tstzrange(starts_at, ends_at) && tstzrange($3, $4)"
     " UNION ALL SELECT 'held', lower(during), upper(during), 1, NULL FROM reservation_rooms"
-    "  WHERE NOT $1 AND room = ANY($2::text[]) AND during && tstzrange($3, $4)"
+    "  WHERE NOT $1 AND room = ANY($2::room[]) AND during && tstzrange($3, $4)"
     " UNION ALL SELECT 'blackout', NULL, NULL, NULL, day FROM blackouts"
     "  WHERE day BETWEEN $5 AND $6"
     " UNION ALL SELECT 'closing', closes_at, NULL, NULL, day FROM day_closings"

@@ -119,13 +119,13 @@ async def claim_with_context(
         "WITH ctx AS (" + CONTEXT_SQL + "),"
         " claimed AS ("
         "  INSERT INTO reservation_rooms (reservation_id, room, during)"
-        "  SELECT $8, room, tstzrange($3, $4) FROM unnest($9::text[]) AS room WHERE $3 < $4"
+        "  SELECT $8, room, tstzrange($3, $4) FROM unnest($9::room[]) AS room WHERE $3 < $4"
         "  ON CONFLICT DO NOTHING RETURNING room),"
         " stored AS ("
         "  INSERT INTO reservations (id, request_id, organisation_id, space, starts_at, ends_at,"
         "   attendees, purpose, atrium, channel, session_id)"
         "  SELECT $8, $10, $1, $11, $3, $4, $12, $13, $14, $15, $16"
-        "  WHERE $3 < $4 AND (SELECT count(*) FROM claimed) = cardinality($9::text[])"
+        "  WHERE $3 < $4 AND (SELECT count(*) FROM claimed) = cardinality($9::room[])"
         "  RETURNING id)"
         " SELECT ctx.*, (SELECT count(*) FROM stored) AS stored FROM ctx",
         *_context_args(cmd, day, now, quota),
@@ -166,7 +166,7 @@ BATCH_CONTEXT_SQL = (
     "   AND r.starts_at > $6::timestamptz - interval '1 day' AND r.ends_at > $6"
     "   AND r.cancelled_at IS NULL LIMIT $7) AS n) AS active,"
     " EXISTS (SELECT 1 FROM unnest(string_to_array(q.rooms, ',')) AS u(room)"
-    "   JOIN reservation_rooms h ON h.room = u.room"
+    "   JOIN reservation_rooms h ON h.room = u.room::room"
     "   AND h.during && tstzrange(q.starts_at, q.ends_at)) AS rooms_taken"
     " FROM unnest($1::uuid[], $2::bool[], $3::timestamptz[], $4::timestamptz[], $5::date[],"
     "  $8::text[]) WITH ORDINALITY AS q(org, lab, starts_at, ends_at, day, rooms, i)"
@@ -221,7 +221,7 @@ STORE_MANY_SQL = (
     "   $6::timestamptz[], $7::int[], $8::text[], $9::bool[], $10::text[], $11::uuid[]))"
     " INSERT INTO reservation_rooms (reservation_id, room, during)"
     " SELECT r, room, tstzrange(s, e)"
-    " FROM unnest($12::uuid[], $13::text[], $14::timestamptz[], $15::timestamptz[])"
+    " FROM unnest($12::uuid[], $13::room[], $14::timestamptz[], $15::timestamptz[])"
     "  AS c(r, room, s, e)"
     " ON CONFLICT DO NOTHING RETURNING reservation_id"
 )

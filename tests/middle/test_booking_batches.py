@@ -22,7 +22,7 @@ from contracts.booking import (
 )
 from contracts.envelope import Message
 from services.booking import app, store
-from services.booking.domain import SLOT
+from services.booking.domain import ATRIUM, DEFAULT_SPACES, SLOT
 from tests.harness import HarnessFactory, ServiceHarness
 from tests.support import (
     BOOKING_TEST_ENV,
@@ -187,3 +187,13 @@ async def test_a_room_another_instance_took_after_the_facts_were_read_is_decided
     ]
     held = await booking.pool.fetch("SELECT request_id FROM reservations")
     assert {r["request_id"] for r in held} == {outsider.message_id, elsewhere.message_id}
+
+
+async def test_every_room_the_rules_name_can_be_claimed(
+    two: tuple[ServiceHarness, ServiceHarness],
+) -> None:
+    """The database holds a claimed room as an enum (migrations/004): a room the rules come to
+    name must be added there too, or claiming it would fail."""
+    named = {ATRIUM}.union(*(space.rooms for space in DEFAULT_SPACES.values()))
+    held = await two[0].pool.fetchval("SELECT enum_range(NULL::room)::text[]")
+    assert set(held) == named
