@@ -71,6 +71,7 @@ M = TypeVar("M", bound=Message)
 TRANSIENT_ERRORS = RETRY_BATCH_ERRORS  # what makes a batch be redelivered rather than judged
 REASON_LIMIT = 500
 LOG_APPEND_TIME = 1  # a record's timestamp type when the broker, not the producer, stamped it
+READ_YIELD_EVERY = 50  # records read between two turns of the event loop (about 1 ms of CPU)
 UNAUTHORIZED_DETAIL = (
     "The request carries no valid proof of who sent it ({why}); "
     "send it with a current token in the 'authorization' header."
@@ -313,9 +314,9 @@ class BatchHandler:
         fails on a passing fault, the whole batch is redelivered; the parts that committed are
         then recognised by the inbox and answered again, never acted on twice."""
         started = time.perf_counter()
-        parts: dict[tuple[str, int], list[Parsed]] = {}
+        parts: dict[tuple[str, int], list[Record]] = {}
         for record in records:
-            parts.setdefault((record.topic, record.partition), []).append(self.classify(record))
+            parts.setdefault((record.topic, record.partition), []).append(record)
         results = await asyncio.gather(*(self.settle(p) for p in parts.values()),
                                        return_exceptions=True)  # fmt: skip
         failure: BaseException | None = None
@@ -334,8 +335,9 @@ class BatchHandler:
         if failure is not None:
             raise failure
 
-    async def settle(self, batch: Sequence[Parsed]) -> list[tuple[str, str]]:
+    async def settle(self, records: Sequence[Record]) -> list[tuple[str, str]]:
         """One partition's records: the fast path, and the safe path if that failed."""
+        batch = await self.read(records)
         try:
             return await self.run(batch, safe=False)
         except TRANSIENT_ERRORS:
@@ -362,6 +364,17 @@ class BatchHandler:
             return [("unparsed", "dead_letter")] * len(batch)
 
     # --- reading a record ----------------------------------------------------------------------
+
+    async def read(self, records: Sequence[Record]) -> list[Parsed]:
+        """A partition's records read and their senders proven, a few at a time: reading is
+        the CPU of the batch, and between two of its turns the batch's other partitions go on
+        with their transactions, whose PostgreSQL work then overlaps it instead of following."""
+        parsed = []
+        for n, record in enumerate(records, start=1):
+            parsed.append(self.classify(record))
+            if n % READ_YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return parsed
 
     def classify(self, record: Record) -> Parsed:
         value = record.value

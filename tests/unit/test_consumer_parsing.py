@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -244,3 +245,37 @@ def test_a_name_with_a_bidirectional_override_or_invisible_mark_is_invalid(mark:
     data = {**fixture("organisation.register"), "name": f"photo {mark}gpj.exe"}
     with pytest.raises(ValidationError, match="name"):
         booking_command_adapter.validate_python(data)
+
+
+async def test_a_partitions_transaction_goes_on_while_another_partitions_records_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading (parsing, proving the sender) is the CPU of a batch: one partition's records
+    are read a few at a time, so that another partition's transaction, waiting on PostgreSQL,
+    goes on in between instead of after every record of the batch is read."""
+    batch = handler()
+    seen: list[tuple[str, int]] = []
+    classify_one = batch.classify
+
+    def reading(record: Any) -> Parsed:
+        seen.append(("read", record.partition))
+        return classify_one(record)
+
+    async def transaction(parsed: Any, safe: bool) -> list[tuple[str, str]]:
+        seen.append(("transaction", parsed[0].record.partition))
+        return []
+
+    monkeypatch.setattr(batch, "classify", reading)
+    monkeypatch.setattr(batch, "run", transaction)
+    records = []
+    for partition, count in ((0, 20), (1, 500)):
+        for _ in range(count):
+            record = FakeRecord(request(message_id=str(uuid4())))
+            record.partition = partition
+            records.append(record)
+
+    await batch.handle(records)
+
+    first_transaction = seen.index(("transaction", 0))
+    assert ("read", 1) in seen[first_transaction:], "partition 1 was read before any transaction"
+    assert sum(1 for event in seen if event[0] == "read") == 520
