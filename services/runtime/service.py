@@ -64,6 +64,13 @@ RELAY_TASK = "outbox-relay"
 STUCK_AFTER_S = 120.0
 BACKLOG_EVERY_S = 5.0
 PURGE_EVERY_S = 3600.0  # a loop that beats every few seconds and has not for this long is stuck
+# How long the broker may hold a fetch that finds nothing new. The consumer sends one fetch at a
+# time, for the partitions that have nothing waiting to be handled: a fetch sent while a long
+# batch is being handled asks only for the quiet partitions, and the busy ones, drained meanwhile,
+# are fetched again only when it returns. At the client's default of 500 ms a burst stalled for up
+# to that long between batches (measured: 170 ms with nothing to do); an idle consumer now asks
+# twenty times a second, which the broker answers for almost nothing.
+FETCH_MAX_WAIT_MS = 50
 
 
 class Wakes(Protocol):
@@ -131,6 +138,7 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
                 batch=True,
                 max_records=ctx.settings.max_batch,
                 batch_timeout_ms=10,
+                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",  # a producer's aborted transaction never acts
                 ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -7,8 +7,9 @@ broker and database.
 The loop: a consumer group reads requests in batches; per batch one transaction inserts one row
 per request into a table with an exclusion constraint (ON CONFLICT DO NOTHING, as booking claims
 rooms), one statement per request as a decision needs its own answer; a reply per request goes
-out with an idempotent producer; offsets are committed after the replies are acknowledged. No
-parsing beyond JSON, no validation, no inbox, no outbox: only what any correct loop must do.
+out with an idempotent producer; offsets are committed after the replies are acknowledged. Its
+consumer fetches as booking's does (`FETCH_MAX_WAIT_MS`). No parsing beyond JSON, no
+validation, no inbox, no outbox: only what any correct loop must do.
 `--pipelined` sends a batch's inserts in one pipelined round (executemany) instead: the ceiling
 of a loop that needs no answer per statement.
 """
@@ -27,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from services.runtime.service import FETCH_MAX_WAIT_MS
 from tests.support import as_admin
 
 REQUESTS = "bench.bare.requests"
@@ -67,7 +69,8 @@ async def run(bootstrap: str, dsn: str, max_batch: int, pipelined: bool) -> None
     await pool.execute(SCHEMA)
     consumer = AIOKafkaConsumer(
         REQUESTS, bootstrap_servers=bootstrap, group_id="bare-loop",
-        enable_auto_commit=False, auto_offset_reset="earliest", **as_admin(),
+        enable_auto_commit=False, auto_offset_reset="earliest",
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS, **as_admin(),
     )  # fmt: skip
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
                                 linger_ms=2, **as_admin())  # fmt: skip
