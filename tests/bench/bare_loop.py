@@ -35,18 +35,23 @@ REQUESTS = "bench.bare.requests"
 REPLIES = "bench.bare.replies"
 PARTITIONS = 6
 
+# The claims table as booking's (services/booking/migrations/004): rooms are an enum there.
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS btree_gist;
+DO $$ BEGIN
+    CREATE TYPE bare_room AS ENUM ('a', 'b', 'atrium');
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
 CREATE TABLE IF NOT EXISTS bare_claims (
     request_id uuid PRIMARY KEY,
-    room text NOT NULL,
+    room bare_room NOT NULL,
     during tstzrange NOT NULL,
     EXCLUDE USING gist (room WITH =, during WITH &&)
 );
 """
 CLAIM = (
     "INSERT INTO bare_claims (request_id, room, during)"
-    " VALUES ($1::uuid, $2, tstzrange($3::timestamptz, $4::timestamptz))"
+    " VALUES ($1::uuid, $2::bare_room, tstzrange($3::timestamptz, $4::timestamptz))"
     " ON CONFLICT DO NOTHING"
 )
 
