@@ -36,6 +36,13 @@ from services.runtime.supervisor import beat
 log = logging.getLogger(__name__)
 
 RELAY_LOCK = 7_402_512
+# A round takes the relay's lock and lets its marks (published, set aside) reach the disk lazily:
+# a mark lost when PostgreSQL stops only means its row is published once more, with the same
+# message_id, which every consumer recognises; waiting for the flush held each round, and every
+# answer committed meanwhile, for 2 ms, 14 ms at p99 and up to 57 ms (booking at 200 commands/s).
+ROUND_SQL = (
+    "SELECT pg_try_advisory_xact_lock($1) AND set_config('synchronous_commit', 'off', true) = 'off'"
+)
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # what the relay may send: a dead letter of the largest record
 LONGEST_PAUSE_S = 10.0
 # Rows handed to the producer between two turns of the event loop: a round of thousands would
@@ -208,7 +215,7 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of rows; the number of rows handled (published or set aside)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK):
+            if not await conn.fetchval(ROUND_SQL, RELAY_LOCK):
                 return 0
             rows = await conn.fetch(
                 "SELECT id, topic, key, raw_key, value, headers FROM outbox"
