@@ -21,8 +21,7 @@ import pytest
 from clients.kiosk.client import BookingClient
 from deploy.local.stack import Stack, StackConfig
 from services.runtime.db import create_pool, ensure_database, migrate
-from tests import identity_support
-from tests.support import PORT_OFFSET, SLOT, System, credentials
+from tests.support import PORT_OFFSET, SLOT, System, kiosk_client
 
 TEST_ROOT = (
     Path(__file__).resolve().parents[1] / ".local" / ("test" if not SLOT else f"test-{SLOT}")
@@ -57,15 +56,8 @@ def system(stack: Stack) -> Iterator[System]:
 
 @pytest.fixture
 async def client(system: System) -> AsyncIterator[BookingClient]:
-    """Sends as the kiosk principal with each command's sender's proof; reads the answers as
-    admin (a kiosk may not read booking.events)."""
-    bootstrap = system.stack.kafka_bootstrap
-    async with BookingClient(
-        bootstrap,
-        sender=credentials("kiosk"),
-        reader=credentials("admin"),
-        proof=identity_support.token_for,
-    ) as client:
+    """The kiosk's client (tests.support.kiosk_client)."""
+    async with kiosk_client(system.stack.kafka_bootstrap) as client:
         yield client
 
 

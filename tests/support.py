@@ -42,6 +42,7 @@ from services.booking.domain import DEFAULT_POLICY, day_hours, has_evening
 from services.registry import SERVICES as REGISTRY_SERVICES
 from services.registry import Service, processes, urls
 from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs, development_credentials
+from tests import identity_support
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 T = TypeVar("T")
@@ -100,6 +101,17 @@ SERVICE_PORT_OFFSET = 20000 + PORT_OFFSET  # each registry port + 20000, + 10 pe
 
 def credentials(principal: str) -> KafkaCredentials:
     return development_credentials(principal)
+
+
+def kiosk_client(bootstrap: str) -> BookingClient:
+    """The kiosk's client: sends as the kiosk principal with each command's sender's proof,
+    reads the answers as admin (a kiosk may not read booking.events)."""
+    return BookingClient(
+        bootstrap,
+        sender=credentials("kiosk"),
+        reader=credentials("admin"),
+        proof=identity_support.token_for,
+    )
 
 
 def login(principal: str) -> dict[str, Any]:

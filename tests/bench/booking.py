@@ -71,7 +71,7 @@ from tests.support import (
     System,
     as_admin,
     at,
-    credentials,
+    kiosk_client,
     register,
     reservation,
 )
@@ -485,7 +485,7 @@ async def limit(
         after = await bare_loop_rate(system, "per request", per_request, args.burst)
         # the same loop given its burst by the kiosk's client, as the figures before commands
         # carried proof were measured (the client's encoding and answer parsing share the cores)
-        async with kiosk_client(system) as client:
+        async with kiosk_client(system.stack.kafka_bootstrap) as client:
             with batches_cut("booking's burst sent by its client", args.burst):
                 through_client = await run_step(client, "alone", slots(orgs, args.burst), None)
         pipelined = await bare_loop_rate(system, "pipelined", ["--pipelined"], args.burst)
@@ -605,18 +605,8 @@ async def mails_sent(system: System, count: int, timeout: float = 120.0) -> None
         await asyncio.sleep(0.5)
 
 
-def kiosk_client(system: System) -> BookingClient:
-    """The kiosk's client, reading answers as the administrator (it waits on booking.events)."""
-    return BookingClient(
-        system.stack.kafka_bootstrap,
-        sender=credentials("kiosk"),
-        reader=credentials("admin"),
-        proof=identity_support.token_for,
-    )
-
-
 async def bench(args: argparse.Namespace, system: System) -> None:
-    async with kiosk_client(system) as client:
+    async with kiosk_client(system.stack.kafka_bootstrap) as client:
         orgs = list(await asyncio.gather(*(register(client) for _ in range(ORGANISATIONS))))
         await mails_sent(system, ORGANISATIONS)  # measure bookings, not the welcome e-mails
         await run_step(client, "warm-up", slots(orgs, 500), 250)
@@ -624,7 +614,7 @@ async def bench(args: argparse.Namespace, system: System) -> None:
             await throughput(args, system, client, orgs)
     if "limit" in args.cases:
         await limit(args, system, orgs)
-    async with kiosk_client(system) as client:
+    async with kiosk_client(system.stack.kafka_bootstrap) as client:
         if "contention" in args.cases:
             await contention(args, client, orgs)
         if "availability" in args.cases:

@@ -34,9 +34,7 @@ from pathlib import Path
 import httpx
 import uvloop
 
-from clients.kiosk.client import BookingClient
 from deploy.local.stack import Stack, StackConfig
-from tests import identity_support
 from tests.bench.booking import cpu_seconds, peak_rss_mb, percentile
 from tests.bench.profile import Profile, print_top
 from tests.identity_flows import links_in, path_of
@@ -46,7 +44,7 @@ from tests.support import (
     TOKYO,
     ServiceProcess,
     System,
-    credentials,
+    kiosk_client,
     register,
     unique_email,
 )
@@ -180,9 +178,7 @@ def state_of(page: httpx.Response) -> str:
 
 async def load(args: argparse.Namespace, system: System) -> None:
     base = f"http://127.0.0.1:{WEB_PORT}"
-    async with BookingClient(system.stack.kafka_bootstrap, sender=credentials("kiosk"),
-                             reader=credentials("admin"),
-                             proof=identity_support.token_for) as client:  # fmt: skip
+    async with kiosk_client(system.stack.kafka_bootstrap) as client:
         emails = [unique_email() for _ in range(args.bookers)]
         for email in emails:
             await register(client, email)

@@ -189,11 +189,9 @@ async def test_a_room_another_instance_took_after_the_facts_were_read_is_decided
     assert {r["request_id"] for r in held} == {outsider.message_id, elsewhere.message_id}
 
 
-async def test_every_room_the_rules_name_can_be_claimed(
-    two: tuple[ServiceHarness, ServiceHarness],
-) -> None:
+async def test_every_room_the_rules_name_can_be_claimed(booking: ServiceHarness) -> None:
     """The database holds a claimed room as an enum (migrations/004): a room the rules come to
     name must be added there too, or claiming it would fail."""
     named = {ATRIUM}.union(*(space.rooms for space in DEFAULT_SPACES.values()))
-    held = await two[0].pool.fetchval("SELECT enum_range(NULL::room)::text[]")
+    held = await booking.pool.fetchval("SELECT enum_range(NULL::room)::text[]")
     assert set(held) == named
