@@ -5,9 +5,10 @@ back to be redelivered (never dead-lettered), and once retried every request has
 answer and no room is held twice. Two real batch handlers on one PostgreSQL, no Kafka needed.
 
 Deciding message by message, the two batches interleave a round trip at a time and deadlock for
-certain. Deciding a batch's requests together (the bulk handler), each batch claims its rooms in
-one statement: they deadlock when the statements overlap, or one waits for the other's commit
-and learns the rooms are taken; either way the same holds in the end."""
+certain once both are under way (`both_under_way`: on a loaded machine one could otherwise finish
+before the other began). Deciding a batch's requests together (the bulk handler), each batch
+claims its rooms in one statement: they deadlock when the statements overlap, or one waits for
+the other's commit and learns the rooms are taken; either way the same holds in the end."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
 import pytest
 
 from contracts.booking import Channel, RequestReservation, SpaceId
+from services.booking import store
 from services.booking.app import build_spec
 from services.booking.domain import DEFAULT_POLICY
 from services.booking.settings import BookingSettings
@@ -83,15 +86,33 @@ def one_by_one(subscription: Subscription) -> Subscription:
     return replace(subscription, routes=routes)
 
 
+def both_under_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first claim of each of the two transactions waits until the other's has come too,
+    so that they overlap (the retry of the one that loses is not held back)."""
+    barrier = asyncio.Barrier(2)
+    started: set[int] = set()
+    claim = store.claim_with_context
+
+    async def claim_once_both_started(conn: asyncpg.Connection, *args: Any) -> Any:
+        if len(started) < 2 and id(conn) not in started:
+            started.add(id(conn))
+            async with asyncio.timeout(30):
+                await barrier.wait()
+        return await claim(conn, *args)
+
+    monkeypatch.setattr(store, "claim_with_context", claim_once_both_started)
+
+
 @pytest.mark.parametrize("bulk", [False, True], ids=["one by one", "together"])
 async def test_a_deadlock_between_two_instances_is_retried_not_dead_lettered(
-    pool: asyncpg.Pool, bulk: bool
+    pool: asyncpg.Pool, bulk: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the test services' horizon: the session's days may lie further ahead than three months
     settings = BookingSettings(replace(DEFAULT_POLICY, horizon_months=12), Clock(CLOCK_SHIFT))
     (subscription,) = build_spec(settings).subscriptions
     if not bulk:
         subscription = one_by_one(subscription)
+        both_under_way(monkeypatch)
     keyring = identity_support.keyring()
     first, second = (BatchHandler(subscription, pool, Metrics(), keyring) for _ in range(2))
     slots = [(day, hour) for day in [DAYS.next() for _ in range(4)] for hour in range(9, 20)]
