@@ -10,6 +10,7 @@ time of a decision is the service's clock, never a time the client sent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -282,17 +283,26 @@ class BookingHandlers:
             decisions = domain.decide_in_order(asked, now, self.policy)
             accepted = [(rid, w) for rid, w, d in zip(ids, wanted, decisions, strict=True)
                         if d is None]  # fmt: skip
-            short = await store.store_many(conn, accepted) if accepted else set()
+            storing = asyncio.ensure_future(store.store_many(conn, accepted)) if accepted else None
+            if storing is not None:
+                await asyncio.sleep(0)  # the statement leaves; the answers are made meanwhile
+            try:
+                answers: list[Sequence[Outgoing]] = [
+                    [confirmed(c, rid, contact, who) if d is None else rejected(c, d, contact)]
+                    for c, (contact, _), rid, d, who
+                    in zip(cmds, contexts, ids, decisions, callers, strict=True)
+                ]  # fmt: skip
+                outbox.prepare(outgoing for (outgoing,) in answers)
+            except BaseException:
+                if storing is not None:  # the connection must be free before the rollback
+                    await asyncio.gather(storing, return_exceptions=True)
+                raise
+            short = await storing if storing is not None else set()
             if not short:
-                break
+                return answers
             await store.release_many(conn, [rid for rid, _ in accepted])
             asked = [replace(a, facts=replace(a.facts, rooms_taken=True)) if rid in short else a
                      for a, rid in zip(asked, ids, strict=True)]  # fmt: skip
-        decided = zip(cmds, contexts, ids, decisions, callers, strict=True)
-        return [
-            [confirmed(c, rid, contact, who) if d is None else rejected(c, d, contact)]
-            for c, (contact, _), rid, d, who in decided
-        ]
 
     async def cancel_reservation(
         self, conn: asyncpg.Connection, cmd: CancelReservation, caller: Caller

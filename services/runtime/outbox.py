@@ -17,9 +17,10 @@ so a stalled relay still shows in the metrics.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -63,6 +64,17 @@ class Outgoing:
     message: Message
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    @functools.cached_property
+    def value(self) -> bytes:
+        """The record's value, made once: a handler may make it while its transaction waits on
+        PostgreSQL, before the outbox row is written."""
+        return self.message.model_dump_json().encode()
+
+    @functools.cached_property
+    def header_json(self) -> str:
+        """The record's headers as the outbox's jsonb column takes them, made once."""
+        return json.dumps({**header_fields(self.message), **self.headers})
+
 
 def answer(
     cmd: Message, topic: Topic, key: str, event_type: type[Message], **fields: object
@@ -85,6 +97,12 @@ def answer(
     return Outgoing(topic, key, event)
 
 
+def prepare(outgoing: Iterable[Outgoing]) -> None:
+    """Make the records' bytes now, while the caller waits on something else."""
+    for o in outgoing:
+        _ = o.value, o.header_json
+
+
 def columns(
     outgoing: Sequence[Outgoing],
 ) -> tuple[list[str], list[str | None], list[bytes], list[str]]:
@@ -92,8 +110,8 @@ def columns(
     return (
         [o.topic.name for o in outgoing],
         [o.key for o in outgoing],
-        [o.message.model_dump_json().encode() for o in outgoing],
-        [json.dumps({**header_fields(o.message), **o.headers}) for o in outgoing],
+        [o.value for o in outgoing],
+        [o.header_json for o in outgoing],
     )
 
 

@@ -21,7 +21,7 @@ from contracts.booking import (
     SpaceId,
 )
 from contracts.envelope import Message
-from services.booking import app, store
+from services.booking import app, handlers, store
 from services.booking.domain import ATRIUM, DEFAULT_SPACES, SLOT
 from tests.harness import HarnessFactory, ServiceHarness
 from tests.support import (
@@ -187,6 +187,36 @@ async def test_a_room_another_instance_took_after_the_facts_were_read_is_decided
     ]
     held = await booking.pool.fetch("SELECT request_id FROM reservations")
     assert {r["request_id"] for r in held} == {outsider.message_id, elsewhere.message_id}
+
+
+async def test_a_batchs_answers_are_made_while_its_rooms_are_stored(
+    booking: ServiceHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statement storing a run's reservations leaves before the run's answers are made,
+    and its result is awaited after them: the service's CPU and the database's overlap. The
+    answers are the same as ever."""
+    org = (await organisations(booking, 1))[0]
+    day = DAYS_USED[3]
+    cmds = [reservation(org, space, at(day, 10), at(day, 11)) for space in (SpaceId.A, SpaceId.B)]
+    events: list[str] = []
+    store_many, confirmed = store.store_many, handlers.confirmed
+
+    async def storing(*args: Any) -> Any:
+        events.append("store sent")
+        stored = await store_many(*args)
+        events.append("store done")
+        return stored
+
+    def answering(*args: Any) -> Any:
+        events.append("answer made")
+        return confirmed(*args)
+
+    monkeypatch.setattr(store, "store_many", storing)
+    monkeypatch.setattr(handlers, "confirmed", answering)
+    answers = await booking.send_batch(cmds)
+
+    assert [outcome(answers, c) for c in cmds] == [("reservation.confirmed", None)] * 2
+    assert events == ["store sent", "answer made", "answer made", "store done"]
 
 
 async def test_every_room_the_rules_name_can_be_claimed(booking: ServiceHarness) -> None:
