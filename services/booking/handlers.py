@@ -284,9 +284,9 @@ class BookingHandlers:
             accepted = [(rid, w) for rid, w, d in zip(ids, wanted, decisions, strict=True)
                         if d is None]  # fmt: skip
             storing = asyncio.ensure_future(store.store_many(conn, accepted)) if accepted else None
-            if storing is not None:
-                await asyncio.sleep(0)  # the statement leaves; the answers are made meanwhile
             try:
+                if storing is not None:
+                    await asyncio.sleep(0)  # the statement leaves; the answers are made meanwhile
                 answers: list[Sequence[Outgoing]] = [
                     [confirmed(c, rid, contact, who) if d is None else rejected(c, d, contact)]
                     for c, (contact, _), rid, d, who
