@@ -4,6 +4,7 @@ other commands of the batch keeping their place in its order."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -21,8 +22,11 @@ from contracts.booking import (
     SpaceId,
 )
 from contracts.envelope import Message
+from contracts.identity import PrincipalKind
 from services.booking import app, handlers, store
 from services.booking.domain import ATRIUM, DEFAULT_SPACES, SLOT
+from services.booking.settings import BookingSettings
+from services.runtime.identity import Caller
 from tests.harness import HarnessFactory, ServiceHarness
 from tests.support import (
     BOOKING_TEST_ENV,
@@ -217,6 +221,35 @@ async def test_a_batchs_answers_are_made_while_its_rooms_are_stored(
 
     assert [outcome(answers, c) for c in cmds] == [("reservation.confirmed", None)] * 2
     assert events == ["store sent", "answer made", "answer made", "store done"]
+
+
+async def test_a_run_cancelled_as_its_rooms_are_stored_leaves_its_connection_free(
+    booking: ServiceHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer stopped while a run's store statement is under way: the statement is waited
+    for, so the transaction can still be rolled back on that connection, and nothing is kept."""
+    org = (await organisations(booking, 1))[0]
+    day = DAYS_USED[3]
+    cmds = [reservation(org, space, at(day, 12), at(day, 13)) for space in (SpaceId.A, SpaceId.B)]
+    caller = Caller(kind=PrincipalKind.ORGANISATION, subject=str(org))
+    deciding = handlers.BookingHandlers(BookingSettings.from_env())
+    store_many = store.store_many
+    run: asyncio.Task[Any] | None = None
+
+    async def stopped_as_it_leaves(*args: Any) -> Any:
+        assert run is not None
+        run.cancel()  # the consumer stops while the statement is on its way
+        return await store_many(*args)
+
+    monkeypatch.setattr(store, "store_many", stopped_as_it_leaves)
+    async with booking.pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        run = asyncio.create_task(deciding.request_reservations(conn, [(c, caller) for c in cmds]))
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        await transaction.rollback()
+        assert await conn.fetchval("SELECT count(*) FROM reservations") == 0
 
 
 async def test_every_room_the_rules_name_can_be_claimed(booking: ServiceHarness) -> None:
