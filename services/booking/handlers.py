@@ -10,7 +10,7 @@ time of a decision is the service's clock, never a time the client sent.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -62,6 +62,7 @@ from services.booking import domain, store
 from services.booking.days import evening_decision, schedule_expiry
 from services.booking.settings import BookingSettings
 from services.runtime import outbox
+from services.runtime.db import meanwhile
 from services.runtime.identity import Caller
 from services.runtime.outbox import Outgoing
 
@@ -274,32 +275,23 @@ class BookingHandlers:
                          c.starts_at.astimezone(domain.TOKYO).date())
             for c in cmds
         ]  # fmt: skip
-        contexts = await store.contexts_of(conn, wanted, now,
-                                           self.policy.max_active_reservations)  # fmt: skip
-        ids = [uuid4() for _ in cmds]
-        asked = [domain.Asked(c.organisation_id, request_of(c), facts)
-                 for c, (_, facts) in zip(cmds, contexts, strict=True)]  # fmt: skip
+        contexts, (ids, requests) = await meanwhile(
+            store.contexts_of(conn, wanted, now, self.policy.max_active_reservations),
+            lambda: ([uuid4() for _ in cmds], [request_of(c) for c in cmds]),
+        )
+        asked = [domain.Asked(c.organisation_id, request, facts)
+                 for c, request, (_, facts) in zip(cmds, requests, contexts,
+                                                   strict=True)]  # fmt: skip
         while True:
             decisions = domain.decide_in_order(asked, now, self.policy)
             accepted = [(rid, w) for rid, w, d in zip(ids, wanted, decisions, strict=True)
                         if d is None]  # fmt: skip
-            storing = asyncio.ensure_future(store.store_many(conn, accepted)) if accepted else None
-            try:
-                if storing is not None:
-                    await asyncio.sleep(0)  # the statement leaves; the answers are made meanwhile
-                answers: list[Sequence[Outgoing]] = [
-                    [confirmed(c, rid, contact, who) if d is None else rejected(c, d, contact)]
-                    for c, (contact, _), rid, d, who
-                    in zip(cmds, contexts, ids, decisions, callers, strict=True)
-                ]  # fmt: skip
-                outbox.prepare(outgoing for (outgoing,) in answers)
-            except BaseException:
-                if storing is not None:  # the connection must be free before the rollback
-                    await asyncio.gather(storing, return_exceptions=True)
-                raise
-            short = await storing if storing is not None else set()
+            answers = functools.partial(answers_of, cmds, contexts, ids, decisions, callers)
+            if not accepted:
+                return answers()
+            short, made = await meanwhile(store.store_many(conn, accepted), answers)
             if not short:
-                return answers
+                return made
             await store.release_many(conn, [rid for rid, _ in accepted])
             asked = [replace(a, facts=replace(a.facts, rooms_taken=True)) if rid in short else a
                      for a, rid in zip(asked, ids, strict=True)]  # fmt: skip
@@ -445,6 +437,24 @@ def sent_by(cmd: RequestReservation, caller: Caller) -> RequestReservation:
     only when they differ: the usual request already names its channel truly)."""
     channel = domain.channel_of(caller)
     return cmd if cmd.channel is channel else cmd.model_copy(update={"channel": channel})
+
+
+def answers_of(
+    cmds: Sequence[RequestReservation],
+    contexts: Sequence[tuple[Contact | None, domain.Facts]],
+    ids: Sequence[UUID],
+    decisions: Sequence[domain.Rejection | None],
+    callers: Sequence[Caller],
+) -> list[Sequence[Outgoing]]:
+    """Each request's answer, with its outbox bytes made at once: made while the database
+    stores the run's reservations (`meanwhile`), not after."""
+    made: list[Sequence[Outgoing]] = [
+        [confirmed(c, rid, contact, who) if d is None else rejected(c, d, contact)]
+        for c, (contact, _), rid, d, who in zip(cmds, contexts, ids, decisions, callers,
+                                                 strict=True)
+    ]  # fmt: skip
+    outbox.prepare(outgoing for (outgoing,) in made)
+    return made
 
 
 def request_of(cmd: RequestReservation) -> domain.Request:

@@ -7,16 +7,37 @@ come first, then the service's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+U = TypeVar("U")
+
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_402_511  # any constant; shared by every instance of one database
+
+
+async def meanwhile(statement: Awaitable[T], work: Callable[[], U]) -> tuple[T, U]:
+    """Send a statement, do `work` (CPU, no await) while the database runs it, then take its
+    result: the service and the database work at the same time instead of in turn. The
+    statement is waited for whatever `work` does, so its connection is free again for the
+    transaction's rollback."""
+    running = asyncio.ensure_future(statement)
+    try:
+        await asyncio.sleep(0)  # the statement leaves
+        done = work()
+    except BaseException:
+        await asyncio.gather(running, return_exceptions=True)
+        raise
+    return await running, done
 
 
 async def ensure_database(dsn: str) -> None:
