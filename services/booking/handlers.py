@@ -275,13 +275,11 @@ class BookingHandlers:
                          c.starts_at.astimezone(domain.TOKYO).date())
             for c in cmds
         ]  # fmt: skip
-        contexts, (ids, requests) = await meanwhile(
-            store.contexts_of(conn, wanted, now, self.policy.max_active_reservations),
-            lambda: ([uuid4() for _ in cmds], [request_of(c) for c in cmds]),
-        )
-        asked = [domain.Asked(c.organisation_id, request, facts)
-                 for c, request, (_, facts) in zip(cmds, requests, contexts,
-                                                   strict=True)]  # fmt: skip
+        contexts = await store.contexts_of(conn, wanted, now,
+                                           self.policy.max_active_reservations)  # fmt: skip
+        ids = [uuid4() for _ in cmds]
+        asked = [domain.Asked(c.organisation_id, request_of(c), facts)
+                 for c, (_, facts) in zip(cmds, contexts, strict=True)]  # fmt: skip
         while True:
             decisions = domain.decide_in_order(asked, now, self.policy)
             accepted = [(rid, w) for rid, w, d in zip(ids, wanted, decisions, strict=True)
