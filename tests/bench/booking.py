@@ -20,8 +20,9 @@ availability: readers query the availability of Space A/B over a week as fast as
 bookings flow at 500/s; prints reads/s, read p50/p99, and the decisions/s meanwhile.
 Before the steps, requests flow at 250/s for --warm-up seconds: the steps measure a stack that
 has been running, as a service's has. The broker is a JVM started a minute before, and its JIT
-was still compiling 100-500 methods a second two seconds into its first load (its compilation
-log): after a 2 s warm-up, the 200/s step's p99 was 78-130 ms over six runs; after 16 s, 51-88.
+was still compiling 300-550 methods a second as the 200/s step began after a 2 s warm-up (its
+compilation log); that step's p99 was 78-130 ms over six such runs, 48-88 ms over fourteen after
+16 s.
 Finally the peak resident memory and CPU of each process. Runs on its own stack under
 `.local/bench-booking`, started and stopped here; it is not part of the test suite.
 """
