@@ -126,8 +126,9 @@ FLOWS = [
         "the id of what the e-mail was about: the reservation id (or the organisation id, for "
         "mail about an organisation), the issue id for a newsletter and its facts; answers to "
         "a notify command like the command",
-        "Facts of the notify service: issues scheduled and started, and one notification.sent "
-        "or notification.failed per e-mail, carrying the correlation id of the message that "
+        "Facts of the notify service: issues scheduled, started and finished (with their "
+        "counts), and one notification.sent or notification.failed per e-mail (a newsletter's "
+        "e-mails: notification.failed only), carrying the correlation id of the message that "
         "caused the e-mail.",
     ),
     Flow(

@@ -158,8 +158,22 @@ class NewsletterStarted(Message):
     recipients: int
 
 
+class NewsletterFinished(Message):
+    """Every delivery of the issue is settled: accepted by the SMTP server or given up on. The
+    issue's one fact of its outcome; its deliveries are not announced one by one as
+    `notification.sent` (tens of thousands of records that no reader needs), only those given up
+    on, as `notification.failed`."""
+
+    type: Literal["newsletter.finished"] = "newsletter.finished"
+    issue_id: UUID
+    recipients: int
+    sent: int
+    failed: int
+
+
 class NotificationSent(Message):
-    """The SMTP server accepted the e-mail."""
+    """The SMTP server accepted the e-mail (any e-mail but a newsletter's: see
+    `newsletter.finished`)."""
 
     type: Literal["notification.sent"] = "notification.sent"
     delivery_id: int
@@ -195,6 +209,7 @@ NotifyEventT = (
     | SubscriptionRejected
     | AcknowledgementRejected
     | NewsletterStarted
+    | NewsletterFinished
     | NotificationSent
     | NotificationFailed
 )

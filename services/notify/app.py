@@ -148,7 +148,13 @@ def build_spec() -> ServiceSpec:
             ),
         ],
         produces=[NOTIFY_EVENTS],
-        workers=[run_sender, run_monitor, newsletter_metrics, expire_subscriptions],
+        workers=[
+            run_sender,
+            run_monitor,
+            newsletter_metrics,
+            finish_newsletters,
+            expire_subscriptions,
+        ],
         routers=routers,
         jobs=jobs,
     )
@@ -191,6 +197,17 @@ def newsletter_gauges(registry: CollectorRegistry) -> dict[str, Gauge]:
             ("seconds_left", "Estimated seconds until the issue is sent (-1: unknown)."),
         ]
     }
+
+
+async def finish_newsletters(ctx: ServiceContext) -> None:
+    """Every NEWSLETTER_FINISH_S (2 s), announce the issues whose deliveries are all settled."""
+
+    async def finish() -> None:
+        for event in await store.finish_issues(ctx.pool):
+            log.info("newsletter %s finished: %d sent, %d failed of %d", event.issue_id,
+                     event.sent, event.failed, event.recipients)  # fmt: skip
+
+    await every(env_float("NEWSLETTER_FINISH_S", 2.0), finish, "finishing newsletters")
 
 
 async def expire_subscriptions(ctx: ServiceContext) -> None:

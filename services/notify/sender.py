@@ -4,13 +4,13 @@ at hundreds per second.
 One leaser takes due rows in batches (`FOR UPDATE SKIP LOCKED`, so several instances share the
 work) and hands them to SMTP_CONNECTIONS workers, each holding one SMTP connection open across
 messages. A worker marks each e-mail sent as soon as the server accepts it, and the server accepts
-its next one only once that mark is written: the next message's envelope (MAIL FROM, RCPT TO)
-goes out while the mark is being written, and its DATA after. So after a crash at most the message
-in flight on each connection is unaccounted for and may go out twice (its Message-ID, made of the
-delivery's public id, lets a mailbox recognise it), and writing a mark costs a connection no time
-of its own. The marks of all workers made meanwhile are written together in one statement (group
-commit), which also queues their `notification.sent` events: per message that is a share of one
-round trip.
+its next one only once that mark is written: the next message's envelope (MAIL FROM, RCPT TO) and
+its DATA command go out while the mark is being written, and the message itself after. So after a
+crash at most the message in flight on each connection is unaccounted for and may go out twice
+(its Message-ID, made of the delivery's public id, lets a mailbox recognise it), and writing a
+mark costs a connection no time of its own. The marks of all workers made meanwhile are written
+together in one statement (group commit), which also queues the `notification.sent` events of
+those that are not a newsletter's: per message that is a share of one round trip.
 
 Each lease stamps its rows with a token. A row is this sender's only while it carries the token:
 a keeper renews the leases of every row held (queued or being sent) each LEASE_S / 3, so a slow
@@ -48,6 +48,7 @@ from contracts.notify import FailureKind, Language
 from services.notify import links, mime, qr, store
 from services.notify.newsletter import Frame, markdown_to_html, personalise, render_frame
 from services.notify.settings import NotifySettings
+from services.notify.smtp import Connection, data_form, smtp_path
 from services.runtime.errors import TRANSIENT_ERRORS
 from services.runtime.settings import env_float, env_int, env_str
 from services.runtime.supervisor import beat
@@ -101,13 +102,6 @@ class SenderSettings:
             max_attempts=env_int("MAX_ATTEMPTS", 8),
             smtp_timeout_s=env_float("SMTP_TIMEOUT_S", 30.0),
         )
-
-
-def smtp_size(raw: bytes) -> int:
-    """The message's size as DATA transmits it (every line ended by CRLF), for the SIZE option
-    (RFC 1870): counted, not rewritten, as the message is built with CRLF already."""
-    crlf = raw.count(b"\r\n")
-    return len(raw) + (raw.count(b"\n") - crlf) + (raw.count(b"\r") - crlf)
 
 
 def backoff_s(attempts: int, base: float, cap: float) -> float:
@@ -291,6 +285,7 @@ class Sender:
         # took the row)
         self.outcomes = outcomes
         self.composer = Composer(pool, settings.mail_from, notify)
+        self.mail_from = smtp_path(settings.mail_from)
         self.marks = SentMarks(pool, group=max(1, settings.connections // 2),
                                gather_s=MARK_GATHER_S)  # fmt: skip
         self.rate = RateLimit(settings.rate)
@@ -410,9 +405,7 @@ class Sender:
                         type(exc).__name__)  # fmt: skip
 
     async def worker(self) -> None:
-        # no timeout of aiosmtplib's own (a timer task for every command): each step of an
-        # exchange is bounded here instead, by SMTP_TIMEOUT_S
-        smtp = aiosmtplib.SMTP(hostname=self.settings.host, port=self.settings.port, timeout=None)
+        smtp = Connection(self.settings.host, self.settings.port)
         recording: asyncio.Task[None] | None = None  # the mark of this connection's last message
         try:
             while True:
@@ -437,7 +430,7 @@ class Sender:
             del self.held[held.item.id]
 
     async def handle(
-        self, smtp: aiosmtplib.SMTP, held: Held, recording: asyncio.Task[None] | None
+        self, smtp: Connection, held: Held, recording: asyncio.Task[None] | None
     ) -> asyncio.Task[None] | None:
         """Send one message: the task writing its mark if the server accepted it, else the
         previous message's mark, still to be settled."""
@@ -461,11 +454,11 @@ class Sender:
         return task
 
     async def transfer(
-        self, smtp: aiosmtplib.SMTP, item: store.Due, recording: asyncio.Task[None] | None
+        self, smtp: Connection, item: store.Due, recording: asyncio.Task[None] | None
     ) -> bool:
         """Hand one message to the server; whether it accepted it. The previous message's mark
-        is settled (awaited, raising if it failed) before this message's DATA, or before this
-        returns should the message fail sooner."""
+        is settled (awaited, raising if it failed) before this message's end is sent, or before
+        this returns should the message fail sooner. Each step is bounded by SMTP_TIMEOUT_S."""
         try:
             try:
                 raw = await self.composer.message(item)
@@ -477,7 +470,9 @@ class Sender:
                 return False
             try:
                 async with asyncio.timeout(self.settings.smtp_timeout_s):
-                    await self.open_envelope(smtp, item.recipient, smtp_size(raw))
+                    payload, size = data_form(raw)
+                    await self.open_envelope(smtp, smtp_path(item.recipient), size)
+                    await smtp.data()
             except Exception as exc:
                 await self.not_sent(smtp, item, exc)
                 return False
@@ -486,29 +481,27 @@ class Sender:
                 await recording
         try:
             async with asyncio.timeout(self.settings.smtp_timeout_s):
-                await smtp.data(raw)
+                await smtp.message(payload)
         except Exception as exc:
             await self.not_sent(smtp, item, exc)
             return False
         return True
 
-    async def open_envelope(self, smtp: aiosmtplib.SMTP, recipient: str, size: int) -> None:
+    async def open_envelope(self, smtp: Connection, recipient: bytes, size: int) -> None:
         """MAIL FROM and RCPT TO on the worker's connection; a connection the server dropped
         while idle is reopened once, as that says nothing about this message."""
         for attempt in (1, 2):
             if not smtp.is_connected:
                 await smtp.connect()
             try:
-                options = [f"SIZE={size}"] if smtp.supports_extension("size") else []
-                await smtp.mail(self.settings.mail_from, options=options)
-                await smtp.rcpt(recipient)
+                await smtp.envelope(self.mail_from, recipient, size)
                 return
             except aiosmtplib.SMTPServerDisconnected:
                 smtp.close()
                 if attempt == 2:
                     raise
 
-    async def not_sent(self, smtp: aiosmtplib.SMTP, item: store.Due, exc: Exception) -> None:
+    async def not_sent(self, smtp: Connection, item: store.Due, exc: Exception) -> None:
         """What the server's refusal or a failed exchange means for the message."""
         self.reset(smtp)
         if isinstance(exc, aiosmtplib.SMTPResponseException):  # a refused recipient too
@@ -540,11 +533,10 @@ class Sender:
                         task.get_name().removeprefix("mark-"), type(error).__name__)  # fmt: skip
 
     @staticmethod
-    def reset(smtp: aiosmtplib.SMTP) -> None:
+    def reset(smtp: Connection) -> None:
         """After any refusal start the next message on a fresh connection: cheap, and no
         half-finished transaction can leak into it."""
-        if smtp.is_connected:
-            smtp.close()
+        smtp.close()
 
     async def unsendable(self, item: store.Due, what: str, exc: Exception) -> None:
         """No retry can cure it: fail it now (no bounce: no server refused the address)."""

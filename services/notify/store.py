@@ -11,7 +11,12 @@ from uuid import UUID
 import asyncpg
 
 from contracts.envelope import Message, new_message_id
-from contracts.notify import FailureKind, NotificationFailed, NotificationSent
+from contracts.notify import (
+    FailureKind,
+    NewsletterFinished,
+    NotificationFailed,
+    NotificationSent,
+)
 from contracts.topics import NOTIFY_EVENTS
 from services.notify.domain import Email
 from services.runtime import outbox
@@ -154,38 +159,44 @@ def failed_event(item: Due, failure: FailureKind, reason: str) -> NotificationFa
     )
 
 
-# ids and lease tokens; then the outbox's topic, and its keys, values and headers, one per id
+# ids and lease tokens; then the outbox's topic, and the ids, keys, values and headers of the
+# events to queue (those of rows not marked are dropped); the number of rows marked
 MARK_SENT_SQL = (
     "WITH done AS ("
     "  UPDATE deliveries d SET status = 'sent', sent_at = now(), lease_until = NULL"
     "  FROM unnest($1::bigint[], $2::uuid[]) AS h(id, lease)"
     "  WHERE d.id = h.id AND d.lease_token = h.lease AND d.status = 'sending'"
-    "  RETURNING d.id)"
-    " INSERT INTO outbox (topic, key, value, headers)"
-    " SELECT $3, e.key, e.value, e.headers"
-    " FROM unnest($1::bigint[], $4::text[], $5::bytea[], $6::jsonb[])"
-    "  WITH ORDINALITY AS e(id, key, value, headers, n)"
-    " JOIN done ON done.id = e.id ORDER BY e.n"
+    "  RETURNING d.id),"
+    " queued AS (INSERT INTO outbox (topic, key, value, headers)"
+    "  SELECT $3, e.key, e.value, e.headers"
+    "  FROM unnest($4::bigint[], $5::text[], $6::bytea[], $7::jsonb[])"
+    "   WITH ORDINALITY AS e(id, key, value, headers, n)"
+    "  JOIN done ON done.id = e.id ORDER BY e.n)"
+    " SELECT count(*) FROM done"
 )
 
 
 async def mark_sent(pool: asyncpg.Pool, items: Sequence[Due]) -> int:
-    """Mark accepted e-mails sent and queue one `notification.sent` each, in one statement (the
-    events are the contract's models, built beforehand). Only rows still under the lease that
-    sent them count: one re-leased meanwhile is neither marked nor announced twice."""
+    """Mark accepted e-mails sent, in one statement, and queue one `notification.sent` for each
+    that is not a newsletter's (an issue's outcome is announced once, by `finish_issues`); the
+    events are the contract's models, built beforehand. Only rows still under the lease that
+    sent them count: one re-leased meanwhile is neither marked nor announced twice. Returns how
+    many were marked."""
     if not items:
         return 0
-    ids, keys, values, headers = _outcome_columns([(d, sent_event(d)) for d in items])
-    status: str = await pool.execute(
+    announced = [(d, sent_event(d)) for d in items if d.issue_id is None]
+    event_ids, keys, values, headers = _outcome_columns(announced)
+    marked: int = await pool.fetchval(
         MARK_SENT_SQL,
-        ids,
+        [d.id for d in items],
         [d.lease for d in items],
         NOTIFY_EVENTS.name,
+        event_ids,
         keys,
         values,
         headers,
     )
-    return int(status.split()[-1])
+    return marked
 
 
 async def mark_retry(pool: asyncpg.Pool, item: Due, delay_s: float, error: str) -> None:
@@ -451,6 +462,42 @@ async def fan_out(conn: asyncpg.Connection, issue_id: UUID, bounce_limit: int) -
         count,
     )
     return count
+
+
+# issues whose every delivery is settled, flipped to 'done' once (a second instance running the
+# same statement waits for the row and then finds it done), with their counts
+FINISH_ISSUES_SQL = (
+    "WITH finished AS ("
+    "  UPDATE newsletter_issues i SET status = 'done', finished_at = now()"
+    "  WHERE i.status = 'sending' AND NOT EXISTS (SELECT 1 FROM deliveries d"
+    "   WHERE d.issue_id = i.id AND d.status IN ('pending', 'sending'))"
+    "  RETURNING i.id, i.recipients, coalesce(i.correlation_id, i.id) AS correlation_id)"
+    " SELECT f.id, coalesce(f.recipients, 0) AS recipients, f.correlation_id,"
+    "  count(d.id) FILTER (WHERE d.status = 'sent') AS sent,"
+    "  count(d.id) FILTER (WHERE d.status = 'failed') AS failed"
+    " FROM finished f LEFT JOIN deliveries d ON d.issue_id = f.id"
+    " GROUP BY f.id, f.recipients, f.correlation_id ORDER BY f.id"
+)
+
+
+async def finish_issues(pool: asyncpg.Pool) -> list[NewsletterFinished]:
+    """Close the issues whose deliveries are all settled and queue each one's
+    `newsletter.finished`, in one transaction: announced once, however many instances ask."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(FINISH_ISSUES_SQL)
+        events = [
+            NewsletterFinished(
+                message_id=new_message_id(),
+                correlation_id=r["correlation_id"],
+                issue_id=r["id"],
+                recipients=r["recipients"],
+                sent=r["sent"],
+                failed=r["failed"],
+            )
+            for r in rows
+        ]
+        await outbox.add(conn, [Outgoing(NOTIFY_EVENTS, str(e.issue_id), e) for e in events])
+    return events
 
 
 @dataclass(frozen=True)

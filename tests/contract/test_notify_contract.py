@@ -32,6 +32,7 @@ EVENTS = [
     "subscription.rejected",
     "acknowledgement.rejected",
     "newsletter.started",
+    "newsletter.finished",
     "notification.sent",
     "notification.failed",
 ]

@@ -20,6 +20,7 @@ from contracts.envelope import utc_now
 from contracts.notify import (
     FailureKind,
     Language,
+    NewsletterFinished,
     NotificationFailed,
     NotificationSent,
     notify_event_adapter,
@@ -211,6 +212,55 @@ async def test_outcome_events_are_the_contract_keyed_by_what_the_mail_was_about(
     assert str(flow) in str(headers) and "notification.sent" in str(headers)
 
 
+async def issue_sent_out(pool: asyncpg.Pool, flow: UUID) -> tuple[UUID, list[store.Due]]:
+    """An issue fanned out to three new subscribers (and any other active one), every
+    delivery of it leased."""
+    issue = uuid4()
+    await pool.executemany(
+        "INSERT INTO subscribers (email, status, confirmed_at) VALUES ($1, 'active', now())",
+        [(a,) for a in addresses("finish", 3)],
+    )
+    async with pool.acquire() as conn:
+        await store.create_issue(conn, issue, "号", "本文", "<p>本文</p>", utc_now(), flow)
+        queued = await store.fan_out(conn, issue, SETTINGS.bounce_limit)
+    found = await store.lease_due(pool, 10_000, 60, uuid4())
+    await store.release(pool, [d for d in found if d.issue_id != issue])
+    mine = [d for d in found if d.issue_id == issue]
+    assert len(mine) == queued >= 3
+    return issue, mine
+
+
+async def test_an_issue_is_announced_once_when_its_last_delivery_is_settled(
+    pool: asyncpg.Pool,
+) -> None:
+    flow = uuid4()
+    issue, deliveries = await issue_sent_out(pool, flow)
+    *sent, last = deliveries
+    assert await store.mark_sent(pool, sent) == len(sent)
+    assert [e for e in await store.finish_issues(pool) if e.issue_id == issue] == []
+
+    await store.mark_failed(pool, last, FailureKind.PERMANENT, "SMTP 550 no such user", 550)
+    rounds = await asyncio.gather(*(store.finish_issues(pool) for _ in range(3)))
+    (finished,) = [e for found in rounds for e in found if e.issue_id == issue]
+    assert (finished.recipients, finished.sent, finished.failed) == (len(deliveries), len(sent), 1)
+    assert finished.correlation_id == flow
+    assert await pool.fetchval("SELECT status FROM newsletter_issues WHERE id = $1", issue) == (
+        "done"
+    )
+    # the issue's facts: the one delivery given up on, and the end; no notification.sent
+    events = await outcome_events(pool, issue)
+    assert [type(e) for e in events] == [NotificationFailed, NewsletterFinished]
+    assert events[1] == finished
+
+
+async def test_an_issue_with_deliveries_still_to_send_is_not_finished(pool: asyncpg.Pool) -> None:
+    issue, deliveries = await issue_sent_out(pool, uuid4())
+    await store.mark_sent(pool, deliveries[1:])
+    await store.mark_retry(pool, deliveries[0], 60, "SMTP 451")  # pending again, for later
+    assert [e for e in await store.finish_issues(pool) if e.issue_id == issue] == []
+    assert await outcome_events(pool, issue) == []
+
+
 # --- the monitor -------------------------------------------------------------------------------
 
 
@@ -316,10 +366,11 @@ async def test_a_sent_mark_finds_its_rows_by_id_not_among_every_leased_row(
         await pool.execute("ANALYZE deliveries")
         leased = await store.lease_due(pool, 1000, 60, uuid4())
         marked = leased[:4]
-        outbox_columns = ("notify.events", ["k"] * 4, [b"v"] * 4, ["{}"] * 4)
+        ids = [d.id for d in marked]
+        outbox_columns = ("notify.events", ids, ["k"] * 4, [b"v"] * 4, ["{}"] * 4)
         explained = await pool.fetchval(
             "EXPLAIN (FORMAT JSON) " + store.MARK_SENT_SQL,
-            [d.id for d in marked], [d.lease for d in marked], *outbox_columns,
+            ids, [d.lease for d in marked], *outbox_columns,
         )  # fmt: skip
         plan = json.loads(explained)
         assert "deliveries_pkey" in scanned(plan)

@@ -87,24 +87,22 @@ class FakeSMTP:
     slow: ClassVar[dict[str, float]] = {}
     steps: ClassVar[list[str]] = []
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, host: str, port: int) -> None:
         self.is_connected = False
         self.to: str | None = None
+        self.in_data = False
 
     async def connect(self) -> None:
         self.is_connected = True
 
     def close(self) -> None:
         self.is_connected = False
+        self.to, self.in_data = None, False
 
-    def supports_extension(self, name: str) -> bool:
-        return name == "size"
-
-    async def mail(self, sender: str, options: list[str]) -> None:
-        assert options and options[0].startswith("SIZE=")
-        self.to = None
-
-    async def rcpt(self, to: str) -> None:
+    async def envelope(self, sender: bytes, recipient: bytes, size: int) -> None:
+        assert sender.startswith(b"<") and size > 0
+        self.to, self.in_data = None, False
+        to = recipient.decode().strip("<>")
         if to.startswith("unicode"):
             raise UnicodeEncodeError("ascii", to, 0, 1, "ordinal not in range(128)")
         if to.startswith("refused"):
@@ -112,9 +110,15 @@ class FakeSMTP:
         self.to = to
         FakeSMTP.steps.append(f"envelope {to}")
 
-    async def data(self, raw: bytes) -> None:
+    async def data(self) -> None:
+        assert self.to is not None, "DATA before RCPT"
+        self.in_data = True
+        FakeSMTP.steps.append(f"data {self.to}")
+
+    async def message(self, raw: bytes) -> None:
         to = self.to
-        assert to is not None, "DATA before RCPT"
+        assert to is not None and self.in_data, "a message before DATA"
+        assert raw.endswith(b"\r\n.\r\n")
         await asyncio.sleep(self.slow.get(to, 0))
         if to.startswith("boom"):
             raise RuntimeError("an error nobody foresaw")
@@ -130,7 +134,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
     fake = FakeStore(leases=[])
     for name in ("lease_due", "renew", "mark_sent", "mark_failed", "mark_retry", "release"):
         monkeypatch.setattr(store, name, getattr(fake, name))
-    monkeypatch.setattr(sender_module.aiosmtplib, "SMTP", FakeSMTP)
+    monkeypatch.setattr(sender_module, "Connection", FakeSMTP)
     FakeSMTP.delivered, FakeSMTP.slow, FakeSMTP.steps = [], {}, []
     yield fake
 
@@ -286,7 +290,7 @@ async def test_a_message_is_accepted_only_once_the_one_before_it_is_marked_sent(
     fakes: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At most one message per connection is accepted but not yet marked, so a crash repeats
-    at most one per connection; the next message's envelope goes out meanwhile."""
+    at most one per connection; the next message's envelope and DATA go out meanwhile."""
     first, second = due("first@example.org"), due("second@example.org")
     fakes.leases = [[first, second]]
     written = asyncio.Event()
@@ -316,14 +320,10 @@ async def test_a_message_is_accepted_only_once_the_one_before_it_is_marked_sent(
         await asyncio.gather(task, return_exceptions=True)
     step = FakeSMTP.steps.index
     assert step("accepted first@example.org") < step("envelope second@example.org")
-    assert step("envelope second@example.org") < step("marked")
+    assert step("envelope second@example.org") < step("data second@example.org")
+    assert step("data second@example.org") < step("marked")
     assert step("marked") < step("accepted second@example.org")
     assert not sender.held
-
-
-def test_the_size_announced_is_the_size_data_transmits() -> None:
-    assert sender_module.smtp_size(b"a\r\nb\r\n") == 6
-    assert sender_module.smtp_size(b"a\nb\rc\r\n") == 9  # each bare line end becomes CRLF
 
 
 async def test_a_server_that_stops_answering_has_its_message_retried_later(
