@@ -15,9 +15,9 @@ import re
 
 import aiosmtplib
 
-# what an address may hold to be written into MAIL FROM or RCPT TO as it is: printable ASCII,
-# no space, no angle bracket (which would end the path early), one @ with something each side
-PATH = re.compile(rb"[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+")
+# an address written into MAIL FROM or RCPT TO as it is: a dot-atom local part (RFC 5321, 4.1.2;
+# no quoted one), one @, a domain name; nothing that could end the path or the command early
+PATH = re.compile(rb"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,253}")
 LINE_END = re.compile(rb"\r\n|\r|\n")
 
 

@@ -65,6 +65,10 @@ def test_bare_line_ends_become_crlf_before_the_size_is_counted() -> None:
         ("a@example.org\r\nRSET", ValueError),
         ("<a@example.org>", ValueError),
         ("no-at-sign.example.org", ValueError),
+        ("two@at@example.org", ValueError),
+        ('"quoted local"@example.org', ValueError),
+        ("a@[127.0.0.1]", ValueError),
+        ("x" * 65 + "@example.org", ValueError),
         ("@example.org", ValueError),
         ("", ValueError),
     ],
@@ -78,6 +82,7 @@ def test_an_address_that_is_not_one_smtp_path_as_written_is_refused(
 
 def test_a_plain_address_is_its_own_path() -> None:
     assert smtp_path("info+news@civic-center.example") == b"<info+news@civic-center.example>"
+    assert smtp_path("o'brien.x_y@mail.example.org") == b"<o'brien.x_y@mail.example.org>"
 
 
 async def test_a_message_reaches_the_server_exactly_as_composed(
