@@ -11,6 +11,7 @@ test pulls the fan-out job forward in its own instance's database only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,12 +28,14 @@ from uuid import UUID, uuid4
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiosmtpd.controller import Controller
 
 from contracts.envelope import Message
 from contracts.notify import PublishNewsletter
 from contracts.topics import Topic
 from deploy.kafka_acls import TRAFFIC
 from deploy.local.launcher import kafka_login
+from deploy.local.smtp_sink import MaildirHandler, _pattern
 from deploy.local.stack import Stack
 from tests.harness import proven_headers
 from tests.support import as_admin, as_sender, value_of
@@ -48,6 +51,22 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {port}")
+
+
+@contextlib.contextmanager
+def sink_in_process(maildir: Path, fail_rcpt: str | None = None) -> Iterator[int]:
+    """The sink's handler served by aiosmtpd in this process, on a free loopback port (yielded):
+    for tests that need a real SMTP server but not a process of its own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    controller = Controller(MaildirHandler(maildir, fail_rcpt=_pattern(fail_rcpt)),
+                            hostname="127.0.0.1", port=port)  # fmt: skip
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
 
 
 class Sink:

@@ -15,7 +15,6 @@ import json
 import mailbox
 import shutil
 import smtplib
-import socket
 import subprocess
 import time
 import urllib.request
@@ -28,13 +27,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiosmtpd.controller import Controller
 
 from deploy.local.__main__ import up
-from deploy.local.smtp_sink import MaildirHandler, _pattern
 from deploy.local.stack import INFRA, Stack, StackConfig
 from deploy.local.supervisor import proc_start_time
 from services.registry import processes
+from tests.notify_support import sink_in_process
 from tests.support import PORT_OFFSET, SLOT, as_admin
 
 pytestmark = pytest.mark.stack
@@ -140,19 +138,13 @@ def test_smtp_sink_stores_one_maildir_file(local_stack: Stack) -> None:
 
 
 def test_smtp_sink_refuses_matching_recipients(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    handler = MaildirHandler(tmp_path / "mail", fail_rcpt=_pattern(r"@bounce\."))
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            refused = client.sendmail(
-                "center@example.org", ["ok@example.org", "gone@bounce.example"], b"Subject: x\n\nx"
-            )
-    finally:
-        controller.stop()
+    with (
+        sink_in_process(tmp_path / "mail", fail_rcpt=r"@bounce\.") as port,
+        smtplib.SMTP("127.0.0.1", port, timeout=10) as client,
+    ):
+        refused = client.sendmail(
+            "center@example.org", ["ok@example.org", "gone@bounce.example"], b"Subject: x\n\nx"
+        )
     assert refused == {"gone@bounce.example": (550, b"5.1.1 mailbox unavailable")}
     assert len(list(mailbox.Maildir(tmp_path / "mail", create=False))) == 1
 

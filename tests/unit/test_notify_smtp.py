@@ -7,30 +7,20 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiosmtplib
 import pytest
-from aiosmtpd.controller import Controller
 
-from deploy.local.smtp_sink import MaildirHandler, _pattern
 from services.notify.smtp import Connection, data_form, smtp_path
+from tests.notify_support import sink_in_process
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    handler = MaildirHandler(tmp_path / "mail", fail_rcpt=_pattern(r"^gone@"))
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with sink_in_process(tmp_path / "mail", fail_rcpt=r"^gone@") as port:
         yield port, tmp_path / "mail"
-    finally:
-        controller.stop()
 
 
 def stored(maildir: Path) -> list[bytes]:
