@@ -6,7 +6,8 @@ aiosmtplib keeps the connection (greeting, EHLO, extensions, replies and their l
 connection noticed); the transaction's commands are written here from bytes made once, because
 its convenience calls parse both addresses again and normalise every message's line endings,
 together a fifth of the sender's CPU per message. A message is put in DATA's form by
-`data_form`, which does the same thing in one pass over bytes that are CRLF already.
+`data_form`, which rewrites line ends only when the message has a bare one (ours are built with
+CRLF) and doubles leading periods with one replacement over the bytes.
 """
 
 from __future__ import annotations
