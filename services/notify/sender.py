@@ -19,15 +19,17 @@ is still comfortably valid or renews it itself, and skips the row when another l
 it; and every outcome (sent, retry, failed) counts only under the token that sent it. So a row
 re-leased after a stall is sent by one lease, not by both.
 
-Temporary refusals (4xx, lost connections) retry with exponential backoff; permanent ones (5xx)
-fail the e-mail, count a bounce against the address and emit `notification.failed`. An e-mail
-that cannot be composed or handed to SMTP as stored (an address plain SMTP cannot carry, a line
-break in a header value, a vanished issue) fails at once; any other unexpected error retries it
-like a temporary refusal. Whatever one message does, the worker goes on with the next: every loop
-here ends only when cancelled. Log lines name the delivery id and the error's type, never an
-address. SEND_RATE caps messages per second across the workers (0: no cap). A crashed sender's
-leases return to the pool when LEASE_S runs out; a sender stopped gracefully hands back what it
-had not started.
+Temporary refusals (4xx, lost connections, no reply within SMTP_TIMEOUT_S) retry with exponential
+backoff. A message whose final reply never came may have been taken all the same; no client can
+know (RFC 1047), so it may arrive twice, recognisable by its Message-ID, as after a crash.
+Permanent refusals (5xx) fail the e-mail, count a bounce against the address and emit
+`notification.failed`. An e-mail that cannot be composed or handed to SMTP as stored (an address
+plain SMTP cannot carry, a line break in a header value, a vanished issue) fails at once; any
+other unexpected error retries it like a temporary refusal. Whatever one message does, the
+worker goes on with the next: every loop here ends only when cancelled. Log lines name the
+delivery id and the error's type, never an address. SEND_RATE caps messages per second across
+the workers (0: no cap). A crashed sender's leases return to the pool when LEASE_S runs out; a
+sender stopped gracefully hands back what it had not started.
 """
 
 from __future__ import annotations
