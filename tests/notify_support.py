@@ -37,6 +37,7 @@ from deploy.kafka_acls import TRAFFIC
 from deploy.local.launcher import kafka_login
 from deploy.local.smtp_sink import MaildirHandler, _pattern
 from deploy.local.stack import Stack
+from services.notify.settings import DEV_SIGNING_KEY, NotifySettings
 from tests.harness import proven_headers
 from tests.support import as_admin, as_sender, value_of
 
@@ -51,6 +52,12 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {port}")
+
+
+def development_settings(public_base_url: str = "http://notify.example") -> NotifySettings:
+    """Notify's settings as a development instance has them (its public signing key, a
+    confirmation link valid 48 hours, three a day, reminders at 10:00, one bounce stops mail)."""
+    return NotifySettings(DEV_SIGNING_KEY.encode(), public_base_url, 48, 3, 10, 1)
 
 
 @contextlib.contextmanager
@@ -125,11 +132,19 @@ class Sink:
 class NotifyInstance:
     """A notify process with its own database, consumer group, port and sink."""
 
-    def __init__(self, stack: Stack, name: str, http_port: int, smtp_port: int,
-                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stack: Stack,
+        name: str,
+        http_port: int,
+        smtp_port: int,
+        env: dict[str, str] | None = None,
+        mail_root: Path | None = None,  # where its sink keeps its Maildir (the stack's root)
+    ) -> None:
         self.stack, self.name, self.http_port = stack, name, http_port
         self.database = name.replace("-", "_")
-        self.sink = Sink(smtp_port, stack.root / f"mail-{name}", stack.logs / f"smtp-{name}.log")
+        maildir = (mail_root or stack.root) / f"mail-{name}"
+        self.sink = Sink(smtp_port, maildir, stack.logs / f"smtp-{name}.log")
         self.env = {
             "DEVELOPMENT": "1",  # development secrets: tests sign links with the public key
             "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,

@@ -451,7 +451,7 @@ def answers_of(
         for c, (contact, _), rid, d, who in zip(cmds, contexts, ids, decisions, callers,
                                                  strict=True)
     ]  # fmt: skip
-    outbox.prepare(outgoing for (outgoing,) in made)
+    outbox.prepare(outgoing for answer in made for outgoing in answer)
     return made
 
 

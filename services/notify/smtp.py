@@ -74,11 +74,8 @@ class Connection:
 
     async def envelope(self, sender: bytes, recipient: bytes, size: int) -> None:
         """MAIL FROM and RCPT TO, the paths as `smtp_path` makes them."""
-        if self.smtp.supports_extension("size"):
-            expect(await self.smtp.execute_command(b"MAIL", b"FROM:" + sender, b"SIZE=%d" % size),
-                   250)  # fmt: skip
-        else:
-            expect(await self.smtp.execute_command(b"MAIL", b"FROM:" + sender), 250)
+        size_option = (b"SIZE=%d" % size,) if self.smtp.supports_extension("size") else ()
+        expect(await self.smtp.execute_command(b"MAIL", b"FROM:" + sender, *size_option), 250)
         expect(await self.smtp.execute_command(b"RCPT", b"TO:" + recipient), 250, 251)
 
     async def data(self) -> None:

@@ -43,7 +43,6 @@ from contracts.identity import Role
 from deploy.local.stack import Stack, StackConfig
 from services.notify import store
 from services.notify.sender import Composer, SenderSettings
-from services.notify.settings import DEV_SIGNING_KEY, NotifySettings
 from tests.bench.booking import cpu_seconds, peak_rss_mb
 from tests.bench.profile import Profile, print_top
 from tests.identity_support import http_headers, staff_token
@@ -51,6 +50,7 @@ from tests.notify_support import (
     NotifyInstance,
     Sink,
     addresses,
+    development_settings,
     publish_issue,
     seed_subscribers,
     send_now,
@@ -79,8 +79,8 @@ async def run_size(stack: Stack, size: int, connections: int, profile: bool = Fa
         stack, f"notify-{size}", NOTIFY_PORT, SINK_PORT,
         {"SEND_RATE": "0", "SMTP_CONNECTIONS": str(connections), "LEASE_SIZE": "1000",
          "LOG_LEVEL": "WARNING"},
+        mail_root=MAIL,
     )  # fmt: skip
-    instance.sink = Sink(SINK_PORT, MAIL / instance.name, instance.sink.log)
     instance.sink.start()
     instance.start()
     try:
@@ -177,11 +177,7 @@ async def composed(instance: NotifyInstance, issue: UUID) -> bytes:
             while not await pool.fetchval("SELECT 1 FROM newsletter_issues WHERE id = $1", issue):
                 await asyncio.sleep(0.2)
         mail_from = SenderSettings.from_env().mail_from
-        settings = NotifySettings(
-            signing_key=DEV_SIGNING_KEY.encode(), public_base_url=instance.url,
-            confirm_valid_hours=48, confirm_max_per_day=3, reminder_hour=10, bounce_limit=1,
-        )  # fmt: skip
-        composer = Composer(pool, mail_from, settings)
+        composer = Composer(pool, mail_from, development_settings(instance.url))
         item = store.Due(
             id=1, public_id=uuid4(), kind="newsletter", source_id=issue,
             recipient="bare@example.org", subject="", body="", attempts=1, lease=uuid4(),

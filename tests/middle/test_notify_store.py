@@ -28,22 +28,14 @@ from contracts.notify import (
 from services.notify import domain, links, monitor, store
 from services.notify.domain import Email, SubscriptionOutcome
 from services.notify.handlers import Handlers
-from services.notify.settings import DEV_SIGNING_KEY, NotifySettings
-from services.runtime.db import create_pool
+from services.runtime.db import create_pool, migrate
 from tests.harness import HarnessPostgres
-from tests.notify_support import addresses, event_rows
+from tests.notify_support import addresses, development_settings, event_rows
 
 pytestmark = pytest.mark.middle
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "notify" / "migrations"
-SETTINGS = NotifySettings(
-    signing_key=DEV_SIGNING_KEY.encode(),
-    public_base_url="http://notify.example",
-    confirm_valid_hours=48,
-    confirm_max_per_day=3,
-    reminder_hour=10,
-    bounce_limit=1,
-)
+SETTINGS = development_settings()
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +251,31 @@ async def test_an_issue_with_deliveries_still_to_send_is_not_finished(pool: asyn
     await store.mark_retry(pool, deliveries[0], 60, "SMTP 451")  # pending again, for later
     assert [e for e in await store.finish_issues(pool) if e.issue_id == issue] == []
     assert await outcome_events(pool, issue) == []
+
+
+async def test_issues_settled_before_their_end_was_announced_are_done_without_an_event(
+    relaxed_postgres: HarnessPostgres, tmp_path: Path
+) -> None:
+    """An issue sent out before `newsletter.finished` existed had its deliveries announced one
+    by one; the migration closes it, and nothing announces it again."""
+    earlier = tmp_path / "notify" / "migrations"  # migrations are known by folder and name
+    earlier.mkdir(parents=True)
+    for path in sorted(MIGRATIONS.glob("00[1-6]_*.sql")):
+        (earlier / path.name).write_text(path.read_text("utf-8"), "utf-8")
+    dsn = await relaxed_postgres.fresh_database("notify_before_finished", earlier)
+    pool = await create_pool(dsn)
+    try:
+        issue, deliveries = await issue_sent_out(pool, uuid4())
+        await store.mark_sent(pool, deliveries)
+        await migrate(pool, MIGRATIONS)
+        status, finished_at = await pool.fetchrow(
+            "SELECT status, finished_at FROM newsletter_issues WHERE id = $1", issue
+        )
+        assert status == "done" and finished_at is not None
+        assert await store.finish_issues(pool) == []
+    finally:
+        await pool.close()
+        await relaxed_postgres.drop(dsn)
 
 
 # --- the monitor -------------------------------------------------------------------------------

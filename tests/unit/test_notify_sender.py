@@ -21,9 +21,9 @@ from prometheus_client import CollectorRegistry, Counter
 from services.notify import sender as sender_module
 from services.notify import store
 from services.notify.sender import Sender, SenderSettings
-from services.notify.settings import DEV_SIGNING_KEY, NotifySettings
+from tests.notify_support import development_settings
 
-NOTIFY = NotifySettings(DEV_SIGNING_KEY.encode(), "http://notify.example", 48, 3, 10, 1)
+NOTIFY = development_settings()
 
 
 def settings(**changes: Any) -> SenderSettings:
