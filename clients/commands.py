@@ -37,6 +37,7 @@ from clients.upstream import Upstream
 from contracts.envelope import Message, header_fields
 from contracts.identity import AUTHORIZATION_HEADER, BEARER
 from contracts.topics import Topic
+from services.runtime.errors import stopped
 from services.runtime.kafka_auth import KafkaCredentials, connection_kwargs
 
 Answer = TypeVar("Answer", bound=Message)
@@ -140,7 +141,7 @@ class CommandClient(Generic[Answer]):
         if self.http is not None:
             await self.http.aclose()
         if self.consumer is not None:
-            await self.consumer.stop()
+            await stopped(self.consumer.stop())
         await self.producer.stop()
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:

@@ -12,7 +12,9 @@ surrogates.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable
 
 import asyncpg
 
@@ -25,6 +27,19 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
 )
+
+async def stopped(stop: Awaitable[None]) -> None:
+    """Await a Kafka client's stop. aiokafka's consumer, stopped while one of its fetches waits
+    out a retry after a broker went away, re-raises that fetch's cancellation: not a
+    cancellation of the caller, and it must not cut short what the caller does next (a
+    service's last outbox round, closing its pool). The caller's own cancellation goes on."""
+    try:
+        await stop
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

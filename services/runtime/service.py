@@ -40,7 +40,7 @@ from services.runtime.answers import answers_router
 from services.runtime.clock import Clock
 from services.runtime.consumer import TRANSIENT_ERRORS, BatchHandler, Subscription
 from services.runtime.db import create_pool, ensure_database, migrate
-from services.runtime.errors import clean
+from services.runtime.errors import clean, stopped
 from services.runtime.http import build_http_app, build_server
 from services.runtime.identity import Keyring
 from services.runtime.kafka_auth import faststream_security
@@ -301,7 +301,7 @@ async def serve(spec: ServiceSpec) -> None:
         log.info("%s stopping", spec.name)
         readiness.started = False
         if broker is not None:
-            await broker.stop()  # finishes the batch in hand and commits its offsets
+            await stopped(broker.stop())  # finishes the batch in hand, commits its offsets
         await relay.stop()
         await supervisor.finish(RELAY_TASK)  # its last round publishes what was committed
         await supervisor.stop()
