@@ -28,6 +28,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
 )
 
+
 async def stopped(stop: Awaitable[None]) -> None:
     """Await a Kafka client's stop. aiokafka's consumer, stopped while one of its fetches waits
     out a retry after a broker went away, re-raises that fetch's cancellation: not a

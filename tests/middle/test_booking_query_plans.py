@@ -47,7 +47,9 @@ async def plan_of(conn: asyncpg.Connection, mode: str, organisation_id: UUID) ->
     await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
     await conn.execute(f"PREPARE facts ({PARAMETER_TYPES}) AS {store.BATCH_CONTEXT_SQL}")
     try:
-        rows = await conn.fetch(f"EXPLAIN EXECUTE facts ({ONE_REQUEST.format(org=organisation_id)})")
+        rows = await conn.fetch(
+            f"EXPLAIN EXECUTE facts ({ONE_REQUEST.format(org=organisation_id)})"
+        )
     finally:
         await conn.execute("DEALLOCATE facts")
     return "\n".join(row[0] for row in rows)
