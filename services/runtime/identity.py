@@ -195,14 +195,12 @@ VERIFIED_CACHE = 4096
 class Keyring:
     """The public keys of the issuers a service trusts.
 
-    A client sends many commands with one token, so the claims of a token whose signature was
-    checked are remembered (a bounded number): its signature is checked once, its times and
-    authority at every use."""
+    A client sends many commands with one token, so what a token whose signature was checked
+    proves is remembered (a bounded number): its signature and its claims are judged once, its
+    times at every use."""
 
     keys: Mapping[str, Ed25519PublicKey]
-    verified: dict[str, tuple[str, Mapping[str, object]]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    verified: dict[str, Proof] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, directory: Path | None = None) -> Keyring:
@@ -224,14 +222,13 @@ class Keyring:
         """The caller `token` proves at time `at`, or ProofError saying why it proves nothing."""
         if len(token) > MAX_TOKEN_BYTES:
             raise ProofError("token too long")
-        known = self.verified.get(token)
-        if known is not None:
-            return caller_of(known[1], known[0], at)
-        issuer, claims = self.check_signature(token)
-        if len(self.verified) >= VERIFIED_CACHE:
-            self.verified.clear()
-        self.verified[token] = (issuer, claims)
-        return caller_of(claims, issuer, at)
+        proof = self.verified.get(token)
+        if proof is None:
+            proof = judge(*self.check_signature(token))
+            if len(self.verified) >= VERIFIED_CACHE:
+                self.verified.clear()
+            self.verified[token] = proof
+        return proof.at(at)
 
     def check_signature(self, token: str) -> tuple[str, Mapping[str, object]]:
         try:
@@ -271,18 +268,45 @@ def unverified_issuer(token: str) -> str | None:
     return issuer if isinstance(issuer, str) else None
 
 
-def caller_of(claims: Mapping[str, object], issuer: str, at: datetime) -> Caller:
-    """The caller in verified claims, once the time and the issuer's authority are checked."""
+@dataclass(frozen=True)
+class Proof:
+    """What a token whose signature holds proves, its claims judged once: who it names (or why it
+    names nobody), and the times it holds between, judged at each use."""
+
+    issued: float | None  # None: the claim was missing or not a number
+    expires: float | None
+    caller: Caller | None
+    refusal: str = ""  # why the claims prove nobody, when caller is None
+
+    def at(self, at: datetime) -> Caller:
+        """The caller proven at time `at`, or ProofError saying why the token proves nothing."""
+        if self.issued is None or self.expires is None:
+            raise ProofError("token invalid")
+        if self.expires - self.issued > MAX_TOKEN_LIFETIME_S:
+            raise ProofError("token lives too long")
+        now = at.timestamp()
+        if now > self.expires + LEEWAY_S:
+            raise ProofError("token expired")
+        if now < self.issued - LEEWAY_S:
+            raise ProofError("token not yet valid")
+        if self.caller is None:
+            raise ProofError(self.refusal)
+        return self.caller
+
+
+def judge(issuer: str, claims: Mapping[str, object]) -> Proof:
+    """The proof in verified claims: the caller they name, once the issuer's authority over it
+    is checked."""
     issued, expires = claims.get("iat"), claims.get("exp")
     if not isinstance(issued, int | float) or not isinstance(expires, int | float):
-        raise ProofError("token invalid")
-    now = at.timestamp()
-    if expires - issued > MAX_TOKEN_LIFETIME_S:
-        raise ProofError("token lives too long")
-    if now > expires + LEEWAY_S:
-        raise ProofError("token expired")
-    if now < issued - LEEWAY_S:
-        raise ProofError("token not yet valid")
+        issued = expires = None
+    try:
+        return Proof(issued, expires, caller=named_caller(issuer, claims))
+    except ProofError as refused:
+        return Proof(issued, expires, caller=None, refusal=str(refused))
+
+
+def named_caller(issuer: str, claims: Mapping[str, object]) -> Caller:
     try:
         kind = PrincipalKind(str(claims.get("kind")))
         roles = frozenset(Role(str(role)) for role in _listed(claims.get("roles")))

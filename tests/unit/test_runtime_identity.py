@@ -171,6 +171,26 @@ def test_a_verified_token_is_checked_again_for_time_at_every_use(keys: Path) -> 
         ring.verify(token, NOW + timedelta(minutes=10))  # remembered, yet expired
 
 
+def test_a_remembered_token_whose_claims_prove_nobody_is_refused_at_every_use(
+    keys: Path,
+) -> None:
+    ring = Keyring.load(keys)
+    token = signer(keys, "events").issue(PrincipalKind.STAFF, "s-1", lifetime_s=60, now=NOW)
+    for _ in range(2):  # the second time from what the ring remembers
+        with pytest.raises(ProofError, match="only for itself"):
+            ring.verify(token, NOW)
+    with pytest.raises(ProofError, match="expired"):  # its time is judged first, as before
+        ring.verify(token, NOW + timedelta(minutes=10))
+
+
+def test_a_remembered_token_proves_the_same_caller_as_at_its_first_use(keys: Path) -> None:
+    ring = Keyring.load(keys)
+    token = signer(keys).issue(PrincipalKind.STAFF, "s-1", roles=[Role.RECEPTION], now=NOW)
+    first = ring.verify(token, NOW)
+    assert ring.verify(token, NOW + timedelta(seconds=1)) == first
+    assert first.roles == frozenset({Role.RECEPTION})
+
+
 def test_a_service_account_rule_admits_that_service_acting_for_itself_only() -> None:
     rule = service_account("consultation")
     assert rule(Caller(kind=PrincipalKind.SERVICE, subject="consultation"))
