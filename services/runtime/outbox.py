@@ -20,6 +20,7 @@ import asyncio
 import functools
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -249,8 +250,8 @@ class OutboxRelay:
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in sent],
             )
-        for row in sent:
-            self.metrics.outbox_published.labels(row["topic"]).inc()
+        for topic, count in Counter(row["topic"] for row in sent).items():
+            self.metrics.outbox_published.labels(topic).inc(count)
         return len(sent) + len(refused)
 
     async def send_all(

@@ -3,6 +3,7 @@ wait for the disk (a lost mark only publishes its row once more)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import asyncpg
 import pytest
 
 from services.runtime.db import create_pool
-from services.runtime.outbox import RELAY_LOCK, ROUND_SQL
+from services.runtime.kafka_auth import KafkaCredentials
+from services.runtime.metrics import Metrics
+from services.runtime.outbox import RELAY_LOCK, ROUND_SQL, OutboxRelay
 from tests.harness import HarnessPostgres
 
 pytestmark = pytest.mark.middle
@@ -45,3 +48,28 @@ async def test_only_one_round_runs_at_a_time(pool: asyncpg.Pool) -> None:
                 assert not await second.fetchval(ROUND_SQL, RELAY_LOCK)
         async with second.transaction():
             assert await second.fetchval(ROUND_SQL, RELAY_LOCK)
+
+
+class TakesAll:
+    """A producer Kafka accepts every record from at once."""
+
+    async def send(self, topic: str, value: bytes, **_: object) -> asyncio.Future[object]:
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+async def test_a_round_counts_what_it_published_per_topic(pool: asyncpg.Pool) -> None:
+    await pool.execute(
+        "INSERT INTO outbox (topic, key, value, headers)"
+        " SELECT t, 'k', '{}'::bytea, '{}'::jsonb"
+        " FROM unnest(ARRAY['booking.events', 'booking.events', 'booking.events', 'x.dlq']) AS t"
+    )
+    metrics = Metrics()
+    relay = OutboxRelay(pool, "127.0.0.1:1", metrics, credentials=KafkaCredentials("u", "p"))
+    relay.producer = TakesAll()  # type: ignore[assignment]
+    assert await relay.publish_pending() == 4
+    published = metrics.outbox_published
+    assert published.labels("booking.events")._value.get() == 3
+    assert published.labels("x.dlq")._value.get() == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
