@@ -129,9 +129,10 @@ class GroupBroker(KafkaBroker):
     """FastStream's broker, its subscribers started together. FastStream starts them one after
     another, and a Kafka consumer's start returns only once its group has given it partitions:
     a process's consumers of one group joined it one rebalance after another, each about 3 s
-    (the heartbeat interval) in which no member of the group consumes; 18 s for booking's six
-    consumers of its commands, at every start of an instance. Started together, they join in
-    one rebalance."""
+    (the heartbeat interval) in which no member of the group consumes: 15-18 s for booking's
+    six consumers of its commands, at every start of an instance. Started together, they join
+    in one or two rebalances, settled within a second
+    (tests/integration/test_consumer_assignment.py)."""
 
     async def start(self) -> None:
         await self.connect()
