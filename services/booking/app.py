@@ -78,7 +78,6 @@ def build_spec(settings: BookingSettings | None = None) -> ServiceSpec:
                 .on(LabCheckOut, h.lab_check_out, allow=access.LAB),
                 rejections=COMMAND_REJECTIONS,
                 answers_on=BOOKING_EVENTS,
-                per_partition=True,
             )
         ],
         produces=[BOOKING_EVENTS],

@@ -206,13 +206,6 @@ class Subscription:
     topics skip them: other services' contracts grow with new types that this one need not know.
     `rejections` names each command's rejection event, published on `answers_on`, for commands
     that cannot be read (reason `invalid`) or reuse a message_id (reason `id_reused`).
-
-    `per_partition`: each process consumes the topic with one consumer per partition, so that
-    each partition's next batch follows its own last commit. One consumer hands over the records
-    of all its partitions together and takes the next batch only once every partition's
-    transaction is done: busy partitions then read, wait on the database and commit in step,
-    and the service's CPU idles while they all wait. For a topic whose batches are heavy (a
-    service's commands); a quiet topic is better served by one consumer (`CONSUMERS`).
     """
 
     topic: Topic
@@ -220,7 +213,6 @@ class Subscription:
     ignore_unknown_types: bool = False
     rejections: Mapping[type[Message], type[Message]] = field(default_factory=dict)
     answers_on: Topic | None = None
-    per_partition: bool = False
 
     @property
     def handlers(self) -> Mapping[type[Message], Handler]:

@@ -71,10 +71,6 @@ PURGE_EVERY_S = 3600.0  # a loop that beats every few seconds and has not for th
 # to that long between batches (measured: 170 ms with nothing to do); an idle consumer now asks
 # twenty times a second, which the broker answers for almost nothing.
 FETCH_MAX_WAIT_MS = 50
-# A consumer for each partition never has a quiet partition's fetch in the way of a busy one's:
-# the broker answers its fetch as soon as anything comes, and it may wait as long as the client's
-# default, at a tenth of the idle requests.
-ONE_PARTITION_FETCH_MAX_WAIT_MS = 500
 
 
 class Wakes(Protocol):
@@ -115,11 +111,6 @@ class ServiceSpec:
         return owned_topics([s.topic for s in self.subscriptions], self.produces)
 
 
-def consumers_of(subscription: Subscription, settings: RuntimeSettings) -> int:
-    """How many consumers of the topic this process runs, all in the service's group."""
-    return subscription.topic.partitions if subscription.per_partition else settings.consumers
-
-
 def answer_routes(spec: ServiceSpec, ctx: ServiceContext) -> list[APIRouter]:
     """`GET /answers/{request_id}` for a service that answers commands."""
     return [answers_router(ctx)] if any(s.answers_on for s in spec.subscriptions) else []
@@ -128,11 +119,10 @@ def answer_routes(spec: ServiceSpec, ctx: ServiceContext) -> list[APIRouter]:
 class GroupBroker(KafkaBroker):
     """FastStream's broker, its subscribers started together. FastStream starts them one after
     another, and a Kafka consumer's start returns only once its group has given it partitions:
-    a process's consumers of one group joined it one rebalance after another, each about 3 s
-    (the heartbeat interval) in which no member of the group consumes: 15-18 s for booking's
-    six consumers of its commands, at every start of an instance. Started together, they join
-    in one or two rebalances, settled within a second
-    (tests/integration/test_consumer_assignment.py)."""
+    a process's consumers of one group (`CONSUMERS`) joined it one rebalance after another, each
+    about 3 s (the heartbeat interval) in which no member of the group consumes: 15 s for six, at
+    every start of an instance. Started together, they join in one or two rebalances, settled
+    within a second (tests/integration/test_consumer_assignment.py)."""
 
     async def start(self) -> None:
         await self.connect()
@@ -157,17 +147,14 @@ def build_broker(spec: ServiceSpec, ctx: ServiceContext) -> KafkaBroker:
         handler = BatchHandler(subscription, ctx.pool, ctx.metrics, ctx.keyring,
                                on_commit=ctx.relay.wake,
                                consumer=ctx.settings.consumer_group)  # fmt: skip
-        consumers = consumers_of(subscription, ctx.settings)
-        one_partition_each = consumers >= subscription.topic.partitions
-        wait_ms = ONE_PARTITION_FETCH_MAX_WAIT_MS if one_partition_each else FETCH_MAX_WAIT_MS
-        for n in range(consumers):
+        for n in range(ctx.settings.consumers):
             broker.subscriber(
                 subscription.topic.name,
                 group_id=ctx.settings.consumer_group,
                 batch=True,
                 max_records=ctx.settings.max_batch,
                 batch_timeout_ms=10,
-                fetch_max_wait_ms=wait_ms,
+                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",  # a producer's aborted transaction never acts
                 ack_policy=AckPolicy.NACK_ON_ERROR,
