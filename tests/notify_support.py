@@ -57,7 +57,14 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 def development_settings(public_base_url: str = "http://notify.example") -> NotifySettings:
     """Notify's settings as a development instance has them (its public signing key, a
     confirmation link valid 48 hours, three a day, reminders at 10:00, one bounce stops mail)."""
-    return NotifySettings(DEV_SIGNING_KEY.encode(), public_base_url, 48, 3, 10, 1)
+    return NotifySettings(
+        signing_key=DEV_SIGNING_KEY.encode(),
+        public_base_url=public_base_url,
+        confirm_valid_hours=48,
+        confirm_max_per_day=3,
+        reminder_hour=10,
+        bounce_limit=1,
+    )
 
 
 @contextlib.contextmanager

@@ -492,8 +492,9 @@ async def limit(
         bare = [await bare_loop_rate(system, "per request", per_request, args.burst)]
         bookings: list[Step] = []
         for n in range(args.rounds):
-            watched = profiled(args, system, "decision loop alone")
-            async with watched if n == 0 else contextlib.nullcontext():
+            # the first round alone is profiled (with --profile): the later ones run unsampled
+            sampled = profiled(args, system, "decision loop alone") if n == 0 else None
+            async with sampled or contextlib.nullcontext():
                 bookings.append(await booking_burst(system, slots(orgs, args.burst)))
             bare.append(await bare_loop_rate(system, "per request", per_request, args.burst))
         # the same loop given its burst by the kiosk's client, as the figures before commands
