@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -76,18 +77,33 @@ class Caller:
         however the id is written (capitals or not)."""
         if self.kind is not PrincipalKind.ORGANISATION or organisation_id is None:
             return False
-        try:
-            return UUID(self.subject) == organisation_id
-        except ValueError:
-            return False
+        return self._subject_id == organisation_id
 
     def actor(self) -> Actor | None:
+        return self._actor
+
+    def label(self) -> str:
+        """`kind:subject` for the audit and metrics; `anonymous` when nobody is proven."""
+        return self._label
+
+    # Worked out once per caller: a remembered token proves the same Caller object for each of
+    # its commands, and every command asks these (a few microseconds a command otherwise).
+
+    @functools.cached_property
+    def _subject_id(self) -> UUID | None:
+        try:
+            return UUID(self.subject)
+        except ValueError:
+            return None
+
+    @functools.cached_property
+    def _actor(self) -> Actor | None:
         if self.kind is None:
             return None
         return Actor(kind=self.kind, subject=self.subject, name=self.name)
 
-    def label(self) -> str:
-        """`kind:subject` for the audit and metrics; `anonymous` when nobody is proven."""
+    @functools.cached_property
+    def _label(self) -> str:
         return "anonymous" if self.kind is None else f"{self.kind.value}:{self.subject}"
 
 
