@@ -231,12 +231,12 @@ class BookingHandlers:
         self, conn: asyncpg.Connection, proven: Sequence[tuple[RequestReservation, Caller]]
     ) -> list[Sequence[Outgoing]]:
         """A run of reservation requests decided together, each as if the earlier ones had been
-        decided before it (`domain.decide_in_order`), in two round trips instead of one per
+        decided before it (`domain.decide_in_order`), in two statements instead of one per
         request: the facts of all, then the accepted ones stored with their rooms. Should
-        another instance have taken a room after the facts were read, the run's claims are
-        given back and it is decided again knowing that room is taken (a race: rare, and each
-        round learns at least one room). A run of one request, the usual case at a low rate,
-        takes the one-request path: one round trip instead of two.
+        another instance have taken a room after the facts were read, the run is decided again
+        (`decide_together`; a race: rare, and each round learns at least one room). A run of one
+        request, the usual case at a low rate, takes the one-request path: one round trip
+        instead of two.
 
         As on that path, each request's channel is its proven sender's, and a request its sender
         may not make (`domain.check_sender`) is refused in its place without being decided."""
@@ -269,12 +269,32 @@ class BookingHandlers:
         callers: list[Caller],
         now: datetime,
     ) -> list[Sequence[Outgoing]]:
+        """The run decided and stored under a savepoint, its rooms stored plainly (the cheaper
+        insert, `store.store_many`). Should another instance have taken one of them after the
+        facts were read, that insert fails and the savepoint undoes the run: it is then decided
+        again from facts read anew, its rooms claimed race-safe."""
         spaces = self.policy.spaces
         wanted = [
             store.Wanted(c, domain.units_of(c.space, c.atrium, spaces),
                          c.starts_at.astimezone(domain.TOKYO).date())
             for c in cmds
         ]  # fmt: skip
+        try:
+            async with conn.transaction():
+                return await self.decide_and_store(conn, wanted, callers, now, race_safe=False)
+        except asyncpg.ExclusionViolationError:
+            return await self.decide_and_store(conn, wanted, callers, now, race_safe=True)
+
+    async def decide_and_store(
+        self,
+        conn: asyncpg.Connection,
+        wanted: Sequence[store.Wanted],
+        callers: list[Caller],
+        now: datetime,
+        *,
+        race_safe: bool,
+    ) -> list[Sequence[Outgoing]]:
+        cmds = [w.cmd for w in wanted]
         contexts = await store.contexts_of(conn, wanted, now,
                                            self.policy.max_active_reservations)  # fmt: skip
         ids = [uuid4() for _ in cmds]
@@ -287,7 +307,9 @@ class BookingHandlers:
             answers = functools.partial(answers_of, cmds, contexts, ids, decisions, callers)
             if not accepted:
                 return answers()
-            short, made = await meanwhile(store.store_many(conn, accepted), answers)
+            short, made = await meanwhile(
+                store.store_many(conn, accepted, race_safe=race_safe), answers
+            )
             if not short:
                 return made
             await store.release_many(conn, [rid for rid, _ in accepted])

@@ -217,6 +217,11 @@ async def contexts_of(
     return found
 
 
+# A run's reservations and their rooms in one statement. Stored plainly, each room is checked by
+# the exclusion constraint once; with ON CONFLICT DO NOTHING it is checked before and again after
+# its insertion: 31 ms instead of 50 ms for 1,000 rooms among 24,000 (PostgreSQL 15), on the
+# path of every batch. The plain insert fails on a room taken meanwhile; the race-safe one
+# returns the rooms it got, and is used once the plain one has failed.
 STORE_MANY_SQL = (
     "WITH stored AS ("
     "  INSERT INTO reservations (id, request_id, organisation_id, space, starts_at, ends_at,"
@@ -227,21 +232,24 @@ STORE_MANY_SQL = (
     " SELECT r, room, tstzrange(s, e)"
     " FROM unnest($12::uuid[], $13::room[], $14::timestamptz[], $15::timestamptz[])"
     "  AS c(r, room, s, e)"
-    " ON CONFLICT DO NOTHING RETURNING reservation_id"
 )
+RACE_SAFE_STORE_MANY_SQL = STORE_MANY_SQL + " ON CONFLICT DO NOTHING RETURNING reservation_id"
 
 
 async def store_many(
-    conn: asyncpg.Connection, accepted: Sequence[tuple[UUID, Wanted]]
+    conn: asyncpg.Connection, accepted: Sequence[tuple[UUID, Wanted]], *, race_safe: bool
 ) -> set[UUID]:
     """Store the accepted reservations of a batch and claim their rooms, in one statement; the
-    ids of those that did not get every room (another instance took one meanwhile). The rooms
-    are claimed race-safe (ON CONFLICT DO NOTHING against the exclusion constraint), so a
-    shortfall is a fact to decide again with, never an error."""
+    ids of those that did not get every room (another instance took one meanwhile).
+
+    Not `race_safe`, a room taken meanwhile raises ExclusionViolationError, and the caller's
+    transaction is then of no further use (a savepoint of the caller's undoes it). Race-safe,
+    such a room is skipped (ON CONFLICT DO NOTHING) and its reservation is among those
+    returned: a shortfall is a fact to decide again with, never an error."""
     cmds = [w.cmd for _, w in accepted]
     claims = [(rid, room, w.cmd) for rid, w in accepted for room in sorted(w.rooms)]
     rows = await conn.fetch(
-        STORE_MANY_SQL,
+        RACE_SAFE_STORE_MANY_SQL if race_safe else STORE_MANY_SQL,
         [rid for rid, _ in accepted],
         [c.message_id for c in cmds],
         [c.organisation_id for c in cmds],
@@ -258,6 +266,8 @@ async def store_many(
         [c.starts_at for _, _, c in claims],
         [c.ends_at for _, _, c in claims],
     )
+    if not race_safe:
+        return set()
     got = Counter(row["reservation_id"] for row in rows)
     return {rid for rid, w in accepted if got[rid] < len(w.rooms)}
 

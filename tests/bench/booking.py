@@ -46,6 +46,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
+import asyncpg
 import httpx
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -62,6 +63,7 @@ from contracts.envelope import header_fields
 from contracts.identity import AUTHORIZATION_HEADER
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, Topic
 from deploy.local.stack import Stack, StackConfig
+from services.booking.store import Wanted, store_many
 from services.runtime.consumer import LOG_APPEND_TIME, proven_caller
 from services.runtime.db import ensure_database
 from services.runtime.identity import authorization
@@ -115,7 +117,7 @@ SERVICES = (
     ),
     ServiceProcess("notify", "services.notify", BOOKING_HTTP_PORT + 1, "notify"),
 )
-CASES = ("throughput", "limit", "contention", "availability")
+CASES = ("throughput", "limit", "contention", "availability", "storing")
 ORGANISATIONS = 2000  # ~27 future reservations each by the end of a full run
 WARM_UP_RATE = 250.0
 
@@ -271,6 +273,10 @@ def cpu_used(
     cores = os.cpu_count() or 1
     print(f"    {1000 * per_decision:.3f} ms of CPU per decision in all: {cores} cores allow"
           f" at most {cores / per_decision:.0f}/s at that cost")  # fmt: skip
+    # per part: less swayed than rates by what else the machine runs meanwhile
+    print("    CPU per decision: " + ", ".join(
+        f"{name} {1e6 * share * elapsed / max(decisions, 1):.0f} µs" for name, share in used.items()
+    ))  # fmt: skip
 
 
 def peak_rss_mb(pid: int | None) -> float:
@@ -628,6 +634,42 @@ async def mails_sent(system: System, count: int, timeout: float = 120.0) -> None
         await asyncio.sleep(0.5)
 
 
+async def storing(
+    system: System,
+    orgs: list,  # type: ignore[type-arg]
+    run: int = 1000,
+    repeats: int = 10,
+) -> None:
+    """How long PostgreSQL takes to store a run of reservations with their rooms, the plain way
+    booking uses first and the race-safe way (ON CONFLICT DO NOTHING) it falls back to once a
+    room was taken meanwhile: on the tables the cases before left, one connection, the two
+    alternating, each run rolled back. One statement on one connection, so the machine's other
+    load sways it less than the rates above."""
+    conn = await asyncpg.connect(system.dsn("booking"))
+    taken: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        held = await conn.fetchval("SELECT count(*) FROM reservation_rooms")
+        for n in range(2 * repeats):
+            race_safe = n % 2 == 1
+            wanted = [Wanted(c, {c.space.value}, c.starts_at.astimezone(TOKYO).date())
+                      for c in slots(orgs, run)]  # fmt: skip
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                start = time.perf_counter()
+                short = await store_many(conn, [(uuid4(), w) for w in wanted], race_safe=race_safe)
+                taken[race_safe].append(time.perf_counter() - start)
+                assert not short, "the benchmark's runs meet no held room"
+            finally:
+                await transaction.rollback()
+    finally:
+        await conn.close()
+    plain, safe = (1000 * statistics.median(taken[k]) for k in (False, True))
+    print(f"\nstoring a run of {run} reservations among {held} held rooms, median of {repeats}:")
+    print(f"  plain insert {plain:.1f} ms, race-safe insert {safe:.1f} ms:"
+          f" the plain one takes {plain / safe:.2f} of the time")  # fmt: skip
+
+
 async def bench(args: argparse.Namespace, system: System) -> None:
     async with kiosk_client(system.stack.kafka_bootstrap) as client:
         orgs = list(await asyncio.gather(*(register(client) for _ in range(ORGANISATIONS))))
@@ -644,6 +686,8 @@ async def bench(args: argparse.Namespace, system: System) -> None:
             await contention(args, client, orgs)
         if "availability" in args.cases:
             await availability(args, client, orgs)
+    if "storing" in args.cases:
+        await storing(system, orgs)
     print()
     for name in ("booking", "booking-api", "notify"):
         print(f"peak RSS {name}: {peak_rss_mb(system.stack.pid(name)):.0f} MB")

@@ -160,9 +160,11 @@ async def test_a_room_another_instance_took_after_the_facts_were_read_is_decided
     two: tuple[ServiceHarness, ServiceHarness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another instance stores a reservation of Space A between the batch's reading of the facts
-    and its storing: the batch learns the room is taken and decides again, so the request that
-    lost Space A to an earlier one of the batch is refused too, and no room is held twice."""
+    and its storing: the batch's plain insert fails, and the run is decided again from facts
+    read anew, its rooms claimed race-safe. The request that lost Space A to an earlier one of
+    the batch is refused too, and no room is held twice."""
     booking = two[0]
+    race_safe = storing_watched(monkeypatch)
     org, other_org = (await organisations(booking, 2))[:2]
     day = DAYS_USED[4]
     first = reservation(org, SpaceId.A, at(day, 14), at(day, 15))
@@ -191,6 +193,41 @@ async def test_a_room_another_instance_took_after_the_facts_were_read_is_decided
     ]
     held = await booking.pool.fetch("SELECT request_id FROM reservations")
     assert {r["request_id"] for r in held} == {outsider.message_id, elsewhere.message_id}
+    assert race_safe == [False, True]
+
+
+async def test_a_batch_no_rival_meets_stores_its_rooms_with_the_plain_insert(
+    booking: ServiceHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race-safe insert checks each room twice; a batch whose rooms nobody took meanwhile
+    is stored once, with the plain one, and holds what it was answered."""
+    race_safe = storing_watched(monkeypatch)
+    org = (await organisations(booking, 1))[0]
+    day = DAYS_USED[2]
+    cmds = [reservation(org, space, at(day, 16), at(day, 17)) for space in (SpaceId.A, SpaceId.B)]
+    answers = await booking.send_batch(cmds)
+
+    assert [outcome(answers, c) for c in cmds] == [("reservation.confirmed", None)] * 2
+    assert race_safe == [False]
+    held = await booking.pool.fetchval(
+        "SELECT count(*) FROM reservation_rooms JOIN reservations r ON r.id = reservation_id"
+        " WHERE r.request_id = ANY($1::uuid[])",
+        [c.message_id for c in cmds],
+    )
+    assert held == 2
+
+
+def storing_watched(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """How each run's rooms are stored, in order: race-safe or not."""
+    calls: list[bool] = []
+    store_many = store.store_many
+
+    async def watched(*args: Any, race_safe: bool) -> Any:
+        calls.append(race_safe)
+        return await store_many(*args, race_safe=race_safe)
+
+    monkeypatch.setattr(store, "store_many", watched)
+    return calls
 
 
 async def test_a_batchs_answers_are_made_while_its_rooms_are_stored(
@@ -205,9 +242,9 @@ async def test_a_batchs_answers_are_made_while_its_rooms_are_stored(
     events: list[str] = []
     store_many, confirmed = store.store_many, handlers.confirmed
 
-    async def storing(*args: Any) -> Any:
+    async def storing(*args: Any, **kwargs: Any) -> Any:
         events.append("store sent")
-        stored = await store_many(*args)
+        stored = await store_many(*args, **kwargs)
         events.append("store done")
         return stored
 
@@ -236,10 +273,10 @@ async def test_a_run_cancelled_as_its_rooms_are_stored_leaves_its_connection_fre
     store_many = store.store_many
     run: asyncio.Task[Any] | None = None
 
-    async def stopped_as_it_leaves(*args: Any) -> Any:
+    async def stopped_as_it_leaves(*args: Any, **kwargs: Any) -> Any:
         assert run is not None
         run.cancel()  # the consumer stops while the statement is on its way
-        return await store_many(*args)
+        return await store_many(*args, **kwargs)
 
     monkeypatch.setattr(store, "store_many", stopped_as_it_leaves)
     async with booking.pool.acquire() as conn:
