@@ -5,8 +5,9 @@ broker and database.
     python -m tests.bench.bare_loop --bootstrap HOST:PORT --dsn postgresql://...
 
 The loop: a consumer group reads requests in batches; per batch one transaction inserts one row
-per request into a table with an exclusion constraint (ON CONFLICT DO NOTHING, as booking claims
-rooms), one statement per request as a decision needs its own answer; a reply per request goes
+per request into a table with an exclusion constraint (ON CONFLICT DO NOTHING, so that a conflict
+answers its request without undoing the others), one statement per request as a decision needs
+its own answer; a reply per request goes
 out with an idempotent producer; offsets are committed after the replies are acknowledged. Its
 consumer fetches as booking's does (`FETCH_MAX_WAIT_MS`). No parsing beyond JSON, no
 validation, no inbox, no outbox: only what any correct loop must do.
