@@ -1,6 +1,6 @@
 """Booking throughput, contention and read load on the whole local stack.
 
-    python -m tests.bench.booking [--case all|throughput,limit,contention,availability]
+    python -m tests.bench.booking [--case all|throughput,limit,contention,availability,storing]
         [--rates 200,500,1000,2000] [--seconds 10] [--burst 10000] [--rounds 3]
         [--contenders 200] [--contested-slots 10] [--readers 8] [--warm-up 16]
 
@@ -19,6 +19,8 @@ contention: for each contested slot, 200 organisations ask at once for Space A (
 over the same time; prints winners per slot (must be 1), conflicts, and how long each round took.
 availability: readers query the availability of Space A/B over a week as fast as they can while
 bookings flow at 500/s; prints reads/s, read p50/p99, and the decisions/s meanwhile.
+storing: how long PostgreSQL takes to store a run of 1,000 reservations with their rooms, with
+the plain insert booking's batches use and with the race-safe one they fall back to.
 Before the steps, requests flow at 250/s for --warm-up seconds: the steps measure a stack that
 has been running, as a service's has. The broker is a JVM started a minute before, and its JIT
 was still compiling 300-550 methods a second as the 200/s step began after a 2 s warm-up (its
@@ -274,9 +276,9 @@ def cpu_used(
     print(f"    {1000 * per_decision:.3f} ms of CPU per decision in all: {cores} cores allow"
           f" at most {cores / per_decision:.0f}/s at that cost")  # fmt: skip
     # per part: less swayed than rates by what else the machine runs meanwhile
-    print("    CPU per decision: " + ", ".join(
-        f"{name} {1e6 * share * elapsed / max(decisions, 1):.0f} µs" for name, share in used.items()
-    ))  # fmt: skip
+    each = elapsed / max(decisions, 1)
+    parts = ", ".join(f"{name} {1e6 * share * each:.0f} µs" for name, share in used.items())
+    print(f"    CPU per decision: {parts}")
 
 
 def peak_rss_mb(pid: int | None) -> float:
