@@ -11,7 +11,7 @@ time of a decision is the service's clock, never a time the client sent.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
@@ -53,6 +53,7 @@ from contracts.booking import (
     ReservationConfirmed,
     ReservationRejected,
     SetBlackout,
+    SpaceId,
     SuspendOrganisation,
     UpdateOrganisation,
 )
@@ -273,12 +274,7 @@ class BookingHandlers:
         insert, `store.store_many`). Should another instance have taken one of them after the
         facts were read, that insert fails and the savepoint undoes the run: it is then decided
         again from facts read anew, its rooms claimed race-safe."""
-        spaces = self.policy.spaces
-        wanted = [
-            store.Wanted(c, domain.units_of(c.space, c.atrium, spaces),
-                         c.starts_at.astimezone(domain.TOKYO).date())
-            for c in cmds
-        ]  # fmt: skip
+        wanted = [wanted_of(c, self.policy.spaces) for c in cmds]
         try:
             async with conn.transaction():
                 return await self.decide_and_store(conn, wanted, callers, now, race_safe=False)
@@ -475,6 +471,12 @@ def answers_of(
     ]  # fmt: skip
     outbox.prepare(outgoing for answer in made for outgoing in answer)
     return made
+
+
+def wanted_of(cmd: RequestReservation, spaces: Mapping[SpaceId, domain.Space]) -> store.Wanted:
+    """A request with what storing it needs: the rooms it holds and the day it starts on."""
+    return store.Wanted(cmd, domain.units_of(cmd.space, cmd.atrium, spaces),
+                        cmd.starts_at.astimezone(domain.TOKYO).date())  # fmt: skip
 
 
 def request_of(cmd: RequestReservation) -> domain.Request:

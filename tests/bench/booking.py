@@ -65,7 +65,9 @@ from contracts.envelope import header_fields
 from contracts.identity import AUTHORIZATION_HEADER
 from contracts.topics import BOOKING_COMMANDS, BOOKING_EVENTS, Topic
 from deploy.local.stack import Stack, StackConfig
-from services.booking.store import Wanted, store_many
+from services.booking.domain import DEFAULT_SPACES
+from services.booking.handlers import wanted_of
+from services.booking.store import store_many
 from services.runtime.consumer import LOG_APPEND_TIME, proven_caller
 from services.runtime.db import ensure_database
 from services.runtime.identity import authorization
@@ -653,8 +655,7 @@ async def storing(
         held = await conn.fetchval("SELECT count(*) FROM reservation_rooms")
         for n in range(2 * repeats):
             race_safe = n % 2 == 1
-            wanted = [Wanted(c, {c.space.value}, c.starts_at.astimezone(TOKYO).date())
-                      for c in slots(orgs, run)]  # fmt: skip
+            wanted = [wanted_of(c, DEFAULT_SPACES) for c in slots(orgs, run)]
             transaction = conn.transaction()
             await transaction.start()
             try:
