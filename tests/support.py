@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ipaddress
 import itertools
 import mailbox
 import os
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -319,6 +321,17 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
 
 def unique_email() -> str:
     return f"org-{uuid4().hex[:12]}@example.org"
+
+
+DOCUMENTATION_NETWORK = ipaddress.IPv6Network("2001:db8::/32")  # RFC 3849
+
+
+def client_address() -> str:
+    """An address no other test's client has, for X-Forwarded-For through the local proxy: the
+    services' rate limits count per address and live as long as the stack, so two tests (or two
+    runs on one stack) that drew from a few hundred IPv4 addresses could share a bucket."""
+    host = int(DOCUMENTATION_NETWORK.network_address) + secrets.randbits(96)
+    return str(ipaddress.IPv6Address(host))
 
 
 def register_command(email_address: str | None = None) -> RegisterOrganisation:

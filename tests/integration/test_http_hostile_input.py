@@ -4,7 +4,6 @@ answer is a 4xx with the one error body shape, never a 5xx, never a redirect to 
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from uuid import uuid4
 
@@ -13,7 +12,7 @@ import pytest
 
 from contracts.identity import Role
 from tests.identity_support import http_headers, staff_token
-from tests.support import System, unique_email
+from tests.support import System, client_address, unique_email
 
 pytestmark = pytest.mark.stack
 
@@ -143,7 +142,7 @@ async def test_a_client_posting_subscriptions_in_a_flood_is_told_to_wait(
 ) -> None:
     # the service trusts X-Forwarded-For from its local reverse proxy (127.0.0.1): each client
     # here has an address of its own, whatever other tests sent before
-    one, other = (f"198.51.100.{n}" for n in random.sample(range(1, 255), 2))
+    one, other = client_address(), client_address()
     answers = [
         await notify.post(
             "/subscribers", json={"email": unique_email()}, headers={"X-Forwarded-For": one}
@@ -165,7 +164,7 @@ async def test_a_client_posting_subscriptions_in_a_flood_is_told_to_wait(
 async def test_an_address_the_center_cannot_write_to_is_refused_readably(
     notify: httpx.AsyncClient, address: str
 ) -> None:
-    client = {"X-Forwarded-For": f"198.51.100.{len(address)}"}  # a client of its own
+    client = {"X-Forwarded-For": client_address()}
     response = await notify.post("/subscribers", json={"email": address}, headers=client)
     assert response.status_code == 400
     error = response.json()["error"]
