@@ -35,7 +35,7 @@ from services.identity.domain import (
 )
 from services.identity.pages import page
 from services.identity.settings import IdentitySettings
-from services.runtime.http import RateLimit, limited
+from services.runtime.http import RateLimit, counted_as, limited
 from services.runtime.http_auth import PUBLIC
 from services.runtime.identity import Caller, Signer
 from services.runtime.service import ServiceContext
@@ -168,7 +168,7 @@ class SignInRoutes:
         username = normalise_username(body.username)
         account_key = keyed(username or body.username.strip().lower())
         checks = [(PW_ACCOUNT, account_key, self.settings.account_lockout),
-                  (PW_CLIENT, client, self.settings.client_lockout)]  # fmt: skip
+                  (PW_CLIENT, counted_as(client), self.settings.client_lockout)]  # fmt: skip
         found = await store.load_account(pool, username) if username else None
         known = found.account.username if found else None
         until = await self.throttled_until(pool, now, checks)
@@ -297,7 +297,7 @@ class SignInRoutes:
         except addresses.AddressRefused as refused:
             raise HTTPException(400, f"field 'email': {refused}") from None
         checks = [(LINK_ADDRESS, keyed(address), self.settings.links_per_address),
-                  (LINK_CLIENT, client, self.settings.links_per_client)]  # fmt: skip
+                  (LINK_CLIENT, counted_as(client), self.settings.links_per_client)]  # fmt: skip
         async with pool.acquire() as conn, conn.transaction():  # one request at a time counts
             await store.lock_keys(conn, [f"{purpose}:{key}" for purpose, key, _ in checks])
             now = self.ctx.clock.now()  # after the wait: what others recorded meanwhile counts

@@ -14,6 +14,7 @@ the client sent, and so would send a person wherever a forged link says. It is a
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import re
@@ -305,14 +306,28 @@ class RateLimit:
         return waiting
 
 
+def counted_as(address: str) -> str:
+    """What a client's requests are counted under (rate limits, lockouts): an IPv4 address
+    alone, but an IPv6 address by its /64, since one host commonly holds a whole /64 and could
+    otherwise spread its requests over 2**64 counts. Anything else (no address) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def limited(limit: RateLimit) -> Callable[[Request], Awaitable[None]]:
     """A route dependency: 429 with Retry-After once the client's bucket is empty. The client is
     the address the connection comes from (or, from the local reverse proxy only, the address
-    it forwards)."""
+    it forwards), an IPv6 one by its /64 (`counted_as`)."""
 
     async def check(request: Request) -> None:
-        client = request.client.host if request.client else "unknown"
-        waiting = limit.wait(client)
+        waiting = limit.wait(counted_as(request.client.host if request.client else "unknown"))
         if waiting > 0:
             seconds = max(1, math.ceil(min(waiting, 86_400)))
             raise HTTPException(429, f"too many requests; try again in {seconds} s",

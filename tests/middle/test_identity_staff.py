@@ -158,6 +158,18 @@ async def test_many_accounts_guessed_from_one_address_lock_that_address(
     assert codes == [401] * 20 + [429]
 
 
+async def test_many_accounts_guessed_from_one_ipv6_network_lock_that_network(
+    identity: ServiceHarness,
+) -> None:
+    codes = []
+    for n in range(21):  # a new address of the same /64 for every guess
+        transport = httpx.ASGITransport(app=identity.app, client=(f"2001:db8:7:8::{n + 1:x}", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as http:
+            guess = {"username": f"user{n}", "password": "guess"}
+            codes.append((await http.post("/staff/sign-in", json=guess)).status_code)
+    assert codes == [401] * 20 + [429]
+
+
 # --- sessions ---------------------------------------------------------------------------------
 
 

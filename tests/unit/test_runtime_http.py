@@ -18,6 +18,7 @@ from services.runtime.http import (
     Day,
     RateLimit,
     build_http_app,
+    counted_as,
     error_responses,
     limited,
 )
@@ -221,6 +222,35 @@ async def test_a_limited_route_answers_429_with_the_error_body_and_retry_after()
     assert first.status_code == 200
     assert second.status_code == 429 and set(second.json()) == {"error"}
     assert int(second.headers["retry-after"]) >= 1
+
+
+def test_an_ipv6_client_is_counted_by_the_64_network_it_holds() -> None:
+    # a host gets a whole /64: counted by the address alone, it could spread its requests over
+    # 2**64 buckets
+    one_network = counted_as("2001:db8:1:2::1"), counted_as("2001:db8:1:2:ffff:ffff:ffff:fffe")
+    assert one_network[0] == one_network[1] == "2001:db8:1:2::/64"
+    assert counted_as("2001:db8:1:3::1") != one_network[0]
+    assert counted_as("::ffff:192.0.2.7") == counted_as("192.0.2.7") == "192.0.2.7"
+    assert counted_as("192.0.2.8") != counted_as("192.0.2.7")
+    assert counted_as("unknown") == "unknown"  # no address at all (a Unix socket)
+
+
+async def test_a_limited_route_counts_the_addresses_of_one_ipv6_network_together() -> None:
+    router = APIRouter(dependencies=[PUBLIC])
+    limit = RateLimit(per_minute=1, burst=1)
+
+    @router.post("/subscribers", dependencies=[Depends(limited(limit))],
+                 responses=error_responses(429))  # fmt: skip
+    async def subscribe() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app = build_http_app("notify", Metrics(), NotStarted(), [router])
+    codes = []
+    for address in ("2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:7::1"):
+        transport = httpx.ASGITransport(app=app, client=(address, 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            codes.append((await http.post("/subscribers")).status_code)
+    assert codes == [200, 429, 200]
 
 
 def test_head_is_get_without_the_body() -> None:
