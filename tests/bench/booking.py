@@ -13,8 +13,9 @@ after each of --rounds bursts of booking, given the same burst on the same broke
 by the same load generator (records encoded before the clock starts, answers read with json
 alone); prints their decisions/s and the ratio booking / limit of each round, and the median of
 those ratios (goal: 0.7 or more), the cores each part used meanwhile and the CPU they spent per
-decision in all (with the rate the machine's cores allow at that cost), and how booking cut the
-burst into batches and how long their transactions took.
+decision in all (with the rate the machine's cores allow at that cost), the cores everything
+else on the machine used meanwhile (and the host stole), and how booking cut the burst into
+batches and how long their transactions took.
 contention: for each contested slot, 200 organisations ask at once for Space A (alone or as A+B)
 over the same time; prints winners per slot (must be 1), conflicts, and how long each round took.
 availability: readers query the availability of Space A/B over a week as fast as they can while
@@ -225,6 +226,16 @@ def cpu_seconds(pid: int | None) -> float:
 CPU_WATCHED = ("booking", "kafka", "postgres")
 
 
+def machine_seconds() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of the whole machine so far (/proc/stat): what the watched
+    parts did not use of the busy time, something else on the machine did; stolen time is the
+    host's, given to other machines while this one was ready to run."""
+    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in first[1:9])
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
 def batch_figures(port: int) -> tuple[float, float, float]:
     """(batches, seconds handling them, outcomes published) so far, from a service's /metrics:
     how a burst was cut into batches and how much of its time the batches' transactions took."""
@@ -264,13 +275,19 @@ def cpu_used(
     if loop_pid is not None:
         pids = {"bare loop": loop_pid, **pids}
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    machine_before = machine_seconds()
     client_before, start = time.process_time(), time.perf_counter()
     yield
     elapsed = time.perf_counter() - start
     used = {name: (cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()}
     used["bench client"] = (time.process_time() - client_before) / elapsed
+    (busy_after, stolen_after), (busy_before, stolen_before) = machine_seconds(), machine_before
+    busy, stolen = (busy_after - busy_before) / elapsed, (stolen_after - stolen_before) / elapsed
     print(f"  cores used during {label}: "
           + ", ".join(f"{name} {cores:.2f}" for name, cores in used.items()))  # fmt: skip
+    # a rate measured while something else ran is the share of the cores it left: say so
+    print(f"    the rest of the machine meanwhile: {max(busy - sum(used.values()), 0):.2f}"
+          f" cores used by everything else, {stolen:.2f} stolen by the host")  # fmt: skip
     per_decision = sum(used.values()) * elapsed / max(decisions, 1)
     if usage is not None:
         usage.per_decision = per_decision
