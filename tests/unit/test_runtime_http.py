@@ -11,7 +11,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 
 from services.runtime.http import (
     MAX_BODY_BYTES,
@@ -206,7 +206,8 @@ def test_the_rate_limit_remembers_a_bounded_number_of_clients() -> None:
     assert limit.wait("10.0.3.231") > 0
 
 
-async def test_a_limited_route_answers_429_with_the_error_body_and_retry_after() -> None:
+def limited_app() -> FastAPI:
+    """A service with one route a client may call once a minute."""
     router = APIRouter(dependencies=[PUBLIC])  # every route says who may call it
     limit = RateLimit(per_minute=1, burst=1)
 
@@ -215,8 +216,11 @@ async def test_a_limited_route_answers_429_with_the_error_body_and_retry_after()
     async def subscribe() -> dict[str, str]:
         return {"status": "ok"}
 
-    app = build_http_app("notify", Metrics(), NotStarted(), [router])
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 4000))
+    return build_http_app("notify", Metrics(), NotStarted(), [router])
+
+
+async def test_a_limited_route_answers_429_with_the_error_body_and_retry_after() -> None:
+    transport = httpx.ASGITransport(app=limited_app(), client=("192.0.2.7", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         first, second = await http.post("/subscribers"), await http.post("/subscribers")
     assert first.status_code == 200
@@ -236,15 +240,7 @@ def test_an_ipv6_client_is_counted_by_the_64_network_it_holds() -> None:
 
 
 async def test_a_limited_route_counts_the_addresses_of_one_ipv6_network_together() -> None:
-    router = APIRouter(dependencies=[PUBLIC])
-    limit = RateLimit(per_minute=1, burst=1)
-
-    @router.post("/subscribers", dependencies=[Depends(limited(limit))],
-                 responses=error_responses(429))  # fmt: skip
-    async def subscribe() -> dict[str, str]:
-        return {"status": "ok"}
-
-    app = build_http_app("notify", Metrics(), NotStarted(), [router])
+    app = limited_app()
     codes = []
     for address in ("2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:7::1"):
         transport = httpx.ASGITransport(app=app, client=(address, 4000))
