@@ -327,9 +327,10 @@ DOCUMENTATION_NETWORK = ipaddress.IPv6Network("2001:db8::/32")  # RFC 3849
 
 
 def client_address() -> str:
-    """An address no other test's client has, for X-Forwarded-For through the local proxy: the
-    services' rate limits count per address and live as long as the stack, so two tests (or two
-    runs on one stack) that drew from a few hundred IPv4 addresses could share a bucket."""
+    """An address in a /64 no other test's client has (32 random bits of network), for
+    X-Forwarded-For through the local proxy: the services' rate limits count a client by its
+    address (an IPv6 one by its /64) and live as long as the stack, so two tests, or two runs on
+    one stack, that drew from a few hundred IPv4 addresses could share a bucket."""
     host = int(DOCUMENTATION_NETWORK.network_address) + secrets.randbits(96)
     return str(ipaddress.IPv6Address(host))
 
