@@ -43,7 +43,15 @@ from contracts.identity import Role
 from contracts.topics import CONSULTATION_COMMANDS, CONSULTATION_EVENTS, Topic
 from tests.identity_support import http_headers, kafka_headers, staff_token
 from tests.middle.test_consultation_flows import FY2020, seed_fy2020
-from tests.support import System, as_admin, login, open_weekday, topic_log, unique_email
+from tests.support import (
+    System,
+    as_admin,
+    client_address,
+    login,
+    open_weekday,
+    topic_log,
+    unique_email,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -97,7 +105,9 @@ async def answer_to(
 async def intake(http: httpx.AsyncClient, **fields: Any) -> str:
     form = {"kind": "activity", "topics": ["founding"], "name": "山田 花子",
             "narrative": "会の立ち上げについて", **fields}  # fmt: skip
-    response = await http.post("/intake", json=form)
+    # a client of its own (the form is limited per client, and the browser tests post it too)
+    client = {"X-Forwarded-For": client_address()}
+    response = await http.post("/intake", json=form, headers=client)
     assert response.status_code == 201, response.text
     reference: str = response.json()["reference"]
     return reference
