@@ -54,6 +54,7 @@ from contracts.topics import (
     PROGRAM_COMMANDS,
     PROGRAM_EVENTS,
 )
+from services.runtime.http import client_of
 from services.runtime.probes import KafkaProbe
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class Visit:
 
     @property
     def client(self) -> str:
-        return self.request.client.host if self.request.client else "unknown"
+        return client_of(self.request)
 
     def csrf(self) -> str:
         session = self.set_session or self.session

@@ -79,12 +79,6 @@ def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
             for code in codes}  # fmt: skip
 
 
-def client_of(request: Request) -> str:
-    """The client's address: the connection's, or what the local reverse proxy forwards
-    (services/runtime/http.py, build_server)."""
-    return request.client.host if request.client else "unknown"
-
-
 def documented(access: Access, **extra: Any) -> dict[str, Any]:
     """The route decorator's arguments that state its class in the OpenAPI document."""
     return {"openapi_extra": {"x-access": access.value, **extra.pop("openapi_extra", {})},

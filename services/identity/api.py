@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.identity import PrincipalKind, Role
 from services.identity import addresses, lifetimes, mail, passwords, sessions, store, throttle
-from services.identity.access import COOKIE, Access, Guards, answers, client_of, documented
+from services.identity.access import COOKIE, Access, Guards, answers, documented
 from services.identity.audit import Audit
 from services.identity.domain import (
     DEVICE_NAME,
@@ -35,7 +35,7 @@ from services.identity.domain import (
 )
 from services.identity.pages import page
 from services.identity.settings import IdentitySettings
-from services.runtime.http import RateLimit, counted_as, limited
+from services.runtime.http import RateLimit, client_of, counted_as, limited
 from services.runtime.http_auth import PUBLIC
 from services.runtime.identity import Caller, Signer
 from services.runtime.service import ServiceContext

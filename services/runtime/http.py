@@ -306,6 +306,12 @@ class RateLimit:
         return waiting
 
 
+def client_of(request: Request) -> str:
+    """The client's address: the connection's, or what the local reverse proxy forwards
+    (`build_server`); "unknown" when there is none (a Unix socket)."""
+    return request.client.host if request.client else "unknown"
+
+
 def counted_as(address: str) -> str:
     """What a client's requests are counted under (rate limits, lockouts): an IPv4 address
     alone, but an IPv6 address by its /64, since one host commonly holds a whole /64 and could
@@ -327,7 +333,7 @@ def limited(limit: RateLimit) -> Callable[[Request], Awaitable[None]]:
     it forwards), an IPv6 one by its /64 (`counted_as`)."""
 
     async def check(request: Request) -> None:
-        waiting = limit.wait(counted_as(request.client.host if request.client else "unknown"))
+        waiting = limit.wait(counted_as(client_of(request)))
         if waiting > 0:
             seconds = max(1, math.ceil(min(waiting, 86_400)))
             raise HTTPException(429, f"too many requests; try again in {seconds} s",

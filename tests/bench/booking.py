@@ -522,7 +522,9 @@ async def limit(
     is open meanwhile: its reader would parse each of booking's answers beside booking's burst,
     CPU the bare loop's burst does not have beside it."""
     per_request: list[str] = []
-    bare_usage, booking_usage = [Usage()], [Usage() for _ in range(args.rounds)]
+    # the bare loop's bursts bracket booking's: one more of them than of booking's
+    bare_usage = [Usage() for _ in range(args.rounds + 1)]
+    booking_usage = [Usage() for _ in range(args.rounds)]
     with paused(system, "notify", "smtp"):
         bare = [await bare_loop_rate(system, "per request", per_request, args.burst,
                                      bare_usage[0])]  # fmt: skip
@@ -533,9 +535,8 @@ async def limit(
             async with sampled or contextlib.nullcontext():
                 bookings.append(await booking_burst(system, slots(orgs, args.burst),
                                                     booking_usage[n]))  # fmt: skip
-            bare_usage.append(Usage())
             bare.append(await bare_loop_rate(system, "per request", per_request, args.burst,
-                                             bare_usage[-1]))  # fmt: skip
+                                             bare_usage[n + 1]))  # fmt: skip
         # the same loop given its burst by the kiosk's client, as the figures before commands
         # carried proof were measured (the client's encoding and answer parsing share the cores)
         async with kiosk_client(system.stack.kafka_bootstrap) as client:
